@@ -1,0 +1,106 @@
+# Shared by scripts/run and scripts/test: installs what is missing and makes sure PostgreSQL
+# is there. Idempotent; prints each step; stops with a clear message on the first failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.9
+BINARYEN_VERSION=132.0.0
+PG_DIR="$ROOT/.postgres"          # private cluster: git-ignored, survives `cargo clean`
+PG_PORT="${JOBDECK_PG_PORT:-54329}"
+
+step() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif have sudo; then sudo "$@"; else die "need root for: $*"; fi
+}
+
+apt_install() {
+  step "installing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
+    || { as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } \
+    || die "apt-get install $* failed"
+}
+
+ensure_rust_tools() {
+  have cargo || die "cargo is not installed (https://rustup.rs)"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown || die "rustup target add wasm32-unknown-unknown failed"
+  fi
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    step "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes about 12 minutes once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked || die "cargo install cargo-leptos failed"
+  fi
+  local wbg
+  wbg="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+  [ -n "$wbg" ] || die "no wasm-bindgen version in Cargo.lock"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg" ]; then
+    step "installing wasm-bindgen-cli $wbg (the version in Cargo.lock)"
+    # --locked fails for 0.2.130: one of its locked dependencies is no longer published.
+    cargo install wasm-bindgen-cli --version "=$wbg" || die "cargo install wasm-bindgen-cli failed"
+  fi
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    have npm || apt_install npm
+    step "installing wasm-opt (npm binaryen@$BINARYEN_VERSION; Debian's is too old)"
+    npm install -g --silent "binaryen@$BINARYEN_VERSION" || die "npm install -g binaryen failed"
+  fi
+}
+
+pg_bin() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -z "$dir" ]; then
+    apt_install postgresql
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  fi
+  [ -n "$dir" ] || die "PostgreSQL is not installed and could not be installed"
+  echo "$dir"
+}
+
+# Runs a PostgreSQL server binary as a user it accepts (it refuses root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Sets DATABASE_URL: the caller's, or a private cluster in .postgres/ started on demand.
+ensure_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    step "using DATABASE_URL from the environment"
+    return
+  fi
+  local bin data="$PG_DIR/data" sock="$PG_DIR/run"
+  bin="$(pg_bin)"
+  mkdir -p "$PG_DIR" "$sock"
+  [ "$(id -u)" -ne 0 ] || chown -R postgres: "$PG_DIR"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    step "creating a private PostgreSQL cluster in .postgres/"
+    as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \
+      || die "initdb failed"
+  fi
+  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    step "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$PG_DIR/postgres.log" -w -t 30 \
+      -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
+      || die "PostgreSQL did not start; see .postgres/postgres.log"
+  fi
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/jobdeck"
+  if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'jobdeck'" postgres | grep -q 1; then
+    step "creating database jobdeck"
+    "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres jobdeck || die "createdb jobdeck failed"
+  fi
+}
+
+# The webhook secret for local runs: the caller's, or one kept in .postgres/ (git-ignored).
+ensure_webhook_secret() {
+  if [ -z "${TC_PORTAL_WEBHOOK_SECRET:-}" ]; then
+    local file="$PG_DIR/webhook-secret"
+    [ -s "$file" ] || { mkdir -p "$PG_DIR"; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$file"; }
+    TC_PORTAL_WEBHOOK_SECRET="$(cat "$file")"
+    export TC_PORTAL_WEBHOOK_SECRET
+  fi
+}

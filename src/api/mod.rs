@@ -1,0 +1,3 @@
+//! Server functions: the browser's door to the services in `server/`.
+
+pub mod job_status;

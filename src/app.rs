@@ -1,0 +1,54 @@
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::i18n::I18nContextProvider;
+use crate::pages::incidents::IncidentsPage;
+use crate::pages::job::JobPage;
+use crate::pages::not_found::NotFound;
+use crate::ui::poll::provide_poll;
+use crate::ui::sidebar::Sidebar;
+
+/// The HTML document around the app; `<html lang>` is set by the i18n provider.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_poll();
+    view! {
+        <I18nContextProvider>
+            <Stylesheet id="leptos" href="/pkg/jobdeck.css" />
+            <Title text="Jobdeck" />
+            <Router>
+                <div class="layout">
+                    <Sidebar />
+                    <main class="content">
+                        <Routes fallback=NotFound>
+                            <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
+                            <Route path=path!("/incidents") view=IncidentsPage />
+                            <Route path=path!("/jobs/:job_key") view=JobPage />
+                        </Routes>
+                    </main>
+                </div>
+            </Router>
+        </I18nContextProvider>
+    }
+}

@@ -1,0 +1,7 @@
+//! Types shared by the server and the browser: statuses, limits and the views pages render.
+
+mod job_report;
+mod job_status;
+
+pub use job_report::{ReportStatus, ReportLimits, REPORT_LIMITS};
+pub use job_status::{job_path, IncidentsView, JobDetailView, JobRunView, JobStatusView};

@@ -1,0 +1,25 @@
+//! The HTTP surface: the JSON routes for scripts, then the Leptos pages and server functions.
+
+pub mod error;
+pub mod job_report;
+
+use axum::routing::get;
+use axum::Router;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use super::AppState;
+use crate::app::{shell, App};
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(job_report::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .leptos_routes(&state, routes, {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}

@@ -1,0 +1,43 @@
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use crate::i18n::*;
+use crate::model::{job_path, JobStatusView, ReportStatus};
+use crate::ui::status_badge::StatusBadge;
+use crate::ui::time::RelativeTime;
+
+/// One job on the incidents page.
+#[component]
+pub fn JobCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
+    let i18n = use_i18n();
+    let failing = job.last_status == ReportStatus::Error;
+    let message = job.last_message.clone();
+    view! {
+        <article class="job-card" class:failing=failing data-job-key=job.job_key.clone()>
+            <header class="job-card-head">
+                <StatusBadge status=job.last_status />
+                <a class="job-title" href=job_path(&job.job_key)>{job.title.clone()}</a>
+            </header>
+            <dl class="job-facts">
+                <div>
+                    <dt>{t!(i18n, job_key)}</dt>
+                    <dd><code>{job.job_key.clone()}</code></dd>
+                </div>
+                {job.tool_name.clone().map(|tool| view! {
+                    <div>
+                        <dt>{t!(i18n, tool)}</dt>
+                        <dd>{tool}</dd>
+                    </div>
+                })}
+                <div>
+                    <dt>{t!(i18n, finished)}</dt>
+                    <dd><RelativeTime at=job.last_finished_at now=now /></dd>
+                </div>
+            </dl>
+            {match message {
+                Some(text) => view! { <p class="job-message">{text}</p> }.into_any(),
+                None => view! { <p class="job-message muted">{t!(i18n, no_message)}</p> }.into_any(),
+            }}
+        </article>
+    }
+}

@@ -1,0 +1,8 @@
+//! Components shared by the pages.
+
+pub mod job_card;
+pub mod lang_switch;
+pub mod poll;
+pub mod sidebar;
+pub mod status_badge;
+pub mod time;

@@ -1,0 +1,57 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::api::job_status::get_job_error_count;
+use crate::i18n::*;
+use crate::ui::lang_switch::LangSwitch;
+use crate::ui::poll::use_poll;
+
+/// Navigation on every page, with the count of failing jobs on the incidents entry
+/// (rendered by the server, refreshed with every poll tick).
+#[component]
+pub fn Sidebar() -> impl IntoView {
+    let i18n = use_i18n();
+    let poll = use_poll();
+    let error_count = Resource::new(move || poll.tick(), |_| get_job_error_count());
+    let badge = move || {
+        error_count.get().and_then(Result::ok).filter(|count| *count > 0).map(|count| {
+            view! {
+                <span class="badge" data-testid="error-badge"
+                    title=move || format!("{count} {}", t_string!(i18n, failing_jobs))>
+                    {count}
+                </span>
+            }
+        })
+    };
+    view! {
+        <nav class="sidebar" aria-label=move || t_string!(i18n, nav_label)>
+            <a class="brand" href="/incidents">"Jobdeck"</a>
+            <ul class="nav">
+                <li>
+                    <A href="/incidents" attr:class="nav-item">
+                        <span>{t!(i18n, nav_incidents)}</span>
+                        <Transition fallback=|| ()>{badge}</Transition>
+                    </A>
+                </li>
+                <PlannedItem label=move || t_string!(i18n, nav_recap) />
+                <PlannedItem label=move || t_string!(i18n, nav_jobs) />
+                <PlannedItem label=move || t_string!(i18n, nav_recovery) />
+            </ul>
+            <LangSwitch />
+        </nav>
+    }
+}
+
+/// A place the next issues add: shown so the layout is stable, not a link until it exists.
+#[component]
+fn PlannedItem(label: impl Fn() -> &'static str + Send + Sync + 'static) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <li>
+            <span class="nav-item planned" aria-disabled="true">
+                <span>{label}</span>
+                <small>{t!(i18n, coming_soon)}</small>
+            </span>
+        </li>
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real app over real HTTP on a real Postgres database per test.
+//! One binary (zero-to-production style) so the app and its helpers compile once.
+
+mod db_outage;
+mod helpers;
+mod job_report;
+mod proxy;
+mod python_reporter;
