@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::i18n::I18nContextProvider;
 use crate::pages::incidents::IncidentsPage;
@@ -10,7 +10,8 @@ use crate::pages::not_found::NotFound;
 use crate::ui::poll::provide_poll;
 use crate::ui::sidebar::Sidebar;
 
-/// The HTML document around the app; `<html lang>` is set by the i18n provider.
+/// The HTML document around the app; `<html lang>` is set by the i18n provider. Pages render
+/// in `SsrMode::Async`: the first response already holds the data and the error badge.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -18,6 +19,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -43,8 +45,8 @@ pub fn App() -> impl IntoView {
                     <main class="content">
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
-                            <Route path=path!("/incidents") view=IncidentsPage />
-                            <Route path=path!("/jobs/:job_key") view=JobPage />
+                            <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
+                            <Route path=path!("/jobs/:job_key") view=JobPage ssr=SsrMode::Async />
                         </Routes>
                     </main>
                 </div>

@@ -35,7 +35,7 @@ fn draw<'a>(svg: &'a mut String, runs: &[JobRunView]) -> Result<(), Box<dyn std:
         .build_cartesian_2d(from..to, 0.0..y_max)?;
     chart
         .configure_mesh()
-        .light_line_style(GRID)
+        .light_line_style(WHITE)
         .bold_line_style(GRID)
         .x_labels(6)
         .y_labels(5)

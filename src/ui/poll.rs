@@ -38,6 +38,8 @@ pub fn provide_poll() {
             });
             let interval = send_wrapper::SendWrapper::new(interval);
             on_cleanup(move || drop(interval.take()));
+            // A marker for the browser tests: the WASM app is live.
+            let _ = js_sys::Reflect::set(&window(), &"__jobdeckHydrated".into(), &true.into());
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = set_tick;

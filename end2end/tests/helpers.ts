@@ -1,0 +1,51 @@
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+
+export const secret = process.env.TC_PORTAL_WEBHOOK_SECRET ?? "";
+
+/** Posts a job report the way a script does. */
+export async function report(
+  request: APIRequestContext,
+  jobKey: string,
+  status: "success" | "error",
+  message: string | null = null,
+) {
+  const response = await request.post("/api/monitor/job-report", {
+    headers: { "X-TC-Portal-Webhook-Secret": secret },
+    data: {
+      job_key: jobKey,
+      title: `E2E ${jobKey}`,
+      status,
+      finished_at: new Date().toISOString(),
+      duration_ms: 1200,
+      message,
+    },
+  });
+  expect(response.status()).toBe(200);
+}
+
+/** Collects console errors and uncaught exceptions of a page. */
+export function watchConsole(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(msg.text());
+  });
+  page.on("pageerror", (error) => problems.push(error.message));
+  return problems;
+}
+
+/** Waits until the WASM bundle has hydrated the page (the language button answers). */
+export async function waitForHydration(page: Page) {
+  await page.waitForFunction(() => (window as any).__jobdeckHydrated === true);
+}
+
+export async function badgeCount(page: Page): Promise<number> {
+  const badge = page.getByTestId("error-badge");
+  return (await badge.count()) === 0 ? 0 : Number(await badge.textContent());
+}
+
+export async function expectNoSidewaysScroll(page: Page) {
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
+}
