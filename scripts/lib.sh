@@ -5,6 +5,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Local settings (see .env.example); variables already set in the environment win.
+if [ -f .env ]; then
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && [ -z "${!key:-}" ] && export "$key=$value"
+  done < .env
+fi
 
 CARGO_LEPTOS_VERSION=0.3.9
 BINARYEN_VERSION=132.0.0
@@ -103,4 +109,26 @@ ensure_webhook_secret() {
     TC_PORTAL_WEBHOOK_SECRET="$(cat "$file")"
     export TC_PORTAL_WEBHOOK_SECRET
   fi
+}
+
+# Debian's Chromium (Playwright's own download cannot run here), a Japanese font so
+# screenshots are legible, and the Playwright runner from end2end/package-lock.json.
+ensure_browser() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  fc-list 2>/dev/null | grep -qi "ipagothic\|noto sans cjk" || apt_install fonts-ipafont-gothic
+  have npm || apt_install npm
+  if [ ! -x end2end/node_modules/.bin/playwright ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    step "installing Playwright (npm ci in end2end/)"
+    (cd end2end && npm ci --no-audit --no-fund --silent) || die "npm ci in end2end/ failed"
+  fi
+}
+
+# Waits until a Jobdeck at $1 answers /healthz, or fails after $2 seconds.
+wait_for_server() {
+  local url="$1" seconds="$2" i
+  for ((i = 0; i < seconds * 10; i++)); do
+    curl -sf "$url/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
 }

@@ -18,7 +18,8 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         url: "http://127.0.0.1:3000/api/monitor/job-report".into(),
-        secret: std::env::var("TC_PORTAL_WEBHOOK_SECRET").map_err(|_| "TC_PORTAL_WEBHOOK_SECRET is not set")?,
+        secret: std::env::var("TC_PORTAL_WEBHOOK_SECRET")
+            .map_err(|_| "TC_PORTAL_WEBHOOK_SECRET is not set")?,
         seconds: 10,
         concurrency: vec![1, 16, 64],
         jobs: 1000,
@@ -32,8 +33,11 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = value.parse().map_err(bad)?,
             "--jobs" => args.jobs = value.parse().map_err(bad)?,
             "--concurrency" => {
-                args.concurrency =
-                    value.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>().map_err(bad)?
+                args.concurrency = value
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(bad)?
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -47,11 +51,20 @@ struct Tally {
     failures: u64,
 }
 
-async fn worker(client: reqwest::Client, args: &'static Args, worker: usize, until: Instant) -> Tally {
+async fn worker(
+    client: reqwest::Client,
+    args: &'static Args,
+    worker: usize,
+    until: Instant,
+) -> Tally {
     let mut tally = Tally::default();
     let mut n = worker;
     while Instant::now() < until {
-        let status = if n % 10 == 0 { "error" } else { "success" };
+        let status = if n.is_multiple_of(10) {
+            "error"
+        } else {
+            "success"
+        };
         let body = format!(
             r#"{{"job_key":"load-{}","title":"負荷テスト {}","status":"{status}","finished_at":"{}","duration_ms":{},"message":"run {n}"}}"#,
             n % args.jobs,
@@ -73,7 +86,9 @@ async fn worker(client: reqwest::Client, args: &'static Args, worker: usize, unt
             Err(_) => false,
         };
         if ok {
-            tally.latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            tally
+                .latencies_us
+                .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
         } else {
             tally.failures += 1;
         }

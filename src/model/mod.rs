@@ -3,5 +3,5 @@
 mod job_report;
 mod job_status;
 
-pub use job_report::{ReportStatus, ReportLimits, REPORT_LIMITS};
+pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use job_status::{job_path, IncidentsView, JobDetailView, JobRunView, JobStatusView};

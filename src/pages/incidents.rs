@@ -44,10 +44,14 @@ fn JobGroups(view: IncidentsView) -> impl IntoView {
         .into_any();
     }
     let now = view.now;
-    let (failing, healthy): (Vec<_>, Vec<_>) =
-        view.jobs.into_iter().partition(|job| job.last_status == ReportStatus::Error);
+    let (failing, healthy): (Vec<_>, Vec<_>) = view
+        .jobs
+        .into_iter()
+        .partition(|job| job.last_status == ReportStatus::Error);
     let group = move |jobs: Vec<crate::model::JobStatusView>| {
-        jobs.into_iter().map(|job| view! { <JobCard job now /> }).collect_view()
+        jobs.into_iter()
+            .map(|job| view! { <JobCard job now /> })
+            .collect_view()
     };
     view! {
         {(!failing.is_empty()).then(|| view! {

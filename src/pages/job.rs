@@ -17,7 +17,10 @@ pub fn JobPage() -> impl IntoView {
     let poll = use_poll();
     let params = use_params_map();
     let job_key = move || params.read().get("job_key").unwrap_or_default();
-    let detail = Resource::new(move || (job_key(), poll.tick()), |(key, _)| get_job_detail(key));
+    let detail = Resource::new(
+        move || (job_key(), poll.tick()),
+        |(key, _)| get_job_detail(key),
+    );
     view! {
         <p class="back"><a href="/incidents">"← "{t!(i18n, back_to_incidents)}</a></p>
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
@@ -39,8 +42,16 @@ pub fn JobPage() -> impl IntoView {
 #[component]
 fn JobDetail(detail: JobDetailView) -> impl IntoView {
     let i18n = use_i18n();
-    let JobDetailView { now, job, runs, total_runs, success_runs, chart_svg } = detail;
-    let success_rate = (total_runs > 0).then(|| format!("{:.1}%", success_runs as f64 * 100.0 / total_runs as f64));
+    let JobDetailView {
+        now,
+        job,
+        runs,
+        total_runs,
+        success_runs,
+        chart_svg,
+    } = detail;
+    let success_rate = (total_runs > 0)
+        .then(|| format!("{:.1}%", success_runs as f64 * 100.0 / total_runs as f64));
     view! {
         <Title text=format!("{} | Jobdeck", job.title) />
         <header class="job-head">

@@ -18,10 +18,17 @@ pub fn runs_svg(runs: &[JobRunView]) -> String {
         return String::new();
     }
     // plotters writes fixed pixel sizes; a viewBox lets CSS scale the chart to its column.
-    svg.replacen(r#"<svg width="720" height="260" "#, r#"<svg viewBox="0 0 720 260" role="img" "#, 1)
+    svg.replacen(
+        r#"<svg width="720" height="260" "#,
+        r#"<svg viewBox="0 0 720 260" role="img" "#,
+        1,
+    )
 }
 
-fn draw<'a>(svg: &'a mut String, runs: &[JobRunView]) -> Result<(), Box<dyn std::error::Error + 'a>> {
+fn draw<'a>(
+    svg: &'a mut String,
+    runs: &[JobRunView],
+) -> Result<(), Box<dyn std::error::Error + 'a>> {
     let root = SVGBackend::with_string(svg, (720, 260)).into_drawing_area();
     root.fill(&WHITE)?;
     let (from, to) = time_range(runs);
@@ -60,8 +67,16 @@ fn draw<'a>(svg: &'a mut String, runs: &[JobRunView]) -> Result<(), Box<dyn std:
 }
 
 fn time_range(runs: &[JobRunView]) -> (DateTime<Utc>, DateTime<Utc>) {
-    let first = runs.iter().map(|r| r.finished_at).min().unwrap_or_else(Utc::now);
-    let last = runs.iter().map(|r| r.finished_at).max().unwrap_or_else(Utc::now);
+    let first = runs
+        .iter()
+        .map(|r| r.finished_at)
+        .min()
+        .unwrap_or_else(Utc::now);
+    let last = runs
+        .iter()
+        .map(|r| r.finished_at)
+        .max()
+        .unwrap_or_else(Utc::now);
     let pad = ((last - first) / 20).max(Duration::minutes(1));
     (first - pad, last + pad)
 }

@@ -66,17 +66,25 @@ impl Config {
                 None => Ok(default),
                 Some(text) => match text.trim().parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(ConfigError::Invalid { name, problem: format!("expected a positive whole number, got {text:?}") }),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        problem: format!("expected a positive whole number, got {text:?}"),
+                    }),
                 },
             }
         };
         let defaults = BatchOptions::default();
         Ok(Self {
-            database_url: var("DATABASE_URL").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("DATABASE_URL"))?,
-            webhook_secret: var("TC_PORTAL_WEBHOOK_SECRET").as_deref().and_then(WebhookSecret::new),
+            database_url: var("DATABASE_URL")
+                .filter(|s| !s.is_empty())
+                .ok_or(ConfigError::Missing("DATABASE_URL"))?,
+            webhook_secret: var("TC_PORTAL_WEBHOOK_SECRET")
+                .as_deref()
+                .and_then(WebhookSecret::new),
             db_max_connections: number("JOBDECK_DB_MAX_CONNECTIONS", 10)? as u32,
             db_timeout: Duration::from_millis(number("JOBDECK_DB_TIMEOUT_MS", 3000)?),
-            leptos_config: var("JOBDECK_LEPTOS_CONFIG").map_or_else(|| PathBuf::from("Leptos.toml"), PathBuf::from),
+            leptos_config: var("JOBDECK_LEPTOS_CONFIG")
+                .map_or_else(|| PathBuf::from("Leptos.toml"), PathBuf::from),
             batch: BatchOptions {
                 max_batch: number("JOBDECK_INGEST_MAX_BATCH", defaults.max_batch as u64)? as usize,
                 writers: number("JOBDECK_INGEST_WRITERS", defaults.writers as u64)? as usize,

@@ -46,12 +46,17 @@ const JOB_STATUS_SELECT: &str = "
 pub async fn incidents(pool: &PgPool) -> Result<IncidentsView, sqlx::Error> {
     let sql = format!("{JOB_STATUS_SELECT} ORDER BY s.last_status = 'error' DESC, s.last_finished_at DESC, s.job_key");
     let rows: Vec<JobStatusRow> = sqlx::query_as(&sql).fetch_all(pool).await?;
-    Ok(IncidentsView { now: Utc::now(), jobs: rows.into_iter().map(Into::into).collect() })
+    Ok(IncidentsView {
+        now: Utc::now(),
+        jobs: rows.into_iter().map(Into::into).collect(),
+    })
 }
 
 /// The sidebar badge: jobs whose last report was an error.
 pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = 'error'").fetch_one(pool).await
+    sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = 'error'")
+        .fetch_one(pool)
+        .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -76,7 +81,11 @@ impl From<RunRow> for JobRunView {
 /// A job's page, or `None` when no job has this key.
 pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView>, sqlx::Error> {
     let sql = format!("{JOB_STATUS_SELECT} WHERE s.job_key = $1");
-    let Some(job) = sqlx::query_as::<_, JobStatusRow>(&sql).bind(job_key).fetch_optional(pool).await? else {
+    let Some(job) = sqlx::query_as::<_, JobStatusRow>(&sql)
+        .bind(job_key)
+        .fetch_optional(pool)
+        .await?
+    else {
         return Ok(None);
     };
     let runs: Vec<JobRunView> = sqlx::query_as::<_, RunRow>(

@@ -52,7 +52,12 @@ pub fn app_state(
     batch: BatchOptions,
 ) -> AppState {
     let job_reports = JobReportBatcher::start(pool.clone(), batch);
-    AppState { leptos_options, pool, job_reports, webhook_secret }
+    AppState {
+        leptos_options,
+        pool,
+        job_reports,
+        webhook_secret,
+    }
 }
 
 /// Reads the configuration, migrates, and serves until SIGTERM or Ctrl-C; requests in
@@ -65,13 +70,17 @@ pub async fn serve_from_env() -> Result<(), StartError> {
         .await?;
     migrate(&pool).await?;
     if config.webhook_secret.is_none() {
-        tracing::warn!("TC_PORTAL_WEBHOOK_SECRET is not set: the job-report webhook will answer 500");
+        tracing::warn!(
+            "TC_PORTAL_WEBHOOK_SECRET is not set: the job-report webhook will answer 500"
+        );
     }
     let addr = leptos_options.site_addr;
     let state = app_state(pool, leptos_options, config.webhook_secret, config.batch);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("Jobdeck listening on http://{addr}");
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("Jobdeck stopped");
     Ok(())
 }

@@ -14,14 +14,18 @@ pub fn Sidebar() -> impl IntoView {
     let poll = use_poll();
     let error_count = Resource::new(move || poll.tick(), |_| get_job_error_count());
     let badge = move || {
-        error_count.get().and_then(Result::ok).filter(|count| *count > 0).map(|count| {
-            view! {
-                <span class="badge" data-testid="error-badge"
-                    title=move || format!("{count} {}", t_string!(i18n, failing_jobs))>
-                    {count}
-                </span>
-            }
-        })
+        error_count
+            .get()
+            .and_then(Result::ok)
+            .filter(|count| *count > 0)
+            .map(|count| {
+                view! {
+                    <span class="badge" data-testid="error-badge"
+                        title=move || format!("{count} {}", t_string!(i18n, failing_jobs))>
+                        {count}
+                    </span>
+                }
+            })
     };
     view! {
         <nav class="sidebar" aria-label=move || t_string!(i18n, nav_label)>

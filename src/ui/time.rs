@@ -10,7 +10,13 @@ use crate::ui::poll::use_poll;
 pub fn relative_text(now: DateTime<Utc>, at: DateTime<Utc>, locale: Locale) -> String {
     let secs = (now - at).num_seconds().max(0);
     let (n, unit) = match secs {
-        0..45 => return if locale == Locale::ja { "たった今".into() } else { "just now".into() },
+        0..45 => {
+            return if locale == Locale::ja {
+                "たった今".into()
+            } else {
+                "just now".into()
+            }
+        }
         45..3_600 => ((secs + 30) / 60, Unit::Minute),
         3_600..86_400 => ((secs + 1_800) / 3_600, Unit::Hour),
         86_400..2_592_000 => ((secs + 43_200) / 86_400, Unit::Day),
@@ -58,7 +64,9 @@ impl Unit {
 /// The exact time: UTC on the server and at hydration, the viewer's zone afterwards.
 pub fn exact_text(at: DateTime<Utc>, in_viewer_zone: bool) -> String {
     if in_viewer_zone {
-        at.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S (UTC%:z)").to_string()
+        at.with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S (UTC%:z)")
+            .to_string()
     } else {
         at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
     }
@@ -97,7 +105,10 @@ mod tests {
         let at = now - Duration::minutes(3);
         assert_eq!(relative_text(now, at, Locale::ja), "3分前");
         assert_eq!(relative_text(now, at, Locale::en), "3 minutes ago");
-        assert_eq!(relative_text(now, now - Duration::hours(1), Locale::en), "1 hour ago");
+        assert_eq!(
+            relative_text(now, now - Duration::hours(1), Locale::en),
+            "1 hour ago"
+        );
         assert_eq!(relative_text(now, now, Locale::ja), "たった今");
     }
 

@@ -25,11 +25,19 @@ impl TestApp {
     pub async fn spawn_with(pool: PgPool, secret: Option<&str>, batch: BatchOptions) -> Self {
         let options = LeptosOptions::builder().output_name("jobdeck").build();
         let state = app_state(pool, options, secret.and_then(WebhookSecret::new), batch);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move { axum::serve(listener, router(state)).await });
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
-        Self { base_url: format!("http://{addr}"), client }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Self {
+            base_url: format!("http://{addr}"),
+            client,
+        }
     }
 
     pub fn webhook_url(&self) -> String {
@@ -78,5 +86,8 @@ pub async fn body_json(response: reqwest::Response) -> Value {
 }
 
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.expect("count")
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("count")
 }

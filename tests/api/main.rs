@@ -4,5 +4,6 @@
 mod db_outage;
 mod helpers;
 mod job_report;
+mod process;
 mod proxy;
 mod python_reporter;

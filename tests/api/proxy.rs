@@ -23,7 +23,9 @@ impl PgProxy {
         let (accept_up, accept_links) = (up.clone(), links.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 if !accept_up.load(Ordering::SeqCst) {
                     drop(client); // refused: the database is "down"
                     continue;

@@ -34,17 +34,29 @@ async fn job_report(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let secret = state.webhook_secret.as_ref().ok_or(ApiError::NotConfigured)?;
-    let provided = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    let secret = state
+        .webhook_secret
+        .as_ref()
+        .ok_or(ApiError::NotConfigured)?;
+    let provided = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if provided.is_empty() || !secret.matches(provided) {
         return Err(ApiError::Unauthorized);
     }
     let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: REPORT_LIMITS.body_bytes },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: REPORT_LIMITS.body_bytes,
+        },
         _ => ApiError::UnreadableBody,
     })?;
     let report = NewReport::from_json(&body, chrono::Utc::now())?;
     let job_key = report.job_key.clone();
     let id = state.job_reports.submit(report).await?;
-    Ok(Json(Accepted { success: true, id, job_key }))
+    Ok(Json(Accepted {
+        success: true,
+        id,
+        job_key,
+    }))
 }

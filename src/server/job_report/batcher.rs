@@ -27,7 +27,12 @@ pub struct BatchOptions {
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        Self { max_batch: 256, writers: 4, queue: 16_384, deadline: Duration::from_secs(5) }
+        Self {
+            max_batch: 256,
+            writers: 4,
+            queue: 16_384,
+            deadline: Duration::from_secs(5),
+        }
     }
 }
 
@@ -59,13 +64,18 @@ impl JobReportBatcher {
     pub fn start(pool: PgPool, options: BatchOptions) -> Self {
         let (queue, inbox) = mpsc::channel(options.queue);
         tokio::spawn(collect(pool, inbox, options));
-        Self { queue, deadline: options.deadline }
+        Self {
+            queue,
+            deadline: options.deadline,
+        }
     }
 
     /// Stores one report; `Ok` means its transaction committed. Returns its `job_status.id`.
     pub async fn submit(&self, report: NewReport) -> Result<uuid::Uuid, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        let enqueue = self.queue.send_timeout(Pending { report, reply }, self.deadline);
+        let enqueue = self
+            .queue
+            .send_timeout(Pending { report, reply }, self.deadline);
         enqueue.await.map_err(|_| SubmitError::Unavailable)?;
         match tokio::time::timeout(self.deadline, answer).await {
             Ok(Ok(result)) => result,
@@ -80,7 +90,9 @@ async fn collect(pool: PgPool, mut inbox: mpsc::Receiver<Pending>, options: Batc
     let writers = Arc::new(Semaphore::new(options.writers));
     loop {
         // Wait for a free writer first: what arrives meanwhile joins the next batch.
-        let Ok(writer) = writers.clone().acquire_owned().await else { return };
+        let Ok(writer) = writers.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = Vec::with_capacity(options.max_batch);
         if inbox.recv_many(&mut batch, options.max_batch).await == 0 {
             return;
@@ -101,7 +113,11 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, deadline: Duration) {
         Ok(stored) => reply_all(batch, stored.into_iter().map(from_stored)),
         Err(error) if is_unavailable(&error) || batch.len() == 1 => {
             log_failure(&error, batch.len());
-            let failure = if is_unavailable(&error) { SubmitError::Unavailable } else { SubmitError::Failed };
+            let failure = if is_unavailable(&error) {
+                SubmitError::Unavailable
+            } else {
+                SubmitError::Failed
+            };
             reply_all(batch, std::iter::repeat(Err(failure)));
         }
         Err(error) => {
@@ -124,7 +140,11 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, deadline: Duration) {
     }
 }
 
-async fn save_with_retry(pool: &PgPool, reports: &[&NewReport], deadline: Duration) -> Result<Vec<Stored>, sqlx::Error> {
+async fn save_with_retry(
+    pool: &PgPool,
+    reports: &[&NewReport],
+    deadline: Duration,
+) -> Result<Vec<Stored>, sqlx::Error> {
     let mut attempt = 0;
     loop {
         let result = match tokio::time::timeout(deadline, store::save_batch(pool, reports)).await {
@@ -145,7 +165,10 @@ fn from_stored(stored: Stored) -> Result<uuid::Uuid, SubmitError> {
     }
 }
 
-fn reply_all(batch: Vec<Pending>, results: impl IntoIterator<Item = Result<uuid::Uuid, SubmitError>>) {
+fn reply_all(
+    batch: Vec<Pending>,
+    results: impl IntoIterator<Item = Result<uuid::Uuid, SubmitError>>,
+) {
     for (pending, result) in batch.into_iter().zip(results) {
         // The caller may have given up (deadline or disconnect); the data is committed anyway.
         let _ = pending.reply.send(result);

@@ -29,11 +29,17 @@ pub struct InvalidReport {
 
 impl InvalidReport {
     fn body(message: impl Into<String>) -> Self {
-        Self { field: None, message: message.into() }
+        Self {
+            field: None,
+            message: message.into(),
+        }
     }
 
     fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field: Some(field), message: message.into() }
+        Self {
+            field: Some(field),
+            message: message.into(),
+        }
     }
 }
 
@@ -42,10 +48,12 @@ impl NewReport {
     pub fn from_json(body: &[u8], now: DateTime<Utc>) -> Result<Self, InvalidReport> {
         // Parsed whole (not field by field) so serde_json's nesting limit covers unknown
         // fields too; a repeated key keeps its last value, as JavaScript's JSON.parse does.
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| InvalidReport::body(format!("Invalid JSON body: {e}")))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| InvalidReport::body(format!("Invalid JSON body: {e}")))?;
         let Value::Object(mut fields) = value else {
-            return Err(InvalidReport::body("Invalid JSON body: expected an object of report fields"));
+            return Err(InvalidReport::body(
+                "Invalid JSON body: expected an object of report fields",
+            ));
         };
         let mut take = |name: &str| fields.remove(name);
 
@@ -57,14 +65,22 @@ impl NewReport {
         }
         .ok_or_else(|| InvalidReport::field("status", "status must be 'success' or 'error'"))?;
         let finished_at = match take("finished_at") {
-            None => return Err(InvalidReport::field("finished_at", "finished_at is required")),
+            None => {
+                return Err(InvalidReport::field(
+                    "finished_at",
+                    "finished_at is required",
+                ))
+            }
             Some(value) => timestamp("finished_at", value, now)?,
         };
         let started_at = optional(take("started_at"))
             .map(|value| timestamp("started_at", value, now))
             .transpose()?;
         if started_at.is_some_and(|started| started > finished_at) {
-            return Err(InvalidReport::field("started_at", "started_at must not be after finished_at"));
+            return Err(InvalidReport::field(
+                "started_at",
+                "started_at must not be after finished_at",
+            ));
         }
         let duration_ms = match optional(take("duration_ms")) {
             Some(value) => Some(duration("duration_ms", value)?),
@@ -73,7 +89,10 @@ impl NewReport {
         if duration_ms.is_some_and(|ms| ms > REPORT_LIMITS.max_duration_ms) {
             return Err(InvalidReport::field(
                 "duration_ms",
-                format!("duration_ms must be at most {} (31 days)", REPORT_LIMITS.max_duration_ms),
+                format!(
+                    "duration_ms must be at most {} (31 days)",
+                    REPORT_LIMITS.max_duration_ms
+                ),
             ));
         }
         let message = optional_text("message", take("message"), REPORT_LIMITS.message_chars)?;
@@ -82,7 +101,16 @@ impl NewReport {
             .transpose()
             .map_err(|_| InvalidReport::field("tool_id", "tool_id must be a UUID"))?;
 
-        Ok(Self { job_key, title, status, finished_at, started_at, duration_ms, message, tool_id })
+        Ok(Self {
+            job_key,
+            title,
+            status,
+            finished_at,
+            started_at,
+            duration_ms,
+            message,
+            tool_id,
+        })
     }
 }
 
@@ -103,19 +131,29 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// A key or title: present, not blank, one line, within its limit.
-fn required_text(field: &'static str, value: Option<Value>, max_chars: usize) -> Result<String, InvalidReport> {
+fn required_text(
+    field: &'static str,
+    value: Option<Value>,
+    max_chars: usize,
+) -> Result<String, InvalidReport> {
     let text = match optional(value) {
         None => return Err(InvalidReport::field(field, format!("{field} is required"))),
         Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(InvalidReport::field(field, format!("{field} must be a string, not {}", type_name(&other))))
+            return Err(InvalidReport::field(
+                field,
+                format!("{field} must be a string, not {}", type_name(&other)),
+            ))
         }
     };
     if text.trim().is_empty() {
         return Err(InvalidReport::field(field, format!("{field} is required")));
     }
     if text.chars().any(char::is_control) {
-        return Err(InvalidReport::field(field, format!("{field} must not contain control characters")));
+        return Err(InvalidReport::field(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
     }
     check_length(field, &text, max_chars)?;
     Ok(text)
@@ -123,17 +161,27 @@ fn required_text(field: &'static str, value: Option<Value>, max_chars: usize) ->
 
 /// A free text such as `message`: absent, null or empty mean none; NUL is refused because
 /// Postgres `text` cannot hold it.
-fn optional_text(field: &'static str, value: Option<Value>, max_chars: usize) -> Result<Option<String>, InvalidReport> {
+fn optional_text(
+    field: &'static str,
+    value: Option<Value>,
+    max_chars: usize,
+) -> Result<Option<String>, InvalidReport> {
     let text = match optional(value) {
         None => return Ok(None),
         Some(Value::String(s)) if s.is_empty() => return Ok(None),
         Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(InvalidReport::field(field, format!("{field} must be a string, not {}", type_name(&other))))
+            return Err(InvalidReport::field(
+                field,
+                format!("{field} must be a string, not {}", type_name(&other)),
+            ))
         }
     };
     if text.contains('\0') {
-        return Err(InvalidReport::field(field, format!("{field} must not contain NUL characters")));
+        return Err(InvalidReport::field(
+            field,
+            format!("{field} must not contain NUL characters"),
+        ));
     }
     check_length(field, &text, max_chars)?;
     Ok(Some(text))
@@ -142,16 +190,26 @@ fn optional_text(field: &'static str, value: Option<Value>, max_chars: usize) ->
 fn check_length(field: &'static str, text: &str, max_chars: usize) -> Result<(), InvalidReport> {
     // Bytes bound chars from above, so most texts skip the count.
     if text.len() > max_chars && text.chars().count() > max_chars {
-        return Err(InvalidReport::field(field, format!("{field} must be at most {max_chars} characters")));
+        return Err(InvalidReport::field(
+            field,
+            format!("{field} must be at most {max_chars} characters"),
+        ));
     }
     Ok(())
 }
 
 /// An RFC 3339 timestamp (the ISO 8601 profile every reporter emits) between
 /// `REPORT_LIMITS.min_year` and a day from now.
-fn timestamp(field: &'static str, value: Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidReport> {
+fn timestamp(
+    field: &'static str,
+    value: Value,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, InvalidReport> {
     let Value::String(text) = value else {
-        return Err(InvalidReport::field(field, format!("{field} must be valid ISO 8601")));
+        return Err(InvalidReport::field(
+            field,
+            format!("{field} must be valid ISO 8601"),
+        ));
     };
     let at = DateTime::parse_from_rfc3339(text.trim())
         .map_err(|_| InvalidReport::field(field, format!("{field} must be valid ISO 8601")))?
@@ -159,11 +217,17 @@ fn timestamp(field: &'static str, value: Value, now: DateTime<Utc>) -> Result<Da
     if at.year() < REPORT_LIMITS.min_year {
         return Err(InvalidReport::field(
             field,
-            format!("{field} is out of range: earlier than the year {}", REPORT_LIMITS.min_year),
+            format!(
+                "{field} is out of range: earlier than the year {}",
+                REPORT_LIMITS.min_year
+            ),
         ));
     }
     if at > now + Duration::seconds(REPORT_LIMITS.future_skew_secs) {
-        return Err(InvalidReport::field(field, format!("{field} is out of range: more than a day in the future")));
+        return Err(InvalidReport::field(
+            field,
+            format!("{field} is out of range: more than a day in the future"),
+        ));
     }
     Ok(at)
 }
@@ -171,7 +235,10 @@ fn timestamp(field: &'static str, value: Value, now: DateTime<Utc>) -> Result<Da
 fn duration(field: &'static str, value: Value) -> Result<i64, InvalidReport> {
     match value.as_i64() {
         Some(ms) if ms >= 0 => Ok(ms),
-        _ => Err(InvalidReport::field(field, format!("{field} must be a whole number of milliseconds, 0 or more"))),
+        _ => Err(InvalidReport::field(
+            field,
+            format!("{field} must be a whole number of milliseconds, 0 or more"),
+        )),
     }
 }
 
@@ -208,8 +275,10 @@ mod tests {
 
     #[test]
     fn names_the_field_of_a_wrong_type() {
-        let err = parse(r#"{"job_key":7,"title":"t","status":"success","finished_at":"2026-01-25T10:00:00Z"}"#)
-            .unwrap_err();
+        let err = parse(
+            r#"{"job_key":7,"title":"t","status":"success","finished_at":"2026-01-25T10:00:00Z"}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.field, Some("job_key"));
         assert_eq!(err.message, "job_key must be a string, not a number");
     }

@@ -24,24 +24,38 @@ pub async fn save_batch(pool: &PgPool, reports: &[&NewReport]) -> Result<Vec<Sto
         // One statement is its own transaction: no BEGIN/COMMIT round trips.
         let mut conn = pool.acquire().await?;
         let ids = upsert(&mut conn, reports).await?;
-        return Ok(reports.iter().map(|r| Stored::Saved(ids[&r.job_key])).collect());
+        return Ok(reports
+            .iter()
+            .map(|r| Stored::Saved(ids[&r.job_key]))
+            .collect());
     }
 
     let mut tx = pool.begin().await?;
     // KEY SHARE keeps the tools from being deleted before this transaction commits.
-    let known: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM tools WHERE id = ANY($1) FOR KEY SHARE")
-        .bind(&tool_ids)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let known: HashSet<Uuid> =
+        sqlx::query_scalar("SELECT id FROM tools WHERE id = ANY($1) FOR KEY SHARE")
+            .bind(&tool_ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
     let tool_known = |r: &NewReport| r.tool_id.is_none_or(|id| known.contains(&id));
     let accepted: Vec<&NewReport> = reports.iter().copied().filter(|r| tool_known(r)).collect();
-    let ids = if accepted.is_empty() { HashMap::new() } else { upsert(&mut tx, &accepted).await? };
+    let ids = if accepted.is_empty() {
+        HashMap::new()
+    } else {
+        upsert(&mut tx, &accepted).await?
+    };
     tx.commit().await?;
     Ok(reports
         .iter()
-        .map(|r| if tool_known(r) { Stored::Saved(ids[&r.job_key]) } else { Stored::UnknownTool })
+        .map(|r| {
+            if tool_known(r) {
+                Stored::Saved(ids[&r.job_key])
+            } else {
+                Stored::UnknownTool
+            }
+        })
         .collect())
 }
 
@@ -83,15 +97,33 @@ history AS (
 SELECT id, job_key FROM upserted
 "#;
 
-async fn upsert(conn: &mut PgConnection, reports: &[&NewReport]) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+async fn upsert(
+    conn: &mut PgConnection,
+    reports: &[&NewReport],
+) -> Result<HashMap<String, Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid, String)> = sqlx::query_as(UPSERT_SQL)
-        .bind(reports.iter().map(|r| r.job_key.as_str()).collect::<Vec<_>>())
+        .bind(
+            reports
+                .iter()
+                .map(|r| r.job_key.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(reports.iter().map(|r| r.title.as_str()).collect::<Vec<_>>())
-        .bind(reports.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+        .bind(
+            reports
+                .iter()
+                .map(|r| r.status.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(reports.iter().map(|r| r.finished_at).collect::<Vec<_>>())
         .bind(reports.iter().map(|r| r.started_at).collect::<Vec<_>>())
         .bind(reports.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-        .bind(reports.iter().map(|r| r.message.as_deref()).collect::<Vec<_>>())
+        .bind(
+            reports
+                .iter()
+                .map(|r| r.message.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind(reports.iter().map(|r| r.tool_id).collect::<Vec<_>>())
         .fetch_all(conn)
         .await?;
