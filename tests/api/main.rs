@@ -4,6 +4,7 @@
 mod db_outage;
 mod helpers;
 mod job_report;
+mod pages;
 mod process;
 mod proxy;
 mod python_reporter;
