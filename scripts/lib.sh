@@ -73,16 +73,37 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# As root the server runs as `postgres`, which must be able to reach .postgres/ through every
+# parent folder; grant it just that (an ACL when possible) where it is missing, and say so.
+allow_postgres_into() {
+  local dir="$1"
+  runuser -u postgres -- test -x "$dir" && return
+  local parent="$dir"
+  while [ "$parent" != "/" ]; do
+    parent="$(dirname "$parent")"
+    if ! runuser -u postgres -- test -x "$parent"; then
+      step "letting the postgres user traverse $parent"
+      if have setfacl; then setfacl -m u:postgres:x "$parent"; else chmod o+x "$parent"; fi
+    fi
+  done
+  runuser -u postgres -- test -x "$dir" || die "the postgres user cannot reach $dir"
+}
+
 # Sets DATABASE_URL: the caller's, or a private cluster in .postgres/ started on demand.
 ensure_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
     step "using DATABASE_URL from the environment"
+    "$(pg_bin)/psql" "$DATABASE_URL" -qAtc "SELECT 1" >/dev/null \
+      || die "cannot connect to DATABASE_URL (unset it to use a private cluster in .postgres/)"
     return
   fi
   local bin data="$PG_DIR/data" sock="$PG_DIR/run"
   bin="$(pg_bin)"
   mkdir -p "$PG_DIR" "$sock"
-  [ "$(id -u)" -ne 0 ] || chown -R postgres: "$PG_DIR"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres: "$PG_DIR"
+    allow_postgres_into "$PG_DIR"
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     step "creating a private PostgreSQL cluster in .postgres/"
     as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \

@@ -23,6 +23,14 @@ impl ReportStatus {
     }
 }
 
+impl TryFrom<String> for ReportStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value).ok_or_else(|| format!("unknown report status {value:?}"))
+    }
+}
+
 /// The documented limits of a job report; the webhook, the README and the tests read them here.
 #[derive(Clone, Copy, Debug)]
 pub struct ReportLimits {

@@ -18,7 +18,8 @@ struct JobStatusRow {
     job_key: String,
     title: String,
     tool_name: Option<String>,
-    last_status: String,
+    #[sqlx(try_from = "String")]
+    last_status: ReportStatus,
     last_finished_at: DateTime<Utc>,
     last_message: Option<String>,
 }
@@ -30,22 +31,26 @@ impl From<JobStatusRow> for JobStatusView {
             job_key: row.job_key,
             title: row.title,
             tool_name: row.tool_name,
-            // The table's CHECK constraint admits only the two statuses.
-            last_status: ReportStatus::parse(&row.last_status).unwrap_or(ReportStatus::Error),
+            last_status: row.last_status,
             last_finished_at: row.last_finished_at,
             last_message: row.last_message,
         }
     }
 }
 
-const JOB_STATUS_SELECT: &str = "
+const INCIDENTS_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
-    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id";
+    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
+    ORDER BY s.last_status = 'error' DESC, s.last_finished_at DESC, s.job_key";
+
+const JOB_SQL: &str = "
+    SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
+    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
+    WHERE s.job_key = $1";
 
 /// Every job, failing ones first, each group newest first.
 pub async fn incidents(pool: &PgPool) -> Result<IncidentsView, sqlx::Error> {
-    let sql = format!("{JOB_STATUS_SELECT} ORDER BY s.last_status = 'error' DESC, s.last_finished_at DESC, s.job_key");
-    let rows: Vec<JobStatusRow> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<JobStatusRow> = sqlx::query_as(INCIDENTS_SQL).fetch_all(pool).await?;
     Ok(IncidentsView {
         now: Utc::now(),
         jobs: rows.into_iter().map(Into::into).collect(),
@@ -61,7 +66,8 @@ pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: ReportStatus,
     finished_at: DateTime<Utc>,
     duration_ms: Option<i64>,
     message: Option<String>,
@@ -70,7 +76,7 @@ struct RunRow {
 impl From<RunRow> for JobRunView {
     fn from(row: RunRow) -> Self {
         Self {
-            status: ReportStatus::parse(&row.status).unwrap_or(ReportStatus::Error),
+            status: row.status,
             finished_at: row.finished_at,
             duration_ms: row.duration_ms,
             message: row.message,
@@ -80,8 +86,7 @@ impl From<RunRow> for JobRunView {
 
 /// A job's page, or `None` when no job has this key.
 pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView>, sqlx::Error> {
-    let sql = format!("{JOB_STATUS_SELECT} WHERE s.job_key = $1");
-    let Some(job) = sqlx::query_as::<_, JobStatusRow>(&sql)
+    let Some(job) = sqlx::query_as::<_, JobStatusRow>(JOB_SQL)
         .bind(job_key)
         .fetch_optional(pool)
         .await?

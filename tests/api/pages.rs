@@ -18,17 +18,29 @@ async fn incidents_render_failing_jobs_first_with_the_badge_in_japanese(pool: Pg
     let app = TestApp::spawn(pool).await;
     let (_, empty) = page(&app, "/incidents", None).await;
     assert!(empty.contains("まだ報告はありません"), "empty state");
-    assert!(!empty.contains("data-testid=\"error-badge\""), "no badge at zero");
+    assert!(
+        !empty.contains("data-testid=\"error-badge\""),
+        "no badge at zero"
+    );
 
-    for (key, status) in [("healthy-new", "success"), ("broken", "error"), ("healthy-old", "success")] {
+    for (key, status) in [
+        ("healthy-new", "success"),
+        ("broken", "error"),
+        ("healthy-old", "success"),
+    ] {
         assert_eq!(app.report(&report(key, status, &now())).await.status(), 200);
     }
     let (status, html) = page(&app, "/incidents", None).await;
     assert_eq!(status, 200);
     assert!(html.contains("<html lang=\"ja\""), "Japanese by default");
-    assert!(html.contains("class=\"badge\">1<"), "the server renders the badge count");
+    assert!(
+        html.contains("class=\"badge\">1<"),
+        "the server renders the badge count"
+    );
     let broken = html.find("data-job-key=\"broken\"").expect("failing card");
-    let healthy = html.find("data-job-key=\"healthy-new\"").expect("healthy card");
+    let healthy = html
+        .find("data-job-key=\"healthy-new\"")
+        .expect("healthy card");
     assert!(broken < healthy, "failing jobs come first");
     assert!(html.contains("たった今"));
 }
@@ -49,7 +61,10 @@ async fn a_job_page_shows_runs_and_an_svg_chart(pool: PgPool) {
     assert_eq!(app.report(&run).await.status(), 200);
     let (status, html) = page(&app, &jobdeck::model::job_path(key), None).await;
     assert_eq!(status, 200);
-    assert!(html.contains("<svg viewBox=\"0 0 720 260\""), "inline chart");
+    assert!(
+        html.contains("<svg viewBox=\"0 0 720 260\""),
+        "inline chart"
+    );
     assert!(html.contains("1m 30s"), "the run's duration");
     assert!(html.contains(&format!("{key} のタイトル")));
 
