@@ -48,6 +48,19 @@ test("the language switch flips the page between Japanese and English", async ({
   expect(problems).toEqual([]);
 });
 
+test.describe("a viewer in Tokyo", () => {
+  test.use({ timezoneId: "Asia/Tokyo" });
+  test("sees the exact time in their own zone on hover", async ({ page, request }) => {
+    const jobKey = `e2e-tz-${Date.now()}`;
+    await report(request, jobKey, "success");
+    await page.goto("/incidents");
+    const time = page.locator(`article.job-card[data-job-key="${jobKey}"] time`);
+    await expect(time).toHaveText("たった今");
+    await waitForHydration(page);
+    await expect(time).toHaveAttribute("title", /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\+09:00\)$/);
+  });
+});
+
 test.describe("an English browser", () => {
   test.use({ locale: "en-US", extraHTTPHeaders: { "Accept-Language": "en-US,en;q=0.9" } });
   test("gets English from Accept-Language", async ({ page }) => {
