@@ -32,6 +32,12 @@ fn draw<'a>(
     let root = SVGBackend::with_string(svg, (720, 260)).into_drawing_area();
     root.fill(&WHITE)?;
     let (from, to) = time_range(runs);
+    // Six labels over a short span would all read the same minute.
+    let time_format = if to - from < Duration::minutes(30) {
+        "%H:%M:%S"
+    } else {
+        "%m-%d %H:%M"
+    };
     let max_secs = runs.iter().filter_map(|r| r.duration_ms).max().unwrap_or(0) as f64 / 1000.0;
     let y_max = if max_secs > 0.0 { max_secs * 1.15 } else { 1.0 };
 
@@ -46,7 +52,7 @@ fn draw<'a>(
         .bold_line_style(GRID)
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&|t: &DateTime<Utc>| t.format("%m-%d %H:%M").to_string())
+        .x_label_formatter(&|t: &DateTime<Utc>| t.format(time_format).to_string())
         .y_label_formatter(&|s: &f64| format!("{s:.1}s"))
         .label_style(("sans-serif", 12))
         .draw()?;
