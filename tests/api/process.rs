@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
 
 use crate::helpers::*;
 
@@ -104,13 +103,27 @@ impl Load {
     }
 }
 
-async fn stored_messages(pool: &PgPool) -> HashSet<String> {
-    sqlx::query_scalar("SELECT message FROM job_reports")
-        .fetch_all(pool)
+/// Every report answered 200 is in the history, and there were enough of them to matter.
+async fn assert_all_stored(db: PgConnectOptions, acked: &[String]) {
+    let pool = PgPoolOptions::new().connect_with(db).await.unwrap();
+    let stored: HashSet<String> = sqlx::query_scalar("SELECT message FROM job_reports")
+        .fetch_all(&pool)
         .await
         .unwrap()
         .into_iter()
-        .collect()
+        .collect();
+    assert!(
+        acked.len() > 100,
+        "the load was too light to mean anything: {}",
+        acked.len()
+    );
+    let lost: Vec<_> = acked.iter().filter(|m| !stored.contains(*m)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged reports lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
 }
 
 #[sqlx::test]
@@ -125,20 +138,7 @@ async fn every_acknowledged_report_survives_sigkill_under_load(
     server.child.wait().unwrap();
     let (acked, _) = load.finish().await;
 
-    let pool = PgPoolOptions::new().connect_with(db).await.unwrap();
-    let stored = stored_messages(&pool).await;
-    assert!(
-        acked.len() > 100,
-        "the load was too light to mean anything: {}",
-        acked.len()
-    );
-    let lost: Vec<_> = acked.iter().filter(|m| !stored.contains(*m)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    assert_all_stored(db, &acked).await;
 }
 
 #[sqlx::test]
@@ -166,17 +166,7 @@ async fn sigterm_lets_requests_in_flight_finish(_: PgPoolOptions, db: PgConnectO
     assert!(exit.success(), "jobdeck exited with {exit}");
     let (acked, refused) = load.finish().await;
 
-    let pool = PgPoolOptions::new().connect_with(db).await.unwrap();
-    let stored = stored_messages(&pool).await;
-    assert!(
-        acked.len() > 100,
-        "the load was too light to mean anything: {}",
-        acked.len()
-    );
-    assert!(
-        acked.iter().all(|m| stored.contains(m)),
-        "an acknowledged report is missing"
-    );
+    assert_all_stored(db, &acked).await;
     assert_eq!(
         refused,
         Vec::<u16>::new(),
