@@ -108,3 +108,68 @@ pub fn leptos_options(path: &Path) -> Result<LeptosOptions, ConfigError> {
         get_config_from_str(include_str!("../../Leptos.toml")).map_err(invalid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn reads_defaults_and_overrides() {
+        let config = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://db/jobdeck"),
+            ("JOBDECK_INGEST_MAX_BATCH", "64"),
+        ]))
+        .unwrap();
+        assert!(config.webhook_secret.is_none());
+        assert_eq!(config.db_max_connections, 10);
+        assert_eq!(config.db_timeout, Duration::from_secs(3));
+        assert_eq!(config.batch.max_batch, 64);
+        assert_eq!(config.batch.writers, BatchOptions::default().writers);
+    }
+
+    #[test]
+    fn refuses_a_missing_url_and_bad_numbers() {
+        let missing = Config::from_lookup(lookup(&[])).unwrap_err();
+        assert_eq!(missing.to_string(), "DATABASE_URL is not set");
+        let bad = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "x"),
+            ("JOBDECK_DB_TIMEOUT_MS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("JOBDECK_DB_TIMEOUT_MS is not valid"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn an_empty_secret_is_no_secret() {
+        assert!(WebhookSecret::new("").is_none());
+        let secret = WebhookSecret::new("s3cret").unwrap();
+        assert!(secret.matches(b"s3cret"));
+        assert!(!secret.matches(b"s3cres"));
+        assert_eq!(format!("{secret:?}"), "WebhookSecret(..)");
+    }
+
+    #[test]
+    fn leptos_options_come_from_the_file_or_the_built_in_copy() {
+        let from_file = leptos_options(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/Leptos.toml"
+        )))
+        .unwrap();
+        let built_in = leptos_options(Path::new("/nonexistent/Leptos.toml")).unwrap();
+        assert_eq!(&*from_file.output_name, "jobdeck");
+        assert_eq!(&*built_in.output_name, "jobdeck");
+        assert_eq!(from_file.site_pkg_dir, built_in.site_pkg_dir);
+    }
+}
