@@ -4,13 +4,16 @@ use uuid::Uuid;
 
 use super::ReportStatus;
 
-/// One job's last reported result, as the incidents page shows it.
+/// One job's last reported result, as the incidents page shows it. The server reads it
+/// straight from a query row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct JobStatusView {
     pub id: Uuid,
     pub job_key: String,
     pub title: String,
     pub tool_name: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub last_status: ReportStatus,
     pub last_finished_at: DateTime<Utc>,
     pub last_message: Option<String>,
@@ -26,7 +29,9 @@ pub struct IncidentsView {
 
 /// One accepted report of a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct JobRunView {
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub status: ReportStatus,
     pub finished_at: DateTime<Utc>,
     pub duration_ms: Option<i64>,

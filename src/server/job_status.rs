@@ -1,42 +1,15 @@
 //! Reads of `job_status` and `job_reports` for the incidents page, the badge and a job's page.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::chart;
-use crate::model::{IncidentsView, JobDetailView, JobRunView, JobStatusView, ReportStatus};
+use crate::model::{IncidentsView, JobDetailView, JobRunView, JobStatusView};
 
 /// Runs listed on a job's page, newest first.
 const RECENT_RUNS: i64 = 50;
 /// Runs drawn in a job's chart.
 const CHART_RUNS: i64 = 200;
-
-#[derive(sqlx::FromRow)]
-struct JobStatusRow {
-    id: Uuid,
-    job_key: String,
-    title: String,
-    tool_name: Option<String>,
-    #[sqlx(try_from = "String")]
-    last_status: ReportStatus,
-    last_finished_at: DateTime<Utc>,
-    last_message: Option<String>,
-}
-
-impl From<JobStatusRow> for JobStatusView {
-    fn from(row: JobStatusRow) -> Self {
-        Self {
-            id: row.id,
-            job_key: row.job_key,
-            title: row.title,
-            tool_name: row.tool_name,
-            last_status: row.last_status,
-            last_finished_at: row.last_finished_at,
-            last_message: row.last_message,
-        }
-    }
-}
 
 const INCIDENTS_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
@@ -50,10 +23,10 @@ const JOB_SQL: &str = "
 
 /// Every job, failing ones first, each group newest first.
 pub async fn incidents(pool: &PgPool) -> Result<IncidentsView, sqlx::Error> {
-    let rows: Vec<JobStatusRow> = sqlx::query_as(INCIDENTS_SQL).fetch_all(pool).await?;
+    let jobs: Vec<JobStatusView> = sqlx::query_as(INCIDENTS_SQL).fetch_all(pool).await?;
     Ok(IncidentsView {
         now: Utc::now(),
-        jobs: rows.into_iter().map(Into::into).collect(),
+        jobs,
     })
 }
 
@@ -64,46 +37,23 @@ pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
         .await
 }
 
-#[derive(sqlx::FromRow)]
-struct RunRow {
-    #[sqlx(try_from = "String")]
-    status: ReportStatus,
-    finished_at: DateTime<Utc>,
-    duration_ms: Option<i64>,
-    message: Option<String>,
-}
-
-impl From<RunRow> for JobRunView {
-    fn from(row: RunRow) -> Self {
-        Self {
-            status: row.status,
-            finished_at: row.finished_at,
-            duration_ms: row.duration_ms,
-            message: row.message,
-        }
-    }
-}
-
 /// A job's page, or `None` when no job has this key.
 pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView>, sqlx::Error> {
-    let Some(job) = sqlx::query_as::<_, JobStatusRow>(JOB_SQL)
+    let Some(job) = sqlx::query_as::<_, JobStatusView>(JOB_SQL)
         .bind(job_key)
         .fetch_optional(pool)
         .await?
     else {
         return Ok(None);
     };
-    let runs: Vec<JobRunView> = sqlx::query_as::<_, RunRow>(
+    let runs: Vec<JobRunView> = sqlx::query_as::<_, JobRunView>(
         "SELECT status, finished_at, duration_ms, message FROM job_reports
          WHERE job_status_id = $1 ORDER BY finished_at DESC, id DESC LIMIT $2",
     )
     .bind(job.id)
     .bind(CHART_RUNS)
     .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(Into::into)
-    .collect();
+    .await?;
     let (total_runs, success_runs): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE status = 'success') FROM job_reports WHERE job_status_id = $1",
     )
@@ -113,7 +63,7 @@ pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView
     let chart_svg = chart::runs_svg(&runs);
     Ok(Some(JobDetailView {
         now: Utc::now(),
-        job: job.into(),
+        job,
         runs: runs.into_iter().take(RECENT_RUNS as usize).collect(),
         total_runs,
         success_runs,
