@@ -51,8 +51,37 @@ pub struct Config {
     pub db_timeout: Duration,
     /// `JOBDECK_LEPTOS_CONFIG` (default `Leptos.toml`)
     pub leptos_config: PathBuf,
-    /// `JOBDECK_INGEST_MAX_BATCH`, `JOBDECK_INGEST_WRITERS`
+    /// `JOBDECK_INGEST_MAX_BATCH`, `JOBDECK_INGEST_WRITERS`, `JOBDECK_INGEST_QUEUE`,
+    /// `JOBDECK_INGEST_DEADLINE_MS` (never shorter than the database timeout)
     pub batch: BatchOptions,
+    /// `JOBDECK_HTTP_*`, `JOBDECK_SHUTDOWN_DRAIN_MS`
+    pub http: HttpLimits,
+}
+
+/// Limits every route gets at the HTTP layer (`server/http/limits.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// `JOBDECK_HTTP_MAX_IN_FLIGHT` (default 512): requests served at once; past it 503.
+    pub max_in_flight: usize,
+    /// `JOBDECK_HTTP_HEADER_TIMEOUT_MS` (default 10000): longest a client may take to send
+    /// a request's headers.
+    pub header_timeout: Duration,
+    /// `JOBDECK_HTTP_BODY_TIMEOUT_MS` (default 10000): longest pause while a body arrives.
+    pub body_timeout: Duration,
+    /// `JOBDECK_SHUTDOWN_DRAIN_MS` (default 20000): after SIGTERM, longest wait for requests
+    /// in flight; then their connections are closed.
+    pub shutdown_drain: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_drain: Duration::from_secs(20),
+        }
+    }
 }
 
 impl Config {
@@ -73,7 +102,23 @@ impl Config {
                 },
             }
         };
+        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            number(name, default.as_millis() as u64).map(Duration::from_millis)
+        };
         let defaults = BatchOptions::default();
+        let http = HttpLimits::default();
+        let db_timeout = millis("JOBDECK_DB_TIMEOUT_MS", Duration::from_secs(3))?;
+        let deadline = millis("JOBDECK_INGEST_DEADLINE_MS", defaults.deadline)?;
+        if deadline < db_timeout {
+            return Err(ConfigError::Invalid {
+                name: "JOBDECK_INGEST_DEADLINE_MS",
+                problem: format!(
+                    "{} ms is shorter than JOBDECK_DB_TIMEOUT_MS ({} ms)",
+                    deadline.as_millis(),
+                    db_timeout.as_millis()
+                ),
+            });
+        }
         Ok(Self {
             database_url: var("DATABASE_URL")
                 .filter(|s| !s.is_empty())
@@ -82,13 +127,24 @@ impl Config {
                 .as_deref()
                 .and_then(WebhookSecret::new),
             db_max_connections: number("JOBDECK_DB_MAX_CONNECTIONS", 10)? as u32,
-            db_timeout: Duration::from_millis(number("JOBDECK_DB_TIMEOUT_MS", 3000)?),
+            db_timeout,
             leptos_config: var("JOBDECK_LEPTOS_CONFIG")
                 .map_or_else(|| PathBuf::from("Leptos.toml"), PathBuf::from),
             batch: BatchOptions {
                 max_batch: number("JOBDECK_INGEST_MAX_BATCH", defaults.max_batch as u64)? as usize,
                 writers: number("JOBDECK_INGEST_WRITERS", defaults.writers as u64)? as usize,
-                ..defaults
+                queue: number("JOBDECK_INGEST_QUEUE", defaults.queue as u64)? as usize,
+                deadline,
+                // A statement is cancelled by PostgreSQL after db_timeout; silence for twice
+                // that (a transaction has several statements) means nobody is answering.
+                stall_timeout: db_timeout * 2 + Duration::from_secs(1),
+            },
+            http: HttpLimits {
+                max_in_flight: number("JOBDECK_HTTP_MAX_IN_FLIGHT", http.max_in_flight as u64)?
+                    as usize,
+                header_timeout: millis("JOBDECK_HTTP_HEADER_TIMEOUT_MS", http.header_timeout)?,
+                body_timeout: millis("JOBDECK_HTTP_BODY_TIMEOUT_MS", http.body_timeout)?,
+                shutdown_drain: millis("JOBDECK_SHUTDOWN_DRAIN_MS", http.shutdown_drain)?,
             },
         })
     }
@@ -133,6 +189,23 @@ mod tests {
         assert_eq!(config.db_timeout, Duration::from_secs(3));
         assert_eq!(config.batch.max_batch, 64);
         assert_eq!(config.batch.writers, BatchOptions::default().writers);
+        assert_eq!(config.batch.deadline, Duration::from_secs(5));
+        assert_eq!(config.batch.stall_timeout, Duration::from_secs(7));
+        assert_eq!(config.http.max_in_flight, 512);
+    }
+
+    #[test]
+    fn refuses_a_deadline_shorter_than_the_database_timeout() {
+        let error = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "x"),
+            ("JOBDECK_DB_TIMEOUT_MS", "4000"),
+            ("JOBDECK_INGEST_DEADLINE_MS", "2000"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "JOBDECK_INGEST_DEADLINE_MS is not valid: 2000 ms is shorter than JOBDECK_DB_TIMEOUT_MS (4000 ms)"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 
-use super::config::WebhookSecret;
+use super::config::{Config, WebhookSecret};
+use super::db::Readiness;
 use super::job_report::JobReportBatcher;
 
 /// Everything a request needs. Axum hands it to the JSON routes; leptos_axum provides it as
@@ -11,6 +12,23 @@ use super::job_report::JobReportBatcher;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
+    /// Set once the database has been reached and migrated (`db::bring_up`).
+    pub readiness: Readiness,
     pub job_reports: JobReportBatcher,
     pub webhook_secret: Option<WebhookSecret>,
+}
+
+impl AppState {
+    /// The state of a portal configured by `config`, around a pool that may not be able to
+    /// reach its database yet. Starts the job-report batcher on the current runtime; the
+    /// other background services are started by `startup::start_services`.
+    pub fn build(pool: PgPool, leptos_options: LeptosOptions, config: &Config) -> Self {
+        Self {
+            leptos_options,
+            job_reports: JobReportBatcher::start(pool.clone(), config.batch),
+            pool,
+            readiness: Readiness::default(),
+            webhook_secret: config.webhook_secret.clone(),
+        }
+    }
 }

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use jobdeck::server::config::WebhookSecret;
-use jobdeck::server::job_report::BatchOptions;
-use jobdeck::server::{app_state, http::router};
+use jobdeck::server::config::Config;
+use jobdeck::server::http::{router, serve, with_limits};
+use jobdeck::server::startup::start_services;
+use jobdeck::server::AppState;
 use leptos::config::LeptosOptions;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -15,28 +16,55 @@ pub const SECRET_HEADER: &str = "X-TC-Portal-Webhook-Secret";
 pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
+    pub state: AppState,
+}
+
+/// The configuration a deployment would read, with the test's secret.
+pub fn test_config() -> Config {
+    Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some("postgres://given-by-the-test".into()),
+        "TC_PORTAL_WEBHOOK_SECRET" => Some(SECRET.into()),
+        _ => None,
+    })
+    .expect("test configuration")
 }
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
-        Self::spawn_with(pool, Some(SECRET), BatchOptions::default()).await
+        Self::spawn_with(pool, test_config()).await
     }
 
-    pub async fn spawn_with(pool: PgPool, secret: Option<&str>, batch: BatchOptions) -> Self {
+    /// The app as `startup` builds it (same state, services, limits and accept loop), once
+    /// its database is migrated.
+    pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
+        let app = Self::spawn_unready(pool, config).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !app.state.readiness.is_ready() {
+            assert!(std::time::Instant::now() < deadline, "never became ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        app
+    }
+
+    /// The same, without waiting for the database.
+    pub async fn spawn_unready(pool: PgPool, config: Config) -> Self {
         let options = LeptosOptions::builder().output_name("jobdeck").build();
-        let state = app_state(pool, options, secret.and_then(WebhookSecret::new), batch);
+        let state = AppState::build(pool, options, &config);
+        start_services(&state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let app = with_limits(router(state.clone()), &config.http);
+        tokio::spawn(serve(listener, app, config.http, std::future::pending()));
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
         Self {
             base_url: format!("http://{addr}"),
             client,
+            state,
         }
     }
 

@@ -48,7 +48,9 @@ async fn accepts_a_report_and_answers_with_the_job_id(pool: PgPool) {
 
 #[sqlx::test]
 async fn answers_500_when_no_secret_is_configured(pool: PgPool) {
-    let app = TestApp::spawn_with(pool.clone(), None, Default::default()).await;
+    let mut config = test_config();
+    config.webhook_secret = None;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
     let response = app.report(&report("k", "success", &now())).await;
     assert_eq!(response.status(), 500);
     assert_eq!(
@@ -157,8 +159,13 @@ async fn fifty_concurrent_reports_for_one_job_leave_one_status_and_fifty_runs(po
         .map(|i| {
             let app = app.clone();
             async move {
-                let at = format!("2026-11-20T10:00:{i:02}Z");
-                let status = if i == 49 { "error" } else { "success" };
+                // The newest report is the first one sent, so arrival order cannot pass this.
+                let at = if i == 0 {
+                    "2026-11-20T10:01:00Z".to_string()
+                } else {
+                    format!("2026-11-20T10:00:{i:02}Z")
+                };
+                let status = if i == 0 { "error" } else { "success" };
                 let response = app.report(&report("burst", status, &at)).await;
                 (
                     response.status().as_u16(),

@@ -23,12 +23,15 @@ async fn incidents_render_failing_jobs_first_with_the_badge_in_japanese(pool: Pg
         "no badge at zero"
     );
 
-    for (key, status) in [
-        ("healthy-new", "success"),
-        ("broken", "error"),
-        ("healthy-old", "success"),
+    // The failing job is neither the newest nor the last one sent: only "failing first"
+    // puts it at the top.
+    let ago = |minutes| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
+    for (key, status, at) in [
+        ("healthy-new", "success", ago(0)),
+        ("broken", "error", ago(60)),
+        ("healthy-old", "success", ago(120)),
     ] {
-        assert_eq!(app.report(&report(key, status, &now())).await.status(), 200);
+        assert_eq!(app.report(&report(key, status, &at)).await.status(), 200);
     }
     let (status, html) = page(&app, "/incidents", None).await;
     assert_eq!(status, 200);
@@ -41,7 +44,11 @@ async fn incidents_render_failing_jobs_first_with_the_badge_in_japanese(pool: Pg
     let healthy = html
         .find("data-job-key=\"healthy-new\"")
         .expect("healthy card");
+    let oldest = html
+        .find("data-job-key=\"healthy-old\"")
+        .expect("older healthy card");
     assert!(broken < healthy, "failing jobs come first");
+    assert!(healthy < oldest, "then the rest, newest first");
     assert!(html.contains("たった今"));
 }
 

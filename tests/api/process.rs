@@ -1,6 +1,6 @@
 //! The server as a separate process, killed under load: nothing acknowledged may be lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,13 +9,60 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::helpers::*;
 
+/// The real `jobdeck` binary; killed when the test ends, whether it passes or not.
 struct Server {
     child: Child,
     url: String,
 }
 
-/// Starts the real `jobdeck` binary on a free port against the test's database.
-async fn start_server(db: &PgConnectOptions) -> Server {
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Peak resident memory of the server process so far, in MiB.
+    fn peak_memory_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM");
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib / 1024
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Waits for the process to exit, failing after `within`.
+    async fn exit_status(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "jobdeck did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Starts the real `jobdeck` binary on a free port against the test's database, with extra
+/// settings, and waits until it is healthy.
+async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,16 +77,23 @@ async fn start_server(db: &PgConnectOptions) -> Server {
         .env("TC_PORTAL_WEBHOOK_SECRET", SECRET)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .expect("start jobdeck");
-    let url = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{url}/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline, "jobdeck did not start");
+    loop {
+        let health = reqwest::get(format!("{}/healthz", server.url)).await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "jobdeck did not become healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, url }
 }
 
 /// Reports answered 200 (by their unique message), other statuses seen, and the clients.
@@ -131,7 +185,7 @@ async fn every_acknowledged_report_survives_sigkill_under_load(
     _: PgPoolOptions,
     db: PgConnectOptions,
 ) {
-    let mut server = start_server(&db).await;
+    let mut server = start_server(&db, &[]).await;
     let load = load(&server.url, 32);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.child.kill().expect("SIGKILL");
@@ -141,35 +195,174 @@ async fn every_acknowledged_report_survives_sigkill_under_load(
     assert_all_stored(db, &acked).await;
 }
 
+/// Requests provably in flight (their statement waits on a lock the test holds) when SIGTERM
+/// arrives: the server stops accepting, keeps running until each has its answer, every one
+/// is 200 and stored, and then it exits cleanly. A server that exits at once fails this.
 #[sqlx::test]
-async fn sigterm_lets_requests_in_flight_finish(_: PgPoolOptions, db: PgConnectOptions) {
-    let mut server = start_server(&db).await;
-    let load = load(&server.url, 32);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "jobdeck did not stop within 10 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(exit.success(), "jobdeck exited with {exit}");
-    let (acked, refused) = load.finish().await;
+async fn sigterm_answers_every_request_in_flight_before_exiting(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut server = start_server(&db, &[("JOBDECK_DB_TIMEOUT_MS", "5000")]).await;
+    let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
+    let mut lock = direct.begin().await.unwrap();
+    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let in_flight: Vec<_> = (0..16)
+        .map(|n| {
+            let request = client
+                .post(format!("{}/api/monitor/job-report", server.url))
+                .header(SECRET_HEADER, SECRET)
+                .body(report(&format!("in-flight-{n}"), "success", &now()).to_string());
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    crate::db_outage::wait_for_lock_waiter(&direct).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    assert_all_stored(db, &acked).await;
-    assert_eq!(
-        refused,
-        Vec::<u16>::new(),
-        "requests answered with an error during shutdown"
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "jobdeck exited with requests in flight"
     );
+    assert!(
+        reqwest::get(format!("{}/healthz", server.url))
+            .await
+            .is_err(),
+        "still accepting connections after SIGTERM"
+    );
+    lock.commit().await.unwrap();
+
+    for request in in_flight {
+        let answer = request.await.unwrap();
+        assert!(
+            matches!(answer, Ok(200)),
+            "a request in flight got {answer:?}"
+        );
+    }
+    let exit = server.exit_status(Duration::from_secs(10)).await;
+    assert!(exit.success(), "jobdeck exited with {exit}");
+    assert_eq!(count(&direct, "job_reports").await, 16);
+}
+
+/// What a client sees when the database is slower than the load: 64 connections post
+/// reports with distinct keys while the status table is locked for longer than the deadline.
+/// Every 200 is stored exactly once, no 503 is stored at all, 503s for a full queue come at
+/// once rather than after the deadline, and the portal's memory stays bounded.
+#[sqlx::test]
+async fn under_overload_a_200_is_stored_once_and_a_503_never(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let server = start_server(
+        &db,
+        &[
+            ("JOBDECK_DB_TIMEOUT_MS", "1000"),
+            ("JOBDECK_INGEST_DEADLINE_MS", "2000"),
+            ("JOBDECK_INGEST_QUEUE", "32"),
+            ("JOBDECK_INGEST_WRITERS", "2"),
+        ],
+    )
+    .await;
+    let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
+    let mut lock = direct.begin().await.unwrap();
+    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let stop = Instant::now() + Duration::from_secs(5);
+    let clients: Vec<_> = (0..64)
+        .map(|c| {
+            let endpoint = format!("{}/api/monitor/job-report", server.url);
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut answers = Vec::new();
+                for n in 0.. {
+                    if Instant::now() > stop {
+                        break;
+                    }
+                    let key = format!("overload-{c}-{n}");
+                    let started = Instant::now();
+                    let response = client
+                        .post(&endpoint)
+                        .header(SECRET_HEADER, SECRET)
+                        .body(report(&key, "success", &now()).to_string())
+                        .send()
+                        .await
+                        .expect("the server answers every request");
+                    let status = response.status().as_u16();
+                    let error = if status == 200 {
+                        String::new()
+                    } else {
+                        body_json(response).await["error"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    answers.push((key, status, error, started.elapsed()));
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    lock.commit().await.unwrap();
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.unwrap());
+    }
+
+    let stored: HashMap<String, i64> = sqlx::query_as(
+        "SELECT s.job_key, count(r.id) FROM job_status s JOIN job_reports r ON r.job_status_id = s.id GROUP BY s.job_key",
+    )
+    .fetch_all(&direct)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let mut queue_full = Vec::new();
+    let (mut ok, mut refused) = (0, 0);
+    for (key, status, error, elapsed) in &answers {
+        match status {
+            200 => {
+                ok += 1;
+                assert_eq!(
+                    stored.get(key),
+                    Some(&1),
+                    "{key} answered 200 is stored once"
+                );
+            }
+            503 => {
+                refused += 1;
+                assert!(!stored.contains_key(key), "{key} answered 503 was stored");
+                if error == "too many reports are waiting; retry later" {
+                    queue_full.push(*elapsed);
+                }
+            }
+            other => panic!("{key} got {other} {error}"),
+        }
+    }
+    assert!(
+        ok > 100 && refused > 100,
+        "not enough of each to mean anything: {ok} / {refused}"
+    );
+    assert_eq!(stored.len(), ok, "nothing but the 200s is stored");
+    queue_full.sort();
+    assert!(
+        queue_full.len() > 50,
+        "the queue never filled: {}",
+        queue_full.len()
+    );
+    let median = queue_full[queue_full.len() / 2];
+    let slowest = *queue_full.last().unwrap();
+    assert!(
+        median < Duration::from_millis(100) && slowest < Duration::from_secs(1),
+        "a full queue must refuse at once, not after the 2 s deadline: median {median:?}, slowest {slowest:?}"
+    );
+    let peak = server.peak_memory_mib();
+    assert!(peak < 256, "the portal peaked at {peak} MiB");
 }

@@ -22,11 +22,21 @@ pub enum ApiError {
     UnreadableBody,
     #[error("tool_id names no tool")]
     UnknownTool,
-    #[error("the database is unavailable; retry later")]
-    Unavailable,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// 503 with `Retry-After`; nothing was done, so the request can simply be sent again.
+    #[error("{0}; retry later")]
+    Unavailable(&'static str),
+    /// 504: the database stopped answering after the work was sent; it may have been done.
+    #[error("the database stopped answering; the report may or may not be stored")]
+    OutcomeUnknown,
     #[error("internal error")]
     Internal,
 }
+
+pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable";
+pub const QUEUE_FULL: &str = "too many reports are waiting";
+pub const OVERLOADED: &str = "the portal is serving as many requests as it can";
 
 #[derive(Serialize)]
 struct ErrorBody {
@@ -43,7 +53,9 @@ impl ApiError {
             ApiError::InvalidReport(_) | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownTool => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -83,7 +95,9 @@ impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         match error {
             SubmitError::UnknownTool => ApiError::UnknownTool,
-            SubmitError::Unavailable => ApiError::Unavailable,
+            SubmitError::QueueFull => ApiError::Unavailable(QUEUE_FULL),
+            SubmitError::Unavailable => ApiError::Unavailable(DATABASE_UNAVAILABLE),
+            SubmitError::OutcomeUnknown => ApiError::OutcomeUnknown,
             SubmitError::Failed => ApiError::Internal,
         }
     }

@@ -2,14 +2,15 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, DATABASE_UNAVAILABLE};
 use crate::model::REPORT_LIMITS;
 use crate::server::job_report::NewReport;
 use crate::server::AppState;
@@ -22,6 +23,30 @@ pub fn routes() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(REPORT_LIMITS.body_bytes))
 }
 
+/// A caller that sent the webhook secret. Checked from the headers alone, so a caller
+/// without it is refused before its body is read.
+pub struct WebhookCaller;
+
+impl FromRequestParts<AppState> for WebhookCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let secret = state
+            .webhook_secret
+            .as_ref()
+            .ok_or(ApiError::NotConfigured)?;
+        let provided = parts
+            .headers
+            .get(SECRET_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if provided.is_empty() || !secret.matches(provided) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(WebhookCaller)
+    }
+}
+
 #[derive(Serialize)]
 struct Accepted {
     success: bool,
@@ -30,28 +55,15 @@ struct Accepted {
 }
 
 async fn job_report(
+    _caller: WebhookCaller,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let secret = state
-        .webhook_secret
-        .as_ref()
-        .ok_or(ApiError::NotConfigured)?;
-    let provided = headers
-        .get(SECRET_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if provided.is_empty() || !secret.matches(provided) {
-        return Err(ApiError::Unauthorized);
-    }
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit: REPORT_LIMITS.body_bytes,
-        },
-        _ => ApiError::UnreadableBody,
-    })?;
+    let body = body.map_err(body_error)?;
     let report = NewReport::from_json(&body, chrono::Utc::now())?;
+    if !state.readiness.is_ready() {
+        return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
+    }
     let job_key = report.job_key.clone();
     let id = state.job_reports.submit(report).await?;
     Ok(Json(Accepted {
@@ -59,4 +71,21 @@ async fn job_report(
         id,
         job_key,
     }))
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge {
+            limit: REPORT_LIMITS.body_bytes,
+        };
+    }
+    // The body-timeout layer's error sits somewhere in the rejection's chain of sources.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::BodyTimeout;
+        }
+        source = error.source();
+    }
+    ApiError::UnreadableBody
 }

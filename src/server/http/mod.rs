@@ -1,11 +1,17 @@
-//! The HTTP surface: the JSON routes for scripts, then the Leptos pages and server functions.
+//! The HTTP surface: the JSON routes for scripts, then the Leptos pages and server functions,
+//! behind the load limits every route shares, served by `serve`.
 
 pub mod error;
+mod health;
 pub mod job_report;
+mod limits;
+mod serve;
 
-use axum::routing::get;
 use axum::Router;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+
+pub use limits::with_limits;
+pub use serve::serve;
 
 use super::AppState;
 use crate::app::{shell, App};
@@ -15,7 +21,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .merge(job_report::routes())
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(health::routes())
         .leptos_routes(&state, routes, {
             let options = options.clone();
             move || shell(options.clone())

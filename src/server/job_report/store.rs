@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::NewReport;
@@ -18,19 +18,21 @@ pub enum Stored {
 
 /// Upserts `job_status` and appends `job_reports` for every report in one transaction.
 /// The result has one entry per report, in order.
-pub async fn save_batch(pool: &PgPool, reports: &[&NewReport]) -> Result<Vec<Stored>, sqlx::Error> {
+pub async fn save_batch(
+    conn: &mut PgConnection,
+    reports: &[&NewReport],
+) -> Result<Vec<Stored>, sqlx::Error> {
     let tool_ids: Vec<Uuid> = reports.iter().filter_map(|r| r.tool_id).collect();
     if tool_ids.is_empty() {
         // One statement is its own transaction: no BEGIN/COMMIT round trips.
-        let mut conn = pool.acquire().await?;
-        let ids = upsert(&mut conn, reports).await?;
+        let ids = upsert(conn, reports).await?;
         return Ok(reports
             .iter()
             .map(|r| Stored::Saved(ids[&r.job_key]))
             .collect());
     }
 
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     // KEY SHARE keeps the tools from being deleted before this transaction commits.
     let known: HashSet<Uuid> =
         sqlx::query_scalar("SELECT id FROM tools WHERE id = ANY($1) FOR KEY SHARE")

@@ -1,0 +1,66 @@
+//! Start-up in one place: read the configuration, build the state, start the background
+//! services, serve until SIGTERM.
+
+use super::config::{self, Config};
+use super::{db, http, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("DATABASE_URL is not valid: {0}")]
+    DatabaseUrl(sqlx::Error),
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Every background service of a portal process, listed here and nowhere else. Each must be
+/// safe when several portals share one database.
+pub fn start_services(state: &AppState) {
+    // Migrations wait for the database; sqlx serialises concurrent runs with a lock.
+    tokio::spawn(db::bring_up(state.pool.clone(), state.readiness.clone()));
+}
+
+/// Serves until SIGTERM or Ctrl-C. The database need not be up: the portal answers 503 and
+/// `/healthz` says so until it can migrate it.
+pub async fn serve_from_env() -> Result<(), StartError> {
+    let config = Config::from_env()?;
+    let leptos_options = config::leptos_options(&config.leptos_config)?;
+    let connect = config
+        .database_url
+        .parse()
+        .map_err(StartError::DatabaseUrl)?;
+    let pool = db::connect_lazy(connect, config.db_max_connections, config.db_timeout);
+    if config.webhook_secret.is_none() {
+        tracing::warn!(
+            "TC_PORTAL_WEBHOOK_SECRET is not set: the job-report webhook will answer 500"
+        );
+    }
+    let addr = leptos_options.site_addr;
+    let state = AppState::build(pool, leptos_options, &config);
+    start_services(&state);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("Jobdeck listening on http://{addr}");
+    let app = http::with_limits(http::router(state), &config.http);
+    http::serve(listener, app, config.http, shutdown_signal()).await?;
+    tracing::info!("Jobdeck stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
