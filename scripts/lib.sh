@@ -5,12 +5,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
-# Local settings (see .env.example); variables already set in the environment win.
-if [ -f .env ]; then
+# Local settings (see .env.example); variables already set in the environment win, and
+# commented-out lines are skipped.
+load_env_file() {
+  local key value
   while IFS='=' read -r key value; do
     [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] && [ -z "${!key:-}" ] && export "$key=$value"
-  done < .env
-fi
+  done < "$1"
+  return 0
+}
+[ -f .env ] && load_env_file .env
 
 CARGO_LEPTOS_VERSION=0.3.9
 BINARYEN_VERSION=132.0.0
@@ -30,6 +34,22 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
     || { as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } \
     || die "apt-get install $* failed"
+}
+
+# Commands the scripts and tests call besides cargo: curl (health checks) and python3
+# (seed 003's reporter, run unchanged by the tests).
+ensure_commands() {
+  have curl || apt_install curl
+  have python3 || apt_install python3
+  have curl || die "curl is missing and could not be installed"
+  have python3 || die "python3 is missing and could not be installed"
+}
+
+# Dies unless nothing listens on 127.0.0.1:$1, so a script never talks to someone else's server.
+ensure_port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    die "port $1 is already in use on 127.0.0.1; stop what listens there or set $2 to another port"
+  fi
 }
 
 ensure_rust_tools() {

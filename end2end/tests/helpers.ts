@@ -8,6 +8,7 @@ export async function report(
   jobKey: string,
   status: "success" | "error",
   message: string | null = null,
+  finishedAt: Date = new Date(),
 ) {
   const response = await request.post("/api/monitor/job-report", {
     headers: { "X-TC-Portal-Webhook-Secret": secret },
@@ -15,7 +16,7 @@ export async function report(
       job_key: jobKey,
       title: `E2E ${jobKey}`,
       status,
-      finished_at: new Date().toISOString(),
+      finished_at: finishedAt.toISOString(),
       duration_ms: 1200,
       message,
     },

@@ -10,7 +10,11 @@ test("a failing job is listed first and counted, and clears without a reload", a
   await waitForHydration(page);
   const before = await badgeCount(page);
 
-  await report(request, jobKey, "error", "在庫CSVが見つかりません");
+  // The failing report is an hour old and a healthy job reports after it, so only "failing
+  // first" (not "newest first" or "last sent") puts it at the top.
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  await report(request, jobKey, "error", "在庫CSVが見つかりません", hourAgo);
+  await report(request, `e2e-ok-later-${Date.now()}`, "success", "後から成功");
   await page.reload();
   await waitForHydration(page);
   const first = page.locator("article.job-card").first();

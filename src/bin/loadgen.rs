@@ -4,6 +4,9 @@
 //!
 //! cargo run --release --features ssr --bin loadgen -- [--url URL] [--seconds 10]
 //!     [--concurrency 1,16,64] [--jobs 1000]      (secret from TC_PORTAL_WEBHOOK_SECRET)
+//!
+//! With `--rate N` it is open-loop instead: N requests a second whatever the answers, to
+//! see overload as a client does (goodput, fast 503s, latency of what got through).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,7 @@ struct Args {
     seconds: u64,
     concurrency: Vec<usize>,
     jobs: usize,
+    rate: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -23,6 +27,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         concurrency: vec![1, 16, 64],
         jobs: 1000,
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -32,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
             "--url" => args.url = value.clone(),
             "--seconds" => args.seconds = value.parse().map_err(bad)?,
             "--jobs" => args.jobs = value.parse().map_err(bad)?,
+            "--rate" => args.rate = Some(value.parse().map_err(bad)?),
             "--concurrency" => {
                 args.concurrency = value
                     .split(',')
@@ -60,18 +66,7 @@ async fn worker(
     let mut tally = Tally::default();
     let mut n = worker;
     while Instant::now() < until {
-        let status = if n.is_multiple_of(10) {
-            "error"
-        } else {
-            "success"
-        };
-        let body = format!(
-            r#"{{"job_key":"load-{}","title":"負荷テスト {}","status":"{status}","finished_at":"{}","duration_ms":{},"message":"run {n}"}}"#,
-            n % args.jobs,
-            n % args.jobs,
-            chrono::Utc::now().to_rfc3339(),
-            n % 5000,
-        );
+        let body = report_body(args, n);
         n += 1;
         let started = Instant::now();
         let response = client
@@ -96,6 +91,126 @@ async fn worker(
     tally
 }
 
+fn report_body(args: &Args, n: usize) -> String {
+    let status = if n.is_multiple_of(10) {
+        "error"
+    } else {
+        "success"
+    };
+    format!(
+        r#"{{"job_key":"load-{}","title":"負荷テスト {}","status":"{status}","finished_at":"{}","duration_ms":{},"message":"run {n}"}}"#,
+        n % args.jobs,
+        n % args.jobs,
+        chrono::Utc::now().to_rfc3339(),
+        n % 5000,
+    )
+}
+
+/// Open loop: `rate` requests a second for `seconds`, each sent whatever happened to the
+/// earlier ones (at most 4,096 outstanding, so the generator's own memory stays bounded).
+async fn open_loop(args: &'static Args, rate: u64) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    #[derive(Default)]
+    struct Counts {
+        ok: AtomicU64,
+        fast_503: AtomicU64,
+        slow_503: AtomicU64,
+        other: AtomicU64,
+        not_sent: AtomicU64,
+    }
+    let counts = Arc::new(Counts::default());
+    let ok_latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+    let outstanding = Arc::new(tokio::sync::Semaphore::new(4096));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    let started = Instant::now();
+    let total = rate * args.seconds;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut sent = 0u64;
+    while sent < total {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due.min(total) {
+            sent += 1;
+            let Ok(permit) = outstanding.clone().try_acquire_owned() else {
+                counts.not_sent.fetch_add(1, Relaxed);
+                continue;
+            };
+            let (client, counts, ok_latencies) =
+                (client.clone(), counts.clone(), ok_latencies.clone());
+            let body = report_body(args, sent as usize);
+            tokio::spawn(async move {
+                let began = Instant::now();
+                let response = client
+                    .post(&args.url)
+                    .header("Content-Type", "application/json")
+                    .header("X-TC-Portal-Webhook-Secret", &args.secret)
+                    .body(body)
+                    .send()
+                    .await;
+                let status = match response {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                let elapsed = began.elapsed();
+                match status {
+                    200 => {
+                        counts.ok.fetch_add(1, Relaxed);
+                        ok_latencies
+                            .lock()
+                            .unwrap()
+                            .push(elapsed.as_micros() as u32);
+                    }
+                    503 if elapsed < Duration::from_millis(100) => {
+                        counts.fast_503.fetch_add(1, Relaxed);
+                    }
+                    503 => {
+                        counts.slow_503.fetch_add(1, Relaxed);
+                    }
+                    _ => {
+                        counts.other.fetch_add(1, Relaxed);
+                    }
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Let what is outstanding finish.
+    let _ = outstanding.acquire_many(4096).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = std::mem::take(&mut *ok_latencies.lock().unwrap());
+    latencies.sort_unstable();
+    let share = |n: u64| 100.0 * n as f64 / total as f64;
+    let (ok, fast, slow, other, not_sent) = (
+        counts.ok.load(Relaxed),
+        counts.fast_503.load(Relaxed),
+        counts.slow_503.load(Relaxed),
+        counts.other.load(Relaxed),
+        counts.not_sent.load(Relaxed),
+    );
+    println!("| offered/s | goodput/s | 200 | 503 < 100 ms | 503 slower | other | not sent | p50 ms (200) | p99 ms (200) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {rate} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.2} | {:.2} |",
+        ok as f64 / elapsed,
+        share(ok),
+        share(fast),
+        share(slow),
+        share(other),
+        share(not_sent),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+    );
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -113,6 +228,10 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(rate) = args.rate {
+        open_loop(args, rate).await;
+        return;
+    }
     println!("| connections | reports/s | p50 ms | p99 ms | failures |");
     println!("|---:|---:|---:|---:|---:|");
     for &connections in &args.concurrency {
