@@ -4,6 +4,7 @@
 mod batching;
 mod db_outage;
 mod helpers;
+mod http_limits;
 mod job_report;
 mod pages;
 mod process;

@@ -13,12 +13,14 @@ use crate::helpers::*;
 struct Server {
     child: Child,
     url: String,
+    log: std::path::PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -72,18 +74,20 @@ async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Serve
         .expect("DATABASE_URL is a URL");
     let mut database_url = base.clone();
     database_url.set_path(db.get_database().expect("test database name"));
+    let log = std::env::temp_dir().join(format!("jobdeck-test-{port}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_jobdeck"))
         .env("DATABASE_URL", database_url.as_str())
         .env("TC_PORTAL_WEBHOOK_SECRET", SECRET)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .envs(settings.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
         .spawn()
         .expect("start jobdeck");
     let server = Server {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        log,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -365,4 +369,47 @@ async fn under_overload_a_200_is_stored_once_and_a_503_never(
     );
     let peak = server.peak_memory_mib();
     assert!(peak < 256, "the portal peaked at {peak} MiB");
+}
+
+/// A request that cannot finish (its statement waits on a lock held past the drain bound)
+/// does not keep a stopping server alive: it exits when `JOBDECK_SHUTDOWN_DRAIN_MS` runs
+/// out, says so in its log, and the request's connection is closed without a 200.
+#[sqlx::test]
+async fn the_shutdown_drain_is_bounded_and_logged(_: PgPoolOptions, db: PgConnectOptions) {
+    let mut server = start_server(
+        &db,
+        &[
+            ("JOBDECK_DB_TIMEOUT_MS", "10000"),
+            ("JOBDECK_INGEST_DEADLINE_MS", "10000"),
+            ("JOBDECK_SHUTDOWN_DRAIN_MS", "1000"),
+        ],
+    )
+    .await;
+    let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
+    let mut lock = direct.begin().await.unwrap();
+    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let request = reqwest::Client::new()
+        .post(format!("{}/api/monitor/job-report", server.url))
+        .header(SECRET_HEADER, SECRET)
+        .body(report("stuck", "success", &now()).to_string());
+    let stuck = tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    crate::db_outage::wait_for_lock_waiter(&direct).await;
+
+    let stopping = Instant::now();
+    server.terminate();
+    let exit = server.exit_status(Duration::from_secs(5)).await;
+    let took = stopping.elapsed();
+    assert!(exit.success(), "jobdeck exited with {exit}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before the drain ran out"
+    );
+    let answer = stuck.await.unwrap();
+    assert!(answer.is_err(), "the stuck request got {answer:?}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("shutdown drain of 1s ran out"), "log: {log}");
+    lock.rollback().await.unwrap();
 }
