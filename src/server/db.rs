@@ -47,10 +47,6 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
-    pub fn ready() -> Self {
-        Self(Arc::new(AtomicBool::new(true)))
-    }
-
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }

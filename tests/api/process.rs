@@ -20,7 +20,19 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let _ = std::fs::remove_file(&self.log);
+        // A panic anywhere in the server fails the test that ran it (unless already failing),
+        // except one known upstream race: leptos_i18n 0.6.2's cookie effect
+        // (`Effect::new_isomorphic` in context.rs) can run after the route-listing render at
+        // start-up has been disposed, and panics in its own task, harmlessly. Seen about once
+        // in ten process tests under load.
+        let known = "leptos_i18n-0.6.2/src/context.rs:213";
+        let panics = log.matches("panicked").count();
+        let known_panics = log.matches(known).count();
+        if panics > known_panics && !std::thread::panicking() {
+            panic!("the server panicked:\n{log}");
+        }
     }
 }
 
@@ -82,6 +94,12 @@ async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Serve
         .env("RUST_LOG", "warn")
         .envs(settings.iter().copied())
         .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("log file"),
+        ))
         .spawn()
         .expect("start jobdeck");
     let server = Server {
