@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::model::{IncidentsView, JobDetailView};
+use crate::model::{IncidentDetailView, IncidentsView};
 
 #[cfg(feature = "ssr")]
 fn state() -> Result<crate::server::AppState, ServerFnError> {
@@ -8,11 +8,17 @@ fn state() -> Result<crate::server::AppState, ServerFnError> {
         .ok_or_else(|| ServerFnError::new("application state is missing"))
 }
 
-/// Database errors are logged here and reach the browser only as a short message.
+/// Database errors are logged here and reach the browser only as a short message; what an
+/// error means is decided in `server::db`, as for the JSON routes.
 #[cfg(feature = "ssr")]
 fn unavailable(error: sqlx::Error) -> ServerFnError {
-    tracing::warn!(%error, "job status query failed");
-    ServerFnError::new("the database is unavailable")
+    if crate::server::db::is_unavailable(&error) {
+        tracing::warn!(%error, "job status query failed: database unavailable");
+        ServerFnError::new("the database is unavailable")
+    } else {
+        tracing::error!(%error, "job status query failed");
+        ServerFnError::new("internal error")
+    }
 }
 
 #[server]
@@ -30,7 +36,9 @@ pub async fn get_job_error_count() -> Result<i64, ServerFnError> {
 }
 
 #[server]
-pub async fn get_job_detail(job_key: String) -> Result<Option<JobDetailView>, ServerFnError> {
+pub async fn get_incident_detail(
+    job_key: String,
+) -> Result<Option<IncidentDetailView>, ServerFnError> {
     crate::server::job_status::detail(&state()?.pool, &job_key)
         .await
         .map_err(unavailable)

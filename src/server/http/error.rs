@@ -1,41 +1,64 @@
-//! The one error type of the JSON routes. Each variant knows its status code; the body is
-//! always `{"error": "...", "field": "..."}` (`field` only when one field is at fault).
+//! The one error type of every JSON route. Its variants are generic (no domain lives here):
+//! each domain converts its own errors into them in its own module. Each variant knows its
+//! status code; the body is always `{"error": "...", "field": "..."}` (`field` only when one
+//! field is at fault), and a 503 carries `Retry-After`.
+
+use std::borrow::Cow;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::server::job_report::{InvalidReport, SubmitError};
+use crate::server::db;
+
+type Message = Cow<'static, str>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("Server configuration error")]
-    NotConfigured,
-    #[error("Invalid or missing webhook secret")]
-    Unauthorized,
-    #[error("{}", .0.message)]
-    InvalidReport(InvalidReport),
+    /// 400: the request is malformed; `field` names the culprit when there is one.
+    #[error("{message}")]
+    Invalid {
+        field: Option<&'static str>,
+        message: Message,
+    },
+    /// 401: no identity, or a wrong one.
+    #[error("{0}")]
+    Unauthorized(Message),
+    /// 403: an identity that may not do this.
+    #[error("{0}")]
+    Forbidden(Message),
+    #[error("{0}")]
+    NotFound(Message),
+    /// 408: the request did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(Message),
+    /// 409: the target's state does not allow it now.
+    #[error("{0}")]
+    Conflict(Message),
+    /// 410: the target existed and is gone.
+    #[error("{0}")]
+    Gone(Message),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("could not read the request body")]
-    UnreadableBody,
-    #[error("tool_id names no tool")]
-    UnknownTool,
-    #[error("the request body did not arrive in time")]
-    BodyTimeout,
-    /// 503 with `Retry-After`; nothing was done, so the request can simply be sent again.
+    /// 422: well formed, but refers to something that does not fit (an unknown id, ...).
+    #[error("{message}")]
+    Unprocessable {
+        field: Option<&'static str>,
+        message: Message,
+    },
+    /// 503 with `Retry-After`: nothing was done, so the request can simply be sent again.
     #[error("{0}; retry later")]
     Unavailable(&'static str),
-    /// 504: the database stopped answering after the work was sent; it may have been done.
-    #[error("the database stopped answering; the report may or may not be stored")]
-    OutcomeUnknown,
-    #[error("internal error")]
-    Internal,
+    /// 504: a dependency stopped answering after the work was sent; it may have been done.
+    #[error("{0}")]
+    OutcomeUnknown(Message),
+    /// 500: the message is for the caller; the cause has been logged.
+    #[error("{0}")]
+    Internal(Message),
 }
 
 pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable";
-pub const QUEUE_FULL: &str = "too many reports are waiting";
 pub const OVERLOADED: &str = "the portal is serving as many requests as it can";
 
 #[derive(Serialize)]
@@ -46,23 +69,33 @@ struct ErrorBody {
 }
 
 impl ApiError {
+    pub fn invalid(field: Option<&'static str>, message: impl Into<Message>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotConfigured | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidReport(_) | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnknownTool => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn field(&self) -> Option<&'static str> {
         match self {
-            ApiError::InvalidReport(invalid) => invalid.field,
-            ApiError::UnknownTool => Some("tool_id"),
+            ApiError::Invalid { field, .. } | ApiError::Unprocessable { field, .. } => *field,
             _ => None,
         }
     }
@@ -85,20 +118,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<InvalidReport> for ApiError {
-    fn from(invalid: InvalidReport) -> Self {
-        ApiError::InvalidReport(invalid)
-    }
-}
-
-impl From<SubmitError> for ApiError {
-    fn from(error: SubmitError) -> Self {
-        match error {
-            SubmitError::UnknownTool => ApiError::UnknownTool,
-            SubmitError::QueueFull => ApiError::Unavailable(QUEUE_FULL),
-            SubmitError::Unavailable => ApiError::Unavailable(DATABASE_UNAVAILABLE),
-            SubmitError::OutcomeUnknown => ApiError::OutcomeUnknown,
-            SubmitError::Failed => ApiError::Internal,
+/// Database errors are logged and never shown: the caller learns only whether retrying
+/// may help. Domains map the constraint violations they expect before falling back to this.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if db::is_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            ApiError::Unavailable(DATABASE_UNAVAILABLE)
+        } else {
+            tracing::error!(%error, "database error");
+            ApiError::Internal("internal error".into())
         }
     }
 }

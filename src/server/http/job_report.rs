@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, DATABASE_UNAVAILABLE};
 use crate::model::REPORT_LIMITS;
-use crate::server::job_report::NewReport;
+use crate::server::job_report::{InvalidReport, NewReport, SubmitError};
 use crate::server::AppState;
 
 pub const SECRET_HEADER: &str = "X-TC-Portal-Webhook-Secret";
@@ -34,14 +34,16 @@ impl FromRequestParts<AppState> for WebhookCaller {
         let secret = state
             .webhook_secret
             .as_ref()
-            .ok_or(ApiError::NotConfigured)?;
+            .ok_or(ApiError::Internal("Server configuration error".into()))?;
         let provided = parts
             .headers
             .get(SECRET_HEADER)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
         if provided.is_empty() || !secret.matches(provided) {
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::Unauthorized(
+                "Invalid or missing webhook secret".into(),
+            ));
         }
         Ok(WebhookCaller)
     }
@@ -64,7 +66,7 @@ async fn job_report(
     if !state.readiness.is_ready() {
         return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
     }
-    let job_key = report.job_key.clone();
+    let job_key = report.job_key().to_owned();
     let id = state.job_reports.submit(report).await?;
     Ok(Json(Accepted {
         success: true,
@@ -83,9 +85,32 @@ fn body_error(rejection: BytesRejection) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
     while let Some(error) = source {
         if error.is::<tower_http::timeout::TimeoutError>() {
-            return ApiError::BodyTimeout;
+            return ApiError::RequestTimeout("the request body did not arrive in time".into());
         }
         source = error.source();
     }
-    ApiError::UnreadableBody
+    ApiError::invalid(None, "could not read the request body")
+}
+
+impl From<InvalidReport> for ApiError {
+    fn from(invalid: InvalidReport) -> Self {
+        ApiError::invalid(invalid.field, invalid.message)
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::UnknownTool => ApiError::Unprocessable {
+                field: Some("tool_id"),
+                message: "tool_id names no tool".into(),
+            },
+            SubmitError::QueueFull => ApiError::Unavailable("too many reports are waiting"),
+            SubmitError::Unavailable => ApiError::Unavailable(DATABASE_UNAVAILABLE),
+            SubmitError::OutcomeUnknown => ApiError::OutcomeUnknown(
+                "the database stopped answering; the report may or may not be stored".into(),
+            ),
+            SubmitError::Failed => ApiError::Internal("internal error".into()),
+        }
+    }
 }

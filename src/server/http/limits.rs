@@ -32,7 +32,7 @@ where
                 ApiError::Unavailable(OVERLOADED).into_response()
             } else {
                 tracing::error!(%error, "request failed in the HTTP layer");
-                ApiError::Internal.into_response()
+                ApiError::Internal("internal error".into()).into_response()
             }
         }))
         .load_shed()
