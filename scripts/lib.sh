@@ -130,6 +130,7 @@ ensure_postgres() {
       || die "initdb failed"
   fi
   if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    ensure_port_free "$PG_PORT" JOBDECK_PG_PORT
     step "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     as_pg "$bin/pg_ctl" -D "$data" -l "$PG_DIR/postgres.log" -w -t 30 \
       -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \

@@ -4,8 +4,8 @@ use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::i18n::I18nContextProvider;
+use crate::pages::incident::IncidentPage;
 use crate::pages::incidents::IncidentsPage;
-use crate::pages::job::JobPage;
 use crate::pages::not_found::NotFound;
 use crate::ui::poll::provide_poll;
 use crate::ui::sidebar::Sidebar;
@@ -46,7 +46,7 @@ pub fn App() -> impl IntoView {
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
                             <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
-                            <Route path=path!("/jobs/:job_key") view=JobPage ssr=SsrMode::Async />
+                            <Route path=path!("/incidents/:job_key") view=IncidentPage ssr=SsrMode::Async />
                         </Routes>
                     </main>
                 </div>

@@ -109,7 +109,7 @@ test("a job page shows its runs and chart, and an unknown key says so", async ({
   await expect(page.locator(".chart svg circle")).toHaveCount(2);
   await page.screenshot({ path: "test-results/screens/job.png", fullPage: true });
 
-  await page.goto("/jobs/no-such-job");
+  await page.goto("/incidents/no-such-job");
   await expect(page.locator("h1")).toHaveText("このキーのジョブはありません");
   expect(problems).toEqual([]);
 });

@@ -69,18 +69,7 @@ async fn worker(
         let body = report_body(args, n);
         n += 1;
         let started = Instant::now();
-        let response = client
-            .post(&args.url)
-            .header("Content-Type", "application/json")
-            .header("X-TC-Portal-Webhook-Secret", &args.secret)
-            .body(body)
-            .send()
-            .await;
-        let ok = match response {
-            Ok(r) => r.status() == reqwest::StatusCode::OK && r.bytes().await.is_ok(),
-            Err(_) => false,
-        };
-        if ok {
+        if post(&client, args, body).await == 200 {
             tally
                 .latencies_us
                 .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -89,6 +78,28 @@ async fn worker(
         }
     }
     tally
+}
+
+/// Posts one report and reads the whole answer; its status, or 0 for a transport error.
+async fn post(client: &reqwest::Client, args: &Args, body: String) -> u16 {
+    let response = client
+        .post(&args.url)
+        .header("Content-Type", "application/json")
+        .header("X-TC-Portal-Webhook-Secret", &args.secret)
+        .body(body)
+        .send()
+        .await;
+    match response {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            if r.bytes().await.is_ok() {
+                status
+            } else {
+                0
+            }
+        }
+        Err(_) => 0,
+    }
 }
 
 fn report_body(args: &Args, n: usize) -> String {
@@ -145,21 +156,7 @@ async fn open_loop(args: &'static Args, rate: u64) {
             let body = report_body(args, sent as usize);
             tokio::spawn(async move {
                 let began = Instant::now();
-                let response = client
-                    .post(&args.url)
-                    .header("Content-Type", "application/json")
-                    .header("X-TC-Portal-Webhook-Secret", &args.secret)
-                    .body(body)
-                    .send()
-                    .await;
-                let status = match response {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        status
-                    }
-                    Err(_) => 0,
-                };
+                let status = post(&client, args, body).await;
                 let elapsed = began.elapsed();
                 match status {
                     200 => {

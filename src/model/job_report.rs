@@ -21,6 +21,12 @@ impl ReportStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
+
+    /// A job whose last report has this status is an incident: listed first and counted
+    /// by the sidebar badge. The one place that decides it.
+    pub fn is_failing(self) -> bool {
+        self == ReportStatus::Error
+    }
 }
 
 impl TryFrom<String> for ReportStatus {

@@ -24,13 +24,16 @@ pub struct JobStatusView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentsView {
     pub now: DateTime<Utc>,
-    pub jobs: Vec<JobStatusView>,
+    /// Jobs whose last report is failing, newest first.
+    pub failing: Vec<JobStatusView>,
+    /// The rest, newest first.
+    pub healthy: Vec<JobStatusView>,
 }
 
 /// One accepted report of a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
-pub struct JobRunView {
+pub struct JobReportView {
     #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub status: ReportStatus,
     pub finished_at: DateTime<Utc>,
@@ -40,10 +43,10 @@ pub struct JobRunView {
 
 /// A job's own page: its last status, recent runs and a server-rendered SVG chart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JobDetailView {
+pub struct IncidentDetailView {
     pub now: DateTime<Utc>,
     pub job: JobStatusView,
-    pub runs: Vec<JobRunView>,
+    pub runs: Vec<JobReportView>,
     pub total_runs: i64,
     pub success_runs: i64,
     pub chart_svg: String,
@@ -51,8 +54,8 @@ pub struct JobDetailView {
 
 /// The path of a job's page. Keys may hold any printable character, so everything but
 /// unreserved ASCII is percent-encoded; the same on the server and in the browser.
-pub fn job_path(job_key: &str) -> String {
-    let mut path = String::from("/jobs/");
+pub fn incident_path(job_key: &str) -> String {
+    let mut path = String::from("/incidents/");
     for byte in job_key.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             path.push(byte as char);

@@ -4,4 +4,6 @@ mod job_report;
 mod job_status;
 
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
-pub use job_status::{job_path, IncidentsView, JobDetailView, JobRunView, JobStatusView};
+pub use job_status::{
+    incident_path, IncidentDetailView, IncidentsView, JobReportView, JobStatusView,
+};

@@ -1,32 +1,32 @@
-//! `/jobs/:job_key`: one job's recent runs and its duration/outcome chart.
+//! `/incidents/:job_key`: one reported job's recent runs and its duration/outcome chart.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::job_status::get_job_detail;
+use crate::api::job_status::get_incident_detail;
 use crate::i18n::*;
-use crate::model::JobDetailView;
+use crate::model::IncidentDetailView;
 use crate::ui::poll::use_poll;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
 #[component]
-pub fn JobPage() -> impl IntoView {
+pub fn IncidentPage() -> impl IntoView {
     let i18n = use_i18n();
     let poll = use_poll();
     let params = use_params_map();
     let job_key = move || params.read().get("job_key").unwrap_or_default();
     let detail = Resource::new(
         move || (job_key(), poll.tick()),
-        |(key, _)| get_job_detail(key),
+        |(key, _)| get_incident_detail(key),
     );
     view! {
         <p class="back"><a href="/incidents">"← "{t!(i18n, back_to_incidents)}</a></p>
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(Some(detail)) => view! { <JobDetail detail /> }.into_any(),
+                    Ok(Some(detail)) => view! { <IncidentDetail detail /> }.into_any(),
                     Ok(None) => view! {
                         <Title text="Jobdeck" />
                         <h1>{t!(i18n, job_not_found)}</h1>
@@ -40,9 +40,9 @@ pub fn JobPage() -> impl IntoView {
 }
 
 #[component]
-fn JobDetail(detail: JobDetailView) -> impl IntoView {
+fn IncidentDetail(detail: IncidentDetailView) -> impl IntoView {
     let i18n = use_i18n();
-    let JobDetailView {
+    let IncidentDetailView {
         now,
         job,
         runs,

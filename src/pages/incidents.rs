@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::job_status::get_incidents;
 use crate::i18n::*;
-use crate::model::{IncidentsView, ReportStatus};
-use crate::ui::job_card::JobCard;
+use crate::model::IncidentsView;
+use crate::ui::incident_card::IncidentCard;
 use crate::ui::poll::use_poll;
 
 #[component]
@@ -34,7 +34,7 @@ pub fn IncidentsPage() -> impl IntoView {
 #[component]
 fn JobGroups(view: IncidentsView) -> impl IntoView {
     let i18n = use_i18n();
-    if view.jobs.is_empty() {
+    if view.failing.is_empty() && view.healthy.is_empty() {
         return view! {
             <div class="empty-state">
                 <h3>{t!(i18n, empty_title)}</h3>
@@ -43,14 +43,14 @@ fn JobGroups(view: IncidentsView) -> impl IntoView {
         }
         .into_any();
     }
-    let now = view.now;
-    let (failing, healthy): (Vec<_>, Vec<_>) = view
-        .jobs
-        .into_iter()
-        .partition(|job| job.last_status == ReportStatus::Error);
+    let IncidentsView {
+        now,
+        failing,
+        healthy,
+    } = view;
     let group = move |jobs: Vec<crate::model::JobStatusView>| {
         jobs.into_iter()
-            .map(|job| view! { <JobCard job now /> })
+            .map(|job| view! { <IncidentCard job now /> })
             .collect_view()
     };
     view! {

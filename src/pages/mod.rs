@@ -1,5 +1,5 @@
 //! One module per route.
 
+pub mod incident;
 pub mod incidents;
-pub mod job;
 pub mod not_found;

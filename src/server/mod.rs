@@ -1,6 +1,5 @@
 //! Server only: configuration, state, database, services and the HTTP routes.
 
-pub mod chart;
 pub mod config;
 pub mod db;
 pub mod http;

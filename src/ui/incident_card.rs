@@ -2,13 +2,13 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::i18n::*;
-use crate::model::{job_path, JobStatusView, ReportStatus};
+use crate::model::{incident_path, JobStatusView, ReportStatus};
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::RelativeTime;
 
 /// One job on the incidents page.
 #[component]
-pub fn JobCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
+pub fn IncidentCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
     let i18n = use_i18n();
     let failing = job.last_status == ReportStatus::Error;
     let message = job.last_message.clone();
@@ -16,7 +16,7 @@ pub fn JobCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
         <article class="job-card" class:failing=failing data-job-key=job.job_key.clone()>
             <header class="job-card-head">
                 <StatusBadge status=job.last_status />
-                <a class="job-title" href=job_path(&job.job_key)>{job.title.clone()}</a>
+                <a class="job-title" href=incident_path(&job.job_key)>{job.title.clone()}</a>
             </header>
             <dl class="job-facts">
                 <div>

@@ -1,6 +1,6 @@
 //! Components shared by the pages.
 
-pub mod job_card;
+pub mod incident_card;
 pub mod lang_switch;
 pub mod poll;
 pub mod sidebar;

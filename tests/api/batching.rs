@@ -12,7 +12,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::task::JoinHandle;
 
-use crate::db_outage::wait_for_lock_waiter;
 use crate::helpers::*;
 
 /// One writer, so that reports sent while it is held all land in its next batch.
@@ -36,11 +35,7 @@ async fn hold_the_writer(
     app: &Arc<TestApp>,
     pool: &PgPool,
 ) -> (Transaction<'static, Postgres>, JoinHandle<(u16, Value)>) {
-    let mut lock = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(pool).await;
     let filler = send(app, report("filler", "success", &now()));
     wait_for_lock_waiter(pool).await;
     (lock, filler)

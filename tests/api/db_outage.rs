@@ -131,11 +131,7 @@ async fn a_stalled_database_gives_the_documented_answers(_: PgPoolOptions, db: P
 
     // Hold the table so the next statement is provably in flight, then silence the path
     // and let it commit behind the silence.
-    let mut lock = direct.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(&direct).await;
     let in_flight = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -248,26 +244,4 @@ async fn starts_without_its_database_and_migrates_when_it_arrives(
     );
     let direct = PgPoolOptions::new().connect_with(db).await.unwrap();
     assert_eq!(count(&direct, "job_reports").await, 1);
-}
-
-/// Waits until a statement is blocked on a lock in this database.
-pub async fn wait_for_lock_waiter(pool: &PgPool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no statement ever waited for the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

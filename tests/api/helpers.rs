@@ -119,3 +119,36 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .await
         .expect("count")
 }
+
+/// Takes an exclusive lock on `job_status` until the transaction ends: every report written
+/// meanwhile waits, provably in flight.
+pub async fn lock_job_status(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock job_status");
+    lock
+}
+
+/// Waits until a statement is blocked on a lock in this database.
+pub async fn wait_for_lock_waiter(pool: &PgPool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no statement ever waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

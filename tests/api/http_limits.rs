@@ -7,7 +7,6 @@ use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::db_outage::wait_for_lock_waiter;
 use crate::helpers::*;
 
 fn limited_config() -> jobdeck::server::config::Config {
@@ -36,11 +35,7 @@ async fn raw_exchange(app: &TestApp, request: &[u8]) -> (String, Duration) {
 #[sqlx::test]
 async fn past_the_in_flight_limit_requests_are_shed_at_once_with_503(pool: PgPool) {
     let app = Arc::new(TestApp::spawn_with(pool.clone(), limited_config()).await);
-    let mut lock = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(&pool).await;
     let held: Vec<_> = (0..2)
         .map(|n| {
             let app = app.clone();

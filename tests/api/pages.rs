@@ -66,7 +66,7 @@ async fn a_job_page_shows_runs_and_an_svg_chart(pool: PgPool) {
     let key = "バックアップ/nightly #1";
     let run = with(report(key, "error", &now()), "duration_ms", 90_500.into());
     assert_eq!(app.report(&run).await.status(), 200);
-    let (status, html) = page(&app, &jobdeck::model::job_path(key), None).await;
+    let (status, html) = page(&app, &jobdeck::model::incident_path(key), None).await;
     assert_eq!(status, 200);
     assert!(
         html.contains("<svg viewBox=\"0 0 720 260\""),
@@ -75,7 +75,18 @@ async fn a_job_page_shows_runs_and_an_svg_chart(pool: PgPool) {
     assert!(html.contains("1m 30s"), "the run's duration");
     assert!(html.contains(&format!("{key} のタイトル")));
 
-    let (_, missing) = page(&app, "/jobs/no-such-job", None).await;
+    // Links from before the rename redirect, keys percent-encoded the same way.
+    let old = jobdeck::model::incident_path(key).replace("/incidents/", "/jobs/");
+    let followed = app
+        .client
+        .get(format!("{}{old}", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(followed.status(), 200);
+    assert_eq!(followed.url().path(), jobdeck::model::incident_path(key));
+
+    let (_, missing) = page(&app, "/incidents/no-such-job", None).await;
     assert!(missing.contains("このキーのジョブはありません"));
     let (status, _) = page(&app, "/no/such/page", None).await;
     assert_eq!(status, 404);

@@ -227,11 +227,7 @@ async fn sigterm_answers_every_request_in_flight_before_exiting(
 ) {
     let mut server = start_server(&db, &[("JOBDECK_DB_TIMEOUT_MS", "5000")]).await;
     let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
-    let mut lock = direct.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(&direct).await;
     let client = reqwest::Client::new();
     let in_flight: Vec<_> = (0..16)
         .map(|n| {
@@ -242,7 +238,7 @@ async fn sigterm_answers_every_request_in_flight_before_exiting(
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    crate::db_outage::wait_for_lock_waiter(&direct).await;
+    wait_for_lock_waiter(&direct).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     server.terminate();
@@ -291,11 +287,7 @@ async fn under_overload_a_200_is_stored_once_and_a_503_never(
     )
     .await;
     let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
-    let mut lock = direct.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(&direct).await;
     let stop = Instant::now() + Duration::from_secs(5);
     let clients: Vec<_> = (0..64)
         .map(|c| {
@@ -404,17 +396,13 @@ async fn the_shutdown_drain_is_bounded_and_logged(_: PgPoolOptions, db: PgConnec
     )
     .await;
     let direct = PgPoolOptions::new().connect_with(db.clone()).await.unwrap();
-    let mut lock = direct.begin().await.unwrap();
-    sqlx::query("LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = lock_job_status(&direct).await;
     let request = reqwest::Client::new()
         .post(format!("{}/api/monitor/job-report", server.url))
         .header(SECRET_HEADER, SECRET)
         .body(report("stuck", "success", &now()).to_string());
     let stuck = tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
-    crate::db_outage::wait_for_lock_waiter(&direct).await;
+    wait_for_lock_waiter(&direct).await;
 
     let stopping = Instant::now();
     server.terminate();

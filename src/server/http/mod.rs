@@ -3,6 +3,7 @@
 
 pub mod error;
 mod health;
+mod incidents;
 pub mod job_report;
 mod limits;
 mod serve;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(job_report::routes())
         .merge(health::routes())
+        .merge(incidents::routes())
         .leptos_routes(&state, routes, {
             let options = options.clone();
             move || shell(options.clone())

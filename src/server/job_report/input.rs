@@ -6,17 +6,18 @@ use uuid::Uuid;
 
 use crate::model::{ReportStatus, REPORT_LIMITS};
 
-/// A report that passed every check; only [`NewReport::from_json`] builds one.
+/// A report that passed every check; only [`NewReport::from_json`] builds one, and its
+/// fields are visible only to the job_report service that stores it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewReport {
-    pub job_key: String,
-    pub title: String,
-    pub status: ReportStatus,
-    pub finished_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<i64>,
-    pub message: Option<String>,
-    pub tool_id: Option<Uuid>,
+    pub(super) job_key: String,
+    pub(super) title: String,
+    pub(super) status: ReportStatus,
+    pub(super) finished_at: DateTime<Utc>,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) duration_ms: Option<i64>,
+    pub(super) message: Option<String>,
+    pub(super) tool_id: Option<Uuid>,
 }
 
 /// Why a body was refused. `field` is `None` when the body as a whole is wrong.
@@ -44,6 +45,10 @@ impl InvalidReport {
 }
 
 impl NewReport {
+    pub fn job_key(&self) -> &str {
+        &self.job_key
+    }
+
     /// Parses a request body, checking the reported times against `now`.
     pub fn from_json(body: &[u8], now: DateTime<Utc>) -> Result<Self, InvalidReport> {
         // Parsed whole (not field by field) so serde_json's nesting limit covers unknown

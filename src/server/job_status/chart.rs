@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use plotters::prelude::*;
 
-use crate::model::{JobRunView, ReportStatus};
+use crate::model::{JobReportView, ReportStatus};
 
 const SUCCESS: RGBColor = RGBColor(22, 163, 74);
 const ERROR: RGBColor = RGBColor(220, 38, 38);
@@ -11,7 +11,7 @@ const GRID: RGBColor = RGBColor(229, 231, 235);
 
 /// Duration of each run over time, one dot per run coloured by outcome. Runs that reported
 /// no duration sit on the zero line, so every outcome is visible.
-pub fn runs_svg(runs: &[JobRunView]) -> String {
+pub fn runs_svg(runs: &[JobReportView]) -> String {
     let mut svg = String::new();
     if let Err(error) = draw(&mut svg, runs) {
         tracing::error!(%error, "job chart could not be drawn");
@@ -27,7 +27,7 @@ pub fn runs_svg(runs: &[JobRunView]) -> String {
 
 fn draw<'a>(
     svg: &'a mut String,
-    runs: &[JobRunView],
+    runs: &[JobReportView],
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
     let root = SVGBackend::with_string(svg, (720, 260)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -72,7 +72,7 @@ fn draw<'a>(
     Ok(())
 }
 
-fn time_range(runs: &[JobRunView]) -> (DateTime<Utc>, DateTime<Utc>) {
+fn time_range(runs: &[JobReportView]) -> (DateTime<Utc>, DateTime<Utc>) {
     let first = runs
         .iter()
         .map(|r| r.finished_at)

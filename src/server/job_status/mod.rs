@@ -3,8 +3,8 @@
 use chrono::Utc;
 use sqlx::PgPool;
 
-use super::chart;
-use crate::model::{IncidentsView, JobDetailView, JobRunView, JobStatusView};
+mod chart;
+use crate::model::{IncidentDetailView, IncidentsView, JobReportView, JobStatusView, ReportStatus};
 
 /// Runs listed on a job's page, newest first.
 const RECENT_RUNS: i64 = 50;
@@ -14,31 +14,44 @@ const CHART_RUNS: i64 = 200;
 const INCIDENTS_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
     FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
-    ORDER BY s.last_status = 'error' DESC, s.last_finished_at DESC, s.job_key";
+    ORDER BY s.last_finished_at DESC, s.job_key";
 
 const JOB_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
     FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
     WHERE s.job_key = $1";
 
-/// Every job, failing ones first, each group newest first.
+/// Every job, split into failing ones and the rest, each newest first.
 pub async fn incidents(pool: &PgPool) -> Result<IncidentsView, sqlx::Error> {
     let jobs: Vec<JobStatusView> = sqlx::query_as(INCIDENTS_SQL).fetch_all(pool).await?;
+    let (failing, healthy) = jobs
+        .into_iter()
+        .partition(|job| job.last_status.is_failing());
     Ok(IncidentsView {
         now: Utc::now(),
-        jobs,
+        failing,
+        healthy,
     })
 }
 
 /// The sidebar badge: jobs whose last report was an error.
 pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = 'error'")
+    let failing: Vec<&str> = ReportStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_failing())
+        .map(ReportStatus::as_str)
+        .collect();
+    sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = ANY($1)")
+        .bind(failing)
         .fetch_one(pool)
         .await
 }
 
 /// A job's page, or `None` when no job has this key.
-pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView>, sqlx::Error> {
+pub async fn detail(
+    pool: &PgPool,
+    job_key: &str,
+) -> Result<Option<IncidentDetailView>, sqlx::Error> {
     let Some(job) = sqlx::query_as::<_, JobStatusView>(JOB_SQL)
         .bind(job_key)
         .fetch_optional(pool)
@@ -46,7 +59,7 @@ pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView
     else {
         return Ok(None);
     };
-    let runs: Vec<JobRunView> = sqlx::query_as::<_, JobRunView>(
+    let runs: Vec<JobReportView> = sqlx::query_as::<_, JobReportView>(
         "SELECT status, finished_at, duration_ms, message FROM job_reports
          WHERE job_status_id = $1 ORDER BY finished_at DESC, id DESC LIMIT $2",
     )
@@ -61,7 +74,7 @@ pub async fn detail(pool: &PgPool, job_key: &str) -> Result<Option<JobDetailView
     .fetch_one(pool)
     .await?;
     let chart_svg = chart::runs_svg(&runs);
-    Ok(Some(JobDetailView {
+    Ok(Some(IncidentDetailView {
         now: Utc::now(),
         job,
         runs: runs.into_iter().take(RECENT_RUNS as usize).collect(),
