@@ -2,7 +2,7 @@
 //! connections for a fixed time and prints reports/s and latency percentiles; only 200s
 //! count, anything else is reported as a failure.
 //!
-//! cargo run --release --features ssr --bin loadgen -- [--url URL] [--seconds 10]
+//! cargo run --release --features bench --bin loadgen -- [--url URL] [--seconds 10]
 //!     [--concurrency 1,16,64] [--jobs 1000]      (secret from TC_PORTAL_WEBHOOK_SECRET)
 //!
 //! With `--rate N` it is open-loop instead: N requests a second whatever the answers, to
