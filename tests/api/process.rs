@@ -74,14 +74,18 @@ impl Server {
     }
 }
 
-/// Starts the real `jobdeck` binary on a free port against the test's database, with extra
-/// settings, and waits until it is healthy.
-async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// Starts the real `jobdeck` binary on a free port against the test's database, with extra
+/// settings, and waits until it is healthy.
+async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Server {
+    let port = free_port();
     let base = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL"))
         .expect("DATABASE_URL is a URL");
     let mut database_url = base.clone();
@@ -418,4 +422,57 @@ async fn the_shutdown_drain_is_bounded_and_logged(_: PgPoolOptions, db: PgConnec
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("shutdown drain of 1s ran out"), "log: {log}");
     lock.rollback().await.unwrap();
+}
+
+/// The real binary comes up with no database at its address: it serves, `/healthz` says the
+/// database is unreachable and the webhook answers 503, instead of exiting.
+#[tokio::test]
+async fn the_binary_starts_and_serves_without_its_database() {
+    let (port, nothing_there) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_jobdeck"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{nothing_there}/jobdeck"),
+        )
+        .env("TC_PORTAL_WEBHOOK_SECRET", SECRET)
+        .env("JOBDECK_DB_TIMEOUT_MS", "500")
+        .env("JOBDECK_INGEST_DEADLINE_MS", "1000")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start jobdeck");
+    let log = std::env::temp_dir().join(format!("jobdeck-test-{port}.log"));
+    std::fs::write(&log, "").unwrap();
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        if let Ok(response) = reqwest::get(format!("{}/healthz", server.url)).await {
+            break response;
+        }
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "jobdeck exited without its database"
+        );
+        assert!(Instant::now() < deadline, "jobdeck never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(health.status(), 503);
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"status": "unavailable", "database": "unreachable"})
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/monitor/job-report", server.url))
+        .header(SECRET_HEADER, SECRET)
+        .body(report("no-database", "error", &now()).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
 }
