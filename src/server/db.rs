@@ -83,19 +83,15 @@ pub async fn bring_up(pool: PgPool, readiness: Readiness) {
 /// 503 and may retry. A statement cancelled by `statement_timeout` (57014) is one of them;
 /// PostgreSQL rolled it back.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    ) || sqlstate(error).is_some_and(|code| {
-        // 57: operator intervention (shutdown, cancelled statement, cannot connect now);
-        // 08: connection exception; 53: insufficient resources (too many connections).
-        code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
-    })
+    // A broken connection is unavailable too; only the batcher, which knows whether its
+    // statement was sent, also asks `is_outcome_unknown`.
+    is_outcome_unknown(error)
+        || matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        || sqlstate(error).is_some_and(|code| {
+            // 57: operator intervention (shutdown, cancelled statement, cannot connect now);
+            // 08: connection exception; 53: insufficient resources (too many connections).
+            code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
+        })
 }
 
 /// Deadlock or serialization failure: the same work succeeds when tried again.

@@ -51,6 +51,15 @@ async fn queue_in_order(app: &Arc<TestApp>, bodies: Vec<Value>) -> Vec<JoinHandl
     sent
 }
 
+/// Batches the app has sent to the database so far.
+fn batches(app: &TestApp) -> u64 {
+    app.state
+        .job_reports
+        .stats()
+        .batches
+        .load(Ordering::Relaxed)
+}
+
 async fn answers(sent: Vec<JoinHandle<(u16, Value)>>) -> Vec<u16> {
     let mut statuses = Vec::new();
     for handle in sent {
@@ -71,12 +80,7 @@ async fn last(pool: &PgPool, job_key: &str) -> (String, Option<String>) {
 async fn inside_one_batch_the_newest_wins_and_a_tie_goes_to_the_later_arrival(pool: PgPool) {
     let app = one_writer_app(pool.clone()).await;
     let (lock, filler) = hold_the_writer(&app, &pool).await;
-    let batches_before = app
-        .state
-        .job_reports
-        .stats()
-        .batches
-        .load(Ordering::Relaxed);
+    let batches_before = batches(&app);
     let msg = |body: Value, m: &str| with(body, "message", m.into());
     let sent = queue_in_order(
         &app,
@@ -97,13 +101,7 @@ async fn inside_one_batch_the_newest_wins_and_a_tie_goes_to_the_later_arrival(po
 
     assert_eq!(filler.await.unwrap().0, 200);
     assert_eq!(answers(sent).await, vec![200; 4]);
-    let batches = app
-        .state
-        .job_reports
-        .stats()
-        .batches
-        .load(Ordering::Relaxed)
-        - batches_before;
+    let batches = batches(&app) - batches_before;
     assert_eq!(batches, 1, "the four reports shared one batch");
     assert_eq!(
         last(&pool, "late").await,
@@ -232,12 +230,7 @@ async fn one_poisoned_report_fails_alone_when_its_batch_is_written_report_by_rep
     .unwrap();
     let app = one_writer_app(pool.clone()).await;
     let (lock, filler) = hold_the_writer(&app, &pool).await;
-    let batches_before = app
-        .state
-        .job_reports
-        .stats()
-        .batches
-        .load(Ordering::Relaxed);
+    let batches_before = batches(&app);
     let sent = queue_in_order(
         &app,
         vec![
@@ -263,13 +256,7 @@ async fn one_poisoned_report_fails_alone_when_its_batch_is_written_report_by_rep
 
     assert_eq!(filler.await.unwrap().0, 200);
     assert_eq!(answers(sent).await, vec![200, 500, 200]);
-    let batches = app
-        .state
-        .job_reports
-        .stats()
-        .batches
-        .load(Ordering::Relaxed)
-        - batches_before;
+    let batches = batches(&app) - batches_before;
     assert_eq!(batches, 1, "the three reports were sent as one batch first");
     let keys: Vec<String> = sqlx::query_scalar("SELECT job_key FROM job_status ORDER BY job_key")
         .fetch_all(&pool)
