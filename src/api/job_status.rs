@@ -1,45 +1,29 @@
 use leptos::prelude::*;
 
-use crate::model::{IncidentDetailView, IncidentsView};
+use crate::model::{AppError, IncidentDetailView, IncidentsQuery, IncidentsView};
 
 #[cfg(feature = "ssr")]
-fn state() -> Result<crate::server::AppState, ServerFnError> {
-    use_context::<crate::server::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))
+use crate::model::Permission;
+
+#[server(endpoint = "incidents")]
+pub async fn get_incidents(query: IncidentsQuery) -> Result<IncidentsView, AppError> {
+    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+    crate::server::job_status::incidents(&state.pool, &query)
+        .await?
+        .map_err(|bad| AppError::Invalid {
+            field: Some("after".into()),
+            message: bad.to_string(),
+        })
 }
 
-/// Database errors are logged here and reach the browser only as a short message; what an
-/// error means is decided in `server::db`, as for the JSON routes.
-#[cfg(feature = "ssr")]
-fn unavailable(error: sqlx::Error) -> ServerFnError {
-    if crate::server::db::is_unavailable(&error) {
-        tracing::warn!(%error, "job status query failed: database unavailable");
-        ServerFnError::new("the database is unavailable")
-    } else {
-        tracing::error!(%error, "job status query failed");
-        ServerFnError::new("internal error")
-    }
+#[server(endpoint = "incidents/count")]
+pub async fn get_job_error_count() -> Result<i64, AppError> {
+    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+    Ok(crate::server::job_status::error_count(&state.pool).await?)
 }
 
-#[server]
-pub async fn get_incidents() -> Result<IncidentsView, ServerFnError> {
-    crate::server::job_status::incidents(&state()?.pool)
-        .await
-        .map_err(unavailable)
-}
-
-#[server]
-pub async fn get_job_error_count() -> Result<i64, ServerFnError> {
-    crate::server::job_status::error_count(&state()?.pool)
-        .await
-        .map_err(unavailable)
-}
-
-#[server]
-pub async fn get_incident_detail(
-    job_key: String,
-) -> Result<Option<IncidentDetailView>, ServerFnError> {
-    crate::server::job_status::detail(&state()?.pool, &job_key)
-        .await
-        .map_err(unavailable)
+#[server(endpoint = "incidents/detail")]
+pub async fn get_incident_detail(job_key: String) -> Result<Option<IncidentDetailView>, AppError> {
+    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+    Ok(crate::server::job_status::detail(&state.pool, &job_key).await?)
 }

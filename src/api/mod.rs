@@ -1,3 +1,21 @@
-//! Server functions: the browser's door to the services in `server/`.
+//! Server functions: the browser's door to the services in `server/`. Each one asks
+//! [`allowed`] first, so identity and role are checked the same way as on the JSON routes.
 
+pub mod accounts;
 pub mod job_status;
+
+/// The state and the caller's principal (put on the request by `http::auth::page_gate`),
+/// once the caller's role allows `permission`.
+#[cfg(feature = "ssr")]
+pub(crate) fn allowed(
+    permission: crate::model::Permission,
+) -> Result<(crate::server::AppState, crate::server::accounts::Principal), crate::model::AppError> {
+    use crate::model::AppError;
+    use leptos::prelude::use_context;
+    let state = use_context::<crate::server::AppState>().ok_or(AppError::Internal)?;
+    let principal = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::server::accounts::Principal>().cloned())
+        .ok_or(AppError::Unauthorized)?;
+    principal.require(permission)?;
+    Ok((state, principal))
+}

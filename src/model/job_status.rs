@@ -19,15 +19,75 @@ pub struct JobStatusView {
     pub last_message: Option<String>,
 }
 
-/// The incidents page: failing jobs first. `now` is the server's clock at query time, so
-/// relative times ("3分前") render the same on the server and at hydration.
+/// Which jobs the incidents page lists (`?status=` in its URL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    #[default]
+    All,
+    Failing,
+    Healthy,
+}
+
+impl StatusFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::All => "all",
+            StatusFilter::Failing => "failing",
+            StatusFilter::Healthy => "healthy",
+        }
+    }
+
+    pub fn parse(text: &str) -> StatusFilter {
+        match text {
+            "failing" => StatusFilter::Failing,
+            "healthy" => StatusFilter::Healthy,
+            _ => StatusFilter::All,
+        }
+    }
+}
+
+/// The incidents page's URL: a search over key and title, a status filter, and the key of
+/// the last job of the previous page (`after`, see [`IncidentsView::next`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentsQuery {
+    pub q: String,
+    pub status: StatusFilter,
+    pub after: Option<String>,
+}
+
+impl IncidentsQuery {
+    /// The page's address for this query; empty parts are left out.
+    pub fn href(&self) -> String {
+        let mut params = Vec::new();
+        if !self.q.is_empty() {
+            params.push(format!("q={}", encode_component(&self.q)));
+        }
+        if self.status != StatusFilter::All {
+            params.push(format!("status={}", self.status.as_str()));
+        }
+        if let Some(after) = &self.after {
+            params.push(format!("after={}", encode_component(after)));
+        }
+        if params.is_empty() {
+            "/incidents".to_string()
+        } else {
+            format!("/incidents?{}", params.join("&"))
+        }
+    }
+}
+
+/// One page of the incidents list: failing jobs first, then the rest, each newest first.
+/// `now` is the server's clock at query time, so relative times ("3分前") render the same on
+/// the server and at hydration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentsView {
     pub now: DateTime<Utc>,
-    /// Jobs whose last report is failing, newest first.
-    pub failing: Vec<JobStatusView>,
-    /// The rest, newest first.
-    pub healthy: Vec<JobStatusView>,
+    /// Every failing job, whatever the page and filter (the badge's count).
+    pub failing_total: i64,
+    pub jobs: Vec<JobStatusView>,
+    /// The `after` of the next page, when there is one.
+    pub next: Option<String>,
 }
 
 /// One accepted report of a job.
@@ -55,13 +115,18 @@ pub struct IncidentDetailView {
 /// The path of a job's page. Keys may hold any printable character, so everything but
 /// unreserved ASCII is percent-encoded; the same on the server and in the browser.
 pub fn incident_path(job_key: &str) -> String {
-    let mut path = String::from("/incidents/");
-    for byte in job_key.bytes() {
+    format!("/incidents/{}", encode_component(job_key))
+}
+
+/// Percent-encodes everything but unreserved ASCII.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            path.push(byte as char);
+            out.push(byte as char);
         } else {
-            path.push_str(&format!("%{byte:02X}"));
+            out.push_str(&format!("%{byte:02X}"));
         }
     }
-    path
+    out
 }

@@ -1,9 +1,19 @@
-//! Types shared by the server and the browser: statuses, limits and the views pages render.
+//! Types shared by the server and the browser: statuses, roles, limits and the views pages
+//! render.
 
+mod account;
+mod error;
 mod job_report;
 mod job_status;
 
+pub use account::{
+    local_path, AuditEventView, AuditPage, CreatedToken, CurrentUser, Permission, Role, TokenView,
+    UserView, HOME,
+};
+pub use error::AppError;
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use job_status::{
-    incident_path, IncidentDetailView, IncidentsView, JobReportView, JobStatusView,
+    encode_component, incident_path, IncidentDetailView, IncidentsQuery, IncidentsView,
+    JobReportView,
+    JobStatusView, StatusFilter,
 };

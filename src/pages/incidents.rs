@@ -1,11 +1,13 @@
-//! `/incidents`: every job that reports to the webhook, failing ones first (seed 003).
+//! `/incidents`: every job that reports to the webhook, failing ones first (seed 003), one
+//! page of 50 at a time. Search, status filter and position are all in the URL.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::job_status::get_incidents;
 use crate::i18n::*;
-use crate::model::IncidentsView;
+use crate::model::{IncidentsQuery, IncidentsView, StatusFilter};
 use crate::ui::incident_card::IncidentCard;
 use crate::ui::poll::use_poll;
 
@@ -13,16 +15,25 @@ use crate::ui::poll::use_poll;
 pub fn IncidentsPage() -> impl IntoView {
     let i18n = use_i18n();
     let poll = use_poll();
-    let incidents = Resource::new(move || poll.tick(), |_| get_incidents());
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        params.with(|p| IncidentsQuery {
+            q: p.get("q").unwrap_or_default(),
+            status: StatusFilter::parse(&p.get("status").unwrap_or_default()),
+            after: p.get("after").filter(|a| !a.is_empty()),
+        })
+    });
+    let incidents = Resource::new(move || (query.get(), poll.tick()), |(q, _)| get_incidents(q));
     view! {
         <Title text=move || format!("{} | Jobdeck", t_string!(i18n, incidents_title)) />
         <h1>{t!(i18n, incidents_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, script_monitoring)}</h2>
+            <SearchForm query=query.get_untracked() />
             <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match incidents.await {
-                        Ok(view) => view! { <JobGroups view /> }.into_any(),
+                        Ok(view) => view! { <JobGroups view query=query.get_untracked() /> }.into_any(),
                         Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
                     }
                 })}
@@ -31,37 +42,74 @@ pub fn IncidentsPage() -> impl IntoView {
     }
 }
 
+/// A plain GET form: it works before hydration and leaves everything in the URL.
 #[component]
-fn JobGroups(view: IncidentsView) -> impl IntoView {
+fn SearchForm(query: IncidentsQuery) -> impl IntoView {
     let i18n = use_i18n();
-    if view.failing.is_empty() && view.healthy.is_empty() {
-        return view! {
-            <div class="empty-state">
-                <h3>{t!(i18n, empty_title)}</h3>
-                <p>{t!(i18n, empty_body)}</p>
-            </div>
-        }
-        .into_any();
+    let option = move |filter: StatusFilter, label: &'static str| {
+        view! { <option value=filter.as_str() selected=query.status == filter>{label}</option> }
+    };
+    view! {
+        <form class="search" method="get" action="/incidents" role="search">
+            <input type="search" name="q" value=query.q.clone()
+                placeholder=move || t_string!(i18n, search_placeholder)
+                aria-label=move || t_string!(i18n, search_placeholder) />
+            <select name="status" aria-label=move || t_string!(i18n, status_filter)>
+                {option(StatusFilter::All, t_string!(i18n, status_all))}
+                {option(StatusFilter::Failing, t_string!(i18n, failing))}
+                {option(StatusFilter::Healthy, t_string!(i18n, healthy))}
+            </select>
+            <button type="submit">{t!(i18n, search)}</button>
+        </form>
+    }
+}
+
+#[component]
+fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
+    let i18n = use_i18n();
+    let filtered = !query.q.is_empty() || query.status != StatusFilter::All;
+    if view.jobs.is_empty() {
+        return if filtered || query.after.is_some() {
+            view! { <p class="muted" data-testid="no-matches">{t!(i18n, no_matches)}</p> }.into_any()
+        } else {
+            view! {
+                <div class="empty-state">
+                    <h3>{t!(i18n, empty_title)}</h3>
+                    <p>{t!(i18n, empty_body)}</p>
+                </div>
+            }
+            .into_any()
+        };
     }
     let IncidentsView {
         now,
-        failing,
-        healthy,
+        failing_total,
+        jobs,
+        next,
     } = view;
+    let split = jobs.iter().take_while(|job| job.last_status.is_failing()).count();
+    let mut failing = jobs;
+    let healthy = failing.split_off(split);
     let group = move |jobs: Vec<crate::model::JobStatusView>| {
         jobs.into_iter()
             .map(|job| view! { <IncidentCard job now /> })
             .collect_view()
     };
+    let first_href = IncidentsQuery { after: None, ..query.clone() }.href();
+    let next_href = next.map(|after| IncidentsQuery { after: Some(after), ..query.clone() }.href());
     view! {
         {(!failing.is_empty()).then(|| view! {
-            <h3 class="group-title failing">{t!(i18n, failing)}" ("{failing.len()}")"</h3>
+            <h3 class="group-title failing">{t!(i18n, failing)}" ("{failing_total}")"</h3>
             <div class="job-list" data-testid="failing-jobs">{group(failing)}</div>
         })}
         {(!healthy.is_empty()).then(|| view! {
-            <h3 class="group-title">{t!(i18n, healthy)}" ("{healthy.len()}")"</h3>
+            <h3 class="group-title">{t!(i18n, healthy)}</h3>
             <div class="job-list" data-testid="healthy-jobs">{group(healthy)}</div>
         })}
+        <nav class="pager" aria-label=move || t_string!(i18n, pages)>
+            {query.after.is_some().then(|| view! { <a href=first_href.clone() rel="first">{t!(i18n, first_page)}</a> })}
+            {next_href.map(|href| view! { <a href=href rel="next" data-testid="next-page">{t!(i18n, next_page)}</a> })}
+        </nav>
     }
     .into_any()
 }

@@ -56,6 +56,39 @@ pub struct Config {
     pub batch: BatchOptions,
     /// `JOBDECK_HTTP_*`, `JOBDECK_SHUTDOWN_DRAIN_MS`
     pub http: HttpLimits,
+    pub accounts: AccountSettings,
+}
+
+/// How people sign in.
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    /// `JOBDECK_PUBLIC_URL`, e.g. `https://jobdeck.example.com`: the origin state-changing
+    /// requests must come from, and, when https, cookies are marked `Secure`. Without it the
+    /// request's own `Host` is the site.
+    pub public_origin: Option<String>,
+    /// `JOBDECK_SESSION_IDLE_MINUTES` (default 720): a session unused this long ends.
+    pub session_idle: Duration,
+    /// `JOBDECK_ADMIN_EMAIL` and `JOBDECK_ADMIN_PASSWORD`: the first admin, created at start
+    /// only while no user exists.
+    pub first_admin: Option<(String, String)>,
+}
+
+impl AccountSettings {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_origin
+            .as_deref()
+            .is_some_and(|origin| origin.starts_with("https://"))
+    }
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            public_origin: None,
+            session_idle: Duration::from_secs(12 * 3600),
+            first_admin: None,
+        }
+    }
 }
 
 /// Limits every route gets at the HTTP layer (`server/http/limits.rs`).
@@ -146,8 +179,47 @@ impl Config {
                 body_timeout: millis("JOBDECK_HTTP_BODY_TIMEOUT_MS", http.body_timeout)?,
                 shutdown_drain: millis("JOBDECK_SHUTDOWN_DRAIN_MS", http.shutdown_drain)?,
             },
+            accounts: AccountSettings {
+                public_origin: public_origin(var("JOBDECK_PUBLIC_URL"))?,
+                session_idle: Duration::from_secs(
+                    60 * number("JOBDECK_SESSION_IDLE_MINUTES", 720)?,
+                ),
+                first_admin: match (
+                    var("JOBDECK_ADMIN_EMAIL").filter(|s| !s.is_empty()),
+                    var("JOBDECK_ADMIN_PASSWORD").filter(|s| !s.is_empty()),
+                ) {
+                    (Some(email), Some(password)) => Some((email, password)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "JOBDECK_ADMIN_EMAIL",
+                            problem: "set both JOBDECK_ADMIN_EMAIL and JOBDECK_ADMIN_PASSWORD, or neither".into(),
+                        })
+                    }
+                },
+            },
         })
     }
+}
+
+/// The origin (`scheme://host[:port]`) of `JOBDECK_PUBLIC_URL`, without path or slash.
+fn public_origin(url: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = url.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || ConfigError::Invalid {
+        name: "JOBDECK_PUBLIC_URL",
+        problem: format!("expected http(s)://host[:port], got {url:?}"),
+    };
+    let (scheme, rest) = url.trim().split_once("://").ok_or_else(invalid)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid());
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Some(format!("{scheme}://{}", host.to_ascii_lowercase())))
 }
 
 /// `Leptos.toml` next to the binary's working directory, or the copy built into the binary
@@ -192,6 +264,23 @@ mod tests {
         assert_eq!(config.batch.deadline, Duration::from_secs(5));
         assert_eq!(config.batch.stall_timeout, Duration::from_secs(7));
         assert_eq!(config.http.max_in_flight, 512);
+        assert_eq!(config.accounts.session_idle, Duration::from_secs(12 * 3600));
+        assert!(config.accounts.first_admin.is_none());
+    }
+
+    #[test]
+    fn the_public_url_gives_the_origin_and_cookie_security() {
+        let config = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "x"),
+            ("JOBDECK_PUBLIC_URL", "https://Jobdeck.example.com/portal/"),
+        ]))
+        .unwrap();
+        assert_eq!(config.accounts.public_origin.as_deref(), Some("https://jobdeck.example.com"));
+        assert!(config.accounts.secure_cookies());
+        let bad = Config::from_lookup(lookup(&[("DATABASE_URL", "x"), ("JOBDECK_PUBLIC_URL", "jobdeck")]));
+        assert!(bad.is_err());
+        let half = Config::from_lookup(lookup(&[("DATABASE_URL", "x"), ("JOBDECK_ADMIN_EMAIL", "a@b.c")]));
+        assert!(half.is_err());
     }
 
     #[test]

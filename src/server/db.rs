@@ -51,19 +51,18 @@ impl Readiness {
         self.0.load(Ordering::Acquire)
     }
 
-    fn set_ready(&self) {
+    pub fn set_ready(&self) {
         self.0.store(true, Ordering::Release);
     }
 }
 
 /// Migrates as soon as the database can be reached, retrying with a growing pause (up to
 /// 5 s), then marks the portal ready. A background service: started once per process.
-pub async fn bring_up(pool: PgPool, readiness: Readiness) {
+pub async fn migrate_with_backoff(pool: &PgPool) {
     let mut pause = Duration::from_millis(250);
     loop {
-        match migrate(&pool).await {
+        match migrate(pool).await {
             Ok(()) => {
-                readiness.set_ready();
                 tracing::info!("database reachable and migrated");
                 return;
             }
@@ -113,4 +112,23 @@ pub fn is_outcome_unknown(error: &sqlx::Error) -> bool {
 
 fn sqlstate(error: &sqlx::Error) -> Option<std::borrow::Cow<'_, str>> {
     error.as_database_error().and_then(|e| e.code())
+}
+
+/// The name of the constraint a database error violated, if any: domains map the
+/// violations they expect by name before falling back to a 500.
+pub fn constraint(error: &sqlx::Error) -> Option<&str> {
+    error.as_database_error().and_then(|e| e.constraint())
+}
+
+/// What a server function's page shows for a database error; the cause is logged here.
+impl From<sqlx::Error> for crate::model::AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            crate::model::AppError::Unavailable
+        } else {
+            tracing::error!(%error, "database error");
+            crate::model::AppError::Internal
+        }
+    }
 }

@@ -1,5 +1,8 @@
-//! Server only: configuration, state, database, services and the HTTP routes.
+//! Server only: configuration, state, database, one folder per domain, and the HTTP routes.
 
+pub mod accounts;
+pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -1,6 +1,9 @@
 //! Start-up in one place: read the configuration, build the state, start the background
 //! services, serve until SIGTERM.
 
+use super::accounts::password::Password;
+use super::accounts::sessions;
+use super::accounts::users::{self, Bootstrap};
 use super::config::{self, Config};
 use super::{db, http, AppState};
 
@@ -17,8 +20,36 @@ pub enum StartError {
 /// Every background service of a portal process, listed here and nowhere else. Each must be
 /// safe when several portals share one database.
 pub fn start_services(state: &AppState) {
-    // Migrations wait for the database; sqlx serialises concurrent runs with a lock.
-    tokio::spawn(db::bring_up(state.pool.clone(), state.readiness.clone()));
+    tokio::spawn(bring_up(state.clone()));
+    tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
+}
+
+/// Waits for the database, migrates it (sqlx serialises concurrent runs with a lock),
+/// creates the first admin if asked and none exists, then marks the portal ready.
+async fn bring_up(state: AppState) {
+    db::migrate_with_backoff(&state.pool).await;
+    if let Some((email, password)) = &state.accounts.first_admin {
+        bootstrap_first_admin(&state.pool, email, password).await;
+    }
+    state.readiness.set_ready();
+}
+
+async fn bootstrap_first_admin(pool: &sqlx::PgPool, email: &str, password: &str) {
+    let password = match Password::new(password.to_string()) {
+        Ok(password) => password,
+        Err(error) => {
+            tracing::error!("JOBDECK_ADMIN_PASSWORD: {error}; no admin was created");
+            return;
+        }
+    };
+    match users::bootstrap_admin(pool, email, password).await {
+        Ok(Bootstrap::Created) => tracing::info!(email, "created the first admin from JOBDECK_ADMIN_EMAIL"),
+        Ok(Bootstrap::Skipped) => tracing::warn!(
+            "JOBDECK_ADMIN_EMAIL and JOBDECK_ADMIN_PASSWORD are ignored: users already exist \
+             (use `jobdeck user add` or the users page)"
+        ),
+        Err(error) => tracing::error!(%error, "could not create the first admin"),
+    }
 }
 
 /// Serves until SIGTERM or Ctrl-C. The database need not be up: the portal answers 503 and

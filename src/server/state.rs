@@ -2,7 +2,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 
-use super::config::{Config, WebhookSecret};
+use super::accounts::tokens::TokenCache;
+use super::config::{AccountSettings, Config, WebhookSecret};
 use super::db::Readiness;
 use super::job_report::JobReportBatcher;
 
@@ -12,10 +13,12 @@ use super::job_report::JobReportBatcher;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
-    /// Set once the database has been reached and migrated (`db::bring_up`).
+    /// Set once the database has been reached and migrated (`startup::start_services`).
     pub readiness: Readiness,
     pub job_reports: JobReportBatcher,
     pub webhook_secret: Option<WebhookSecret>,
+    pub accounts: AccountSettings,
+    pub tokens: TokenCache,
 }
 
 impl AppState {
@@ -29,6 +32,8 @@ impl AppState {
             pool,
             readiness: Readiness::default(),
             webhook_secret: config.webhook_secret.clone(),
+            accounts: config.accounts.clone(),
+            tokens: TokenCache::default(),
         }
     }
 }

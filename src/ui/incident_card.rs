@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::i18n::*;
-use crate::model::{incident_path, JobStatusView, ReportStatus};
+use crate::model::{incident_path, JobStatusView};
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::RelativeTime;
 
@@ -10,7 +10,7 @@ use crate::ui::time::RelativeTime;
 #[component]
 pub fn IncidentCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
     let i18n = use_i18n();
-    let failing = job.last_status == ReportStatus::Error;
+    let failing = job.last_status.is_failing();
     let message = job.last_message.clone();
     view! {
         <article class="job-card" class:failing=failing data-job-key=job.job_key.clone()>

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 410: the target existed and is gone.
     #[error("{0}")]
     Gone(Message),
+    /// 429 with `Retry-After` in seconds.
+    #[error("{message}")]
+    TooManyRequests { retry_after: u64, message: Message },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// 422: well formed, but refers to something that does not fit (an unknown id, ...).
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -104,15 +108,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.to_string(),
             field: self.field(),
         };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,17 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::server::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
-}
-
-async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let reachable = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
     let (status, database) = match (reachable, state.readiness.is_ready()) {
         (true, true) => (StatusCode::OK, "ok"),

@@ -3,16 +3,8 @@
 
 use axum::extract::Path;
 use axum::response::Redirect;
-use axum::routing::get;
-use axum::Router;
 
 use crate::model::incident_path;
-use crate::server::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/jobs/{job_key}", get(old_incident_link))
-}
-
-async fn old_incident_link(Path(job_key): Path<String>) -> Redirect {
+pub async fn old_incident_link(Path(job_key): Path<String>) -> Redirect {
     Redirect::permanent(&incident_path(&job_key))
 }

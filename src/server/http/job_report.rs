@@ -2,11 +2,10 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,12 +15,6 @@ use crate::server::job_report::{InvalidReport, NewReport, SubmitError};
 use crate::server::AppState;
 
 pub const SECRET_HEADER: &str = "X-TC-Portal-Webhook-Secret";
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/monitor/job-report", post(job_report))
-        .layer(DefaultBodyLimit::max(REPORT_LIMITS.body_bytes))
-}
 
 /// A caller that sent the webhook secret. Checked from the headers alone, so a caller
 /// without it is refused before its body is read.
@@ -50,13 +43,13 @@ impl FromRequestParts<AppState> for WebhookCaller {
 }
 
 #[derive(Serialize)]
-struct Accepted {
+pub struct Accepted {
     success: bool,
     id: Uuid,
     job_key: String,
 }
 
-async fn job_report(
+pub async fn job_report(
     _caller: WebhookCaller,
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,

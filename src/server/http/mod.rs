@@ -1,33 +1,79 @@
-//! The HTTP surface: the JSON routes for scripts, then the Leptos pages and server functions,
-//! behind the load limits every route shares, served by `serve`.
+//! The HTTP surface: the JSON routes, then the Leptos pages and server functions, behind
+//! identity gates, cross-site protection and the load limits every route shares, served by
+//! `serve`.
 
+pub mod accounts;
+pub mod auth;
 pub mod error;
 mod health;
 mod incidents;
 pub mod job_report;
 mod limits;
+pub mod routes;
+pub mod security;
 mod serve;
 
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
 use axum::Router;
+use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 pub use limits::with_limits;
 pub use serve::serve;
 
+use self::routes::{Access, JsonRoutes};
 use super::AppState;
 use crate::app::{shell, App};
+use crate::model::REPORT_LIMITS;
+
+/// Every JSON route of the portal and who may reach it.
+pub fn json_routes() -> JsonRoutes {
+    use Access::*;
+    JsonRoutes::new()
+        .route(Public, Method::GET, "/healthz", get(health::healthz))
+        .route(
+            Public,
+            Method::POST,
+            "/api/monitor/job-report",
+            post(job_report::job_report).layer(DefaultBodyLimit::max(REPORT_LIMITS.body_bytes)),
+        )
+        .route(Public, Method::POST, "/login", post(accounts::login))
+        .route(Identified, Method::POST, "/logout", post(accounts::logout))
+        .route(Identified, Method::GET, "/api/me", get(accounts::me))
+        .route(Identified, Method::GET, "/jobs/{job_key}", get(incidents::old_incident_link))
+}
 
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let (public, identified) = json_routes().into_routers();
+    let identified = identified.route_layer(from_fn_with_state(state.clone(), auth::api_gate));
     let options = state.leptos_options.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            provide_request_nonce,
+            move || shell(options.clone()),
+        )
+        .route_layer(from_fn_with_state(state.clone(), auth::page_gate));
     Router::new()
-        .merge(job_report::routes())
-        .merge(health::routes())
-        .merge(incidents::routes())
-        .leptos_routes(&state, routes, {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
+        .merge(public)
+        .merge(identified)
+        .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(state.clone(), security::same_origin))
+        .layer(from_fn(security::security_headers))
         .with_state(state)
+}
+
+/// The page's inline scripts carry the nonce that `security::security_headers` puts in
+/// its Content-Security-Policy.
+fn provide_request_nonce() {
+    let nonce = leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<security::CspNonce>().cloned());
+    if let Some(security::CspNonce(nonce)) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
 }

@@ -1,48 +1,173 @@
 //! Reads of `job_status` and `job_reports` for the incidents page, the badge and a job's page.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 mod chart;
-use crate::model::{IncidentDetailView, IncidentsView, JobReportView, JobStatusView, ReportStatus};
+use crate::model::{
+    IncidentDetailView, IncidentsQuery, IncidentsView, JobReportView, JobStatusView, ReportStatus,
+    StatusFilter,
+};
 
 /// Runs listed on a job's page, newest first.
 const RECENT_RUNS: i64 = 50;
 /// Runs drawn in a job's chart.
 const CHART_RUNS: i64 = 200;
 
-const INCIDENTS_SQL: &str = "
+/// Jobs listed per page of `/incidents`: the page stays small whatever the number of jobs.
+pub const PAGE_SIZE: usize = 50;
+
+/// One segment (failing, or healthy) of the incidents list, newest first, after a cursor.
+/// Each is one range scan of `idx_job_status_status_recent` / `idx_job_status_recent`.
+const FAILING_PAGE_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
     FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
-    ORDER BY s.last_finished_at DESC, s.job_key";
+    WHERE s.last_status = ANY($1)
+      AND ($2 = '' OR s.job_key ILIKE $2 OR s.title ILIKE $2)
+      AND (s.last_finished_at, s.job_key) < ($3, $4)
+    ORDER BY s.last_finished_at DESC, s.job_key DESC
+    LIMIT $5";
+
+const HEALTHY_PAGE_SQL: &str = "
+    SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
+    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
+    WHERE s.last_status <> ALL($1)
+      AND ($2 = '' OR s.job_key ILIKE $2 OR s.title ILIKE $2)
+      AND (s.last_finished_at, s.job_key) < ($3, $4)
+    ORDER BY s.last_finished_at DESC, s.job_key DESC
+    LIMIT $5";
 
 const JOB_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
     FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
     WHERE s.job_key = $1";
 
-/// Every job, split into failing ones and the rest, each newest first.
-pub async fn incidents(pool: &PgPool) -> Result<IncidentsView, sqlx::Error> {
-    let jobs: Vec<JobStatusView> = sqlx::query_as(INCIDENTS_SQL).fetch_all(pool).await?;
-    let (failing, healthy) = jobs
-        .into_iter()
-        .partition(|job| job.last_status.is_failing());
-    Ok(IncidentsView {
-        now: Utc::now(),
-        failing,
-        healthy,
-    })
+/// `after` of the incidents page is not one this server wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("`after` is not a position in the incidents list")]
+pub struct BadCursor;
+
+/// Where a page starts: just after this job, in its segment.
+struct Cursor {
+    failing: bool,
+    finished_at: DateTime<Utc>,
+    job_key: String,
 }
 
-/// The sidebar badge: jobs whose last report was an error.
-pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    let failing: Vec<&str> = ReportStatus::ALL
+impl Cursor {
+    fn of(job: &JobStatusView) -> Self {
+        Self {
+            failing: job.last_status.is_failing(),
+            finished_at: job.last_finished_at,
+            job_key: job.job_key.clone(),
+        }
+    }
+
+    fn encode(&self) -> String {
+        let segment = if self.failing { 'f' } else { 'h' };
+        format!("{segment}{}~{}", self.finished_at.timestamp_micros(), self.job_key)
+    }
+
+    fn decode(text: &str) -> Result<Self, BadCursor> {
+        let failing = match text.as_bytes().first() {
+            Some(b'f') => true,
+            Some(b'h') => false,
+            _ => return Err(BadCursor),
+        };
+        let (micros, job_key) = text[1..].split_once('~').ok_or(BadCursor)?;
+        let micros: i64 = micros.parse().map_err(|_| BadCursor)?;
+        let finished_at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
+        Ok(Self {
+            failing,
+            finished_at,
+            job_key: job_key.to_string(),
+        })
+    }
+}
+
+fn failing_statuses() -> Vec<&'static str> {
+    ReportStatus::ALL
         .into_iter()
         .filter(|status| status.is_failing())
         .map(ReportStatus::as_str)
-        .collect();
+        .collect()
+}
+
+/// `%text%` for ILIKE, with the pattern characters in `text` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One page of `/incidents`: failing jobs first, then the rest, each newest first, paged by
+/// key so every page costs the same however many jobs there are.
+pub async fn incidents(
+    pool: &PgPool,
+    query: &IncidentsQuery,
+) -> Result<Result<IncidentsView, BadCursor>, sqlx::Error> {
+    let cursor = match query.after.as_deref().map(Cursor::decode).transpose() {
+        Ok(cursor) => cursor,
+        Err(bad) => return Ok(Err(bad)),
+    };
+    let segments: &[bool] = match query.status {
+        StatusFilter::All => &[true, false],
+        StatusFilter::Failing => &[true],
+        StatusFilter::Healthy => &[false],
+    };
+    let failing = failing_statuses();
+    let pattern = contains_pattern(&query.q);
+    let mut jobs: Vec<JobStatusView> = Vec::with_capacity(PAGE_SIZE + 1);
+    for &segment in segments {
+        // A cursor in the healthy segment means the failing one is done.
+        let after = match &cursor {
+            Some(c) if c.failing == segment => Some((c.finished_at, c.job_key.as_str())),
+            Some(c) if c.failing => None,
+            Some(_) => continue,
+            None => None,
+        };
+        let (after_time, after_key) = after.unwrap_or((DateTime::<Utc>::MAX_UTC, ""));
+        let want = PAGE_SIZE + 1 - jobs.len();
+        let sql = if segment { FAILING_PAGE_SQL } else { HEALTHY_PAGE_SQL };
+        let rows: Vec<JobStatusView> = sqlx::query_as(sql)
+            .bind(&failing)
+            .bind(&pattern)
+            .bind(after_time)
+            .bind(after_key)
+            .bind(want as i64)
+            .fetch_all(pool)
+            .await?;
+        jobs.extend(rows);
+        if jobs.len() > PAGE_SIZE {
+            break;
+        }
+    }
+    let next = (jobs.len() > PAGE_SIZE).then(|| {
+        jobs.truncate(PAGE_SIZE);
+        Cursor::of(&jobs[PAGE_SIZE - 1]).encode()
+    });
+    Ok(Ok(IncidentsView {
+        now: Utc::now(),
+        failing_total: error_count(pool).await?,
+        jobs,
+        next,
+    }))
+}
+
+/// The sidebar badge: jobs whose last report is failing (one index-only count).
+pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = ANY($1)")
-        .bind(failing)
+        .bind(failing_statuses())
         .fetch_one(pool)
         .await
 }

@@ -1,0 +1,33 @@
+//! The error a server function returns, typed so a page can say what went wrong.
+
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::codec::JsonEncoding;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("sign in to continue")]
+    Unauthorized,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Invalid { field: Option<String>, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database is unavailable; retry later")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

@@ -1,0 +1,157 @@
+//! The `jobdeck` command line: `serve` (the default) and the account commands an operator
+//! runs on the server. Each command reads `DATABASE_URL` and applies migrations first.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::{Parser, Subcommand};
+
+use super::accounts::password::Password;
+use super::accounts::tokens::{self, Granter, NewToken, TokenCache, TokenRef};
+use super::accounts::users::{self, Email, NewUser, UserRef};
+use super::accounts::AccountError;
+use super::audit::Actor;
+use super::startup::{self, StartError};
+use crate::model::Role;
+
+#[derive(Parser)]
+#[command(name = "jobdeck", version, about = "Jobdeck: watch and control batch jobs")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal (the default).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from stdin when it is not a terminal; otherwise one
+    /// is generated and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set a new password (from stdin, or generated and printed once); the user must change
+    /// it at next login and their sessions end.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed alone on the last line of stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke the live token with this name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "expected viewer, operator, admin or worker".to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("DATABASE_URL is not set")]
+    NoDatabaseUrl,
+    #[error("cannot reach the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Account(#[from] AccountError),
+    #[error("{0}")]
+    Input(String),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let command = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return Ok(startup::serve_from_env().await?),
+        other => other,
+    };
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .ok_or(CliError::NoDatabaseUrl)?;
+    let pool = sqlx::PgPool::connect(&url).await?;
+    super::db::migrate(&pool).await?;
+    match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::User(UserCommand::Add { email, role, name }) => {
+            let (password, generated) = password_from_stdin_or_generated()?;
+            let new = NewUser::new(&email, name.as_deref(), role, password)?;
+            let email = new.email.as_str().to_string();
+            users::create_user(&pool, &Actor::cli(), new).await?;
+            println!("created {role} {email}");
+            if let Some(generated) = generated {
+                println!("password (shown once): {generated}");
+            }
+        }
+        Command::User(UserCommand::ResetPassword { email }) => {
+            let email = Email::parse(&email)?;
+            let (password, generated) = password_from_stdin_or_generated()?;
+            users::reset_password(&pool, &Actor::cli(), UserRef::Email(&email), Some(password)).await?;
+            println!("reset the password of {}; it must be changed at next login", email.as_str());
+            if let Some(generated) = generated {
+                println!("password (shown once): {generated}");
+            }
+        }
+        Command::Token(TokenCommand::Create { name, role, expires_in_days }) => {
+            let new = NewToken::new(&name, role, expires_in_days)?;
+            let created = tokens::create_token(&pool, &Granter::cli(), new).await?;
+            println!("created {role} token {name:?}; it is shown once:");
+            println!("{}", created.token);
+        }
+        Command::Token(TokenCommand::Revoke { name }) => {
+            tokens::revoke_token(&pool, &TokenCache::default(), None, TokenRef::Name(&name)).await?;
+            println!("revoked token {name:?}");
+        }
+    }
+    Ok(())
+}
+
+/// A password piped on stdin, or a generated one (returned also as text to print once).
+fn password_from_stdin_or_generated() -> Result<(Password, Option<String>), CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::Input(format!("cannot read the password from stdin: {e}")))?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if !line.is_empty() {
+            let password = Password::new(line).map_err(|e| CliError::Input(e.to_string()))?;
+            return Ok((password, None));
+        }
+    }
+    let password = Password::generate();
+    let text = password.expose().to_string();
+    Ok((password, Some(text)))
+}

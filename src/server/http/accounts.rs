@@ -1,0 +1,140 @@
+//! Sign in and out, and `GET /api/me`; the account domain's errors as `ApiError`.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{client_addr, session_cookie};
+use super::error::ApiError;
+use crate::model::{encode_component, local_path, CurrentUser, HOME};
+use crate::server::accounts::login::{self, LoginError};
+use crate::server::accounts::sessions::COOKIE;
+use crate::server::accounts::{secret, AccountError, Principal};
+use crate::server::AppState;
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Invalid { field, message } => ApiError::invalid(Some(field), message),
+            AccountError::Denied(denied) => ApiError::Forbidden(denied.to_string().into()),
+            AccountError::NotFound(what) => ApiError::NotFound(format!("{what} not found").into()),
+            AccountError::Conflict(message) => ApiError::Conflict(message),
+            AccountError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::server::accounts::Denied> for ApiError {
+    fn from(denied: crate::server::accounts::Denied) -> Self {
+        ApiError::Forbidden(denied.to_string().into())
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Invalid => ApiError::Unauthorized(error.to_string().into()),
+            LoginError::Disabled => ApiError::Forbidden(error.to_string().into()),
+            LoginError::Limited { retry_after } => ApiError::TooManyRequests {
+                retry_after,
+                message: error.to_string().into(),
+            },
+            LoginError::Database(error) => error.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`: the login page's plain form (answered with redirects, so it works without
+/// JavaScript) or JSON `{email, password}` (answered with JSON and status codes).
+pub async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let addr = client_addr(request.extensions());
+    let old_session = session_cookie(request.headers()).map(secret::sha256);
+    let form = if is_json {
+        Json::<LoginForm>::from_request(request, &state)
+            .await
+            .map(|Json(form)| form)
+            .map_err(|e| ApiError::invalid(None, e.body_text()))
+    } else {
+        Form::<LoginForm>::from_request(request, &state)
+            .await
+            .map(|Form(form)| form)
+            .map_err(|e| ApiError::invalid(None, e.body_text()))
+    };
+    let form = match form {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
+    let result = login::login(
+        &state.pool,
+        &form.email,
+        form.password,
+        addr,
+        state.accounts.session_idle,
+        old_session,
+    )
+    .await;
+    let next = local_path(&form.next).unwrap_or(HOME);
+    match result {
+        Ok(done) => {
+            let mut response = if is_json {
+                Json(json!({ "user": done.user })).into_response()
+            } else {
+                Redirect::to(next).into_response()
+            };
+            set_cookie(&mut response, &state, &done.session);
+            response
+        }
+        Err(error) if !is_json && !matches!(error, LoginError::Database(_)) => {
+            let code = match error {
+                LoginError::Disabled => "disabled",
+                LoginError::Limited { .. } => "limited",
+                _ => "invalid",
+            };
+            Redirect::to(&format!("/login?error={code}&next={}", encode_component(next)))
+                .into_response()
+        }
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+fn set_cookie(response: &mut Response, state: &AppState, session: &str) {
+    let secure = if state.accounts.secure_cookies() { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// `POST /logout`: ends the session on the server and clears the cookie.
+pub async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    login::logout(&state.pool, &principal).await?;
+    let mut response = Redirect::to("/login").into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("jobdeck_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// `GET /api/me`: who the caller is. The cheapest authenticated read, used by the benchmark.
+pub async fn me(principal: Principal) -> Json<CurrentUser> {
+    Json(principal.current_user())
+}
+

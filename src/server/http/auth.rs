@@ -1,0 +1,124 @@
+//! Identity at the door: every protected route resolves its caller from a bearer token or a
+//! session cookie (one lookup, or a cached token), then hands handlers a [`Principal`].
+//! Without one a page redirects to `/login?next=...` and anything else answers 401 JSON.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::{ApiError, DATABASE_UNAVAILABLE};
+use crate::model::encode_component;
+use crate::server::accounts::sessions::{find_session, COOKIE};
+use crate::server::accounts::tokens::authenticate_token;
+use crate::server::accounts::Principal;
+use crate::server::AppState;
+
+/// Pages anyone may open.
+pub const PUBLIC_PAGES: &[&str] = &["/login"];
+
+/// The session id in a request's cookies, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+pub fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<String> {
+    parts_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
+/// Who is calling: a bearer token wins over a cookie. A token that is malformed, unknown,
+/// expired or revoked is refused outright; a stale cookie is treated as no identity, so a
+/// person is simply asked to sign in again.
+async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::Unauthorized("expected Authorization: Bearer <token>".into()))?;
+        return match authenticate_token(&state.pool, &state.tokens, token.trim()).await? {
+            Err(malformed) => Err(ApiError::Unauthorized(malformed.to_string().into())),
+            Ok(None) => Err(ApiError::Unauthorized(
+                "the token is unknown, expired or revoked".into(),
+            )),
+            Ok(Some(principal)) => Ok(Some(principal)),
+        };
+    }
+    match session_cookie(headers) {
+        Some(id) => Ok(find_session(&state.pool, id, state.accounts.session_idle).await?),
+        None => Ok(None),
+    }
+}
+
+async fn identify(state: &AppState, request: &mut Request) -> Result<Option<Principal>, ApiError> {
+    if !state.readiness.is_ready() {
+        return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
+    }
+    let principal = resolve(state, request.headers()).await?.map(|mut principal| {
+        principal.client_addr = client_addr(request.extensions());
+        principal
+    });
+    if let Some(principal) = &principal {
+        request.extensions_mut().insert(principal.clone());
+    }
+    Ok(principal)
+}
+
+/// Around the JSON routes: no identity, 401.
+pub async fn api_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match identify(&state, &mut request).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) => ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into())
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Around the Leptos routes: pages redirect to the login page, server functions (under
+/// `/api/`) answer 401 like the JSON routes.
+pub async fn page_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_page = !path.starts_with("/api/");
+    if is_page && PUBLIC_PAGES.contains(&path) {
+        return next.run(request).await;
+    }
+    match identify(&state, &mut request).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) if is_page && request.method() == Method::GET => {
+            let here = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str());
+            Redirect::to(&format!("/login?next={}", encode_component(here))).into_response()
+        }
+        Ok(None) => ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into())
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The caller of a protected JSON route, put there by a gate.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into()))
+    }
+}

@@ -1,0 +1,81 @@
+//! Cross-site protection and security headers for every response.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::session_cookie;
+use super::error::ApiError;
+use crate::server::AppState;
+
+/// The nonce of this response's inline scripts (Leptos's hydration loader); also in its CSP.
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+/// A state-changing request from another site is refused before it reaches a handler: its
+/// `Origin` must be this site's, and one carrying a session cookie must prove it (Origin or
+/// `Sec-Fetch-Site: same-origin`). Bearer-token callers without a cookie (scripts, CI) and
+/// the webhook send neither, and need not.
+pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let same = match origin {
+        Some(origin) => is_this_site(&state, headers, origin),
+        None if session_cookie(headers).is_some() => headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"same-origin"),
+        None => true,
+    };
+    if same {
+        next.run(request).await
+    } else {
+        ApiError::Forbidden("cross-site request refused: its Origin is not this site".into())
+            .into_response()
+    }
+}
+
+fn is_this_site(state: &AppState, headers: &axum::http::HeaderMap, origin: &str) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    match &state.accounts.public_origin {
+        Some(site) => origin == *site,
+        None => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            let origin_host = origin.split_once("://").map(|(_, host)| host);
+            host.is_some_and(|host| Some(host.to_ascii_lowercase().as_str()) == origin_host)
+        }
+    }
+}
+
+/// Pages may run only this site's scripts (the hydration loader by nonce, the WASM by
+/// `wasm-unsafe-eval`); nothing may frame them; everything else gets the strictest policy.
+pub async fn security_headers(mut request: Request, next: Next) -> Response {
+    let nonce = crate::server::accounts::secret::random_base62(22);
+    request.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if is_html {
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    } else {
+        "default-src 'none'; frame-ancestors 'none'".to_string()
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
