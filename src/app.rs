@@ -4,8 +4,13 @@ use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::i18n::I18nContextProvider;
+use crate::model::{AppError, CurrentUser};
 use crate::pages::incident::IncidentPage;
+use crate::api::accounts::get_current_user;
+use crate::pages::account::AccountPage;
+use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
 use crate::pages::incidents::IncidentsPage;
+use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::ui::poll::provide_poll;
 use crate::ui::sidebar::Sidebar;
@@ -31,22 +36,37 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Who is signed in, for every component that needs to know (`None` on the login page).
+pub type UserResource = Resource<Result<Option<CurrentUser>, AppError>>;
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_poll();
+    // Who is signed in: fetched once per page load (a sign-in or sign-out reloads the page).
+    let me: UserResource = Resource::new(|| (), |_| get_current_user());
+    provide_context(me);
     view! {
         <I18nContextProvider>
             <Stylesheet id="leptos" href="/pkg/jobdeck.css" />
             <Title text="Jobdeck" />
             <Router>
                 <div class="layout">
-                    <Sidebar />
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            me.await.ok().flatten().map(|user| view! { <Sidebar user /> })
+                        })}
+                    </Transition>
                     <main class="content">
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
+                            <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                             <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
                             <Route path=path!("/incidents/:job_key") view=IncidentPage ssr=SsrMode::Async />
+                            <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/tokens") view=TokensPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/audit") view=AuditLogPage ssr=SsrMode::Async />
                         </Routes>
                     </main>
                 </div>

@@ -1,5 +1,8 @@
 //! One module per route.
 
+pub mod account;
+pub mod admin;
 pub mod incident;
 pub mod incidents;
+pub mod login;
 pub mod not_found;

@@ -3,13 +3,15 @@ use leptos_router::components::A;
 
 use crate::api::job_status::get_job_error_count;
 use crate::i18n::*;
+use crate::model::{CurrentUser, Permission};
 use crate::ui::lang_switch::LangSwitch;
 use crate::ui::poll::use_poll;
 
 /// Navigation on every page, with the count of failing jobs on the incidents entry
-/// (rendered by the server, refreshed with every poll tick).
+/// (rendered by the server, refreshed with every poll tick), the admin pages for admins,
+/// and who is signed in.
 #[component]
-pub fn Sidebar() -> impl IntoView {
+pub fn Sidebar(user: CurrentUser) -> impl IntoView {
     let i18n = use_i18n();
     let poll = use_poll();
     let error_count = Resource::new(move || poll.tick(), |_| get_job_error_count());
@@ -27,6 +29,7 @@ pub fn Sidebar() -> impl IntoView {
                 }
             })
     };
+    let admin = user.may(Permission::Administer);
     view! {
         <nav class="sidebar" aria-label=move || t_string!(i18n, nav_label)>
             <a class="brand" href="/incidents">"Jobdeck"</a>
@@ -41,6 +44,22 @@ pub fn Sidebar() -> impl IntoView {
                 <PlannedItem label=move || t_string!(i18n, nav_jobs) />
                 <PlannedItem label=move || t_string!(i18n, nav_recovery) />
             </ul>
+            {admin.then(|| view! {
+                <ul class="nav admin-nav" data-testid="admin-nav">
+                    <li><A href="/admin/users" attr:class="nav-item">{t!(i18n, nav_users)}</A></li>
+                    <li><A href="/admin/tokens" attr:class="nav-item">{t!(i18n, nav_tokens)}</A></li>
+                    <li><A href="/admin/audit" attr:class="nav-item">{t!(i18n, nav_audit)}</A></li>
+                </ul>
+            })}
+            <div class="who" data-testid="who">
+                <A href="/account" attr:class="nav-item">
+                    <span class="who-name" data-testid="user-name">{user.name.clone()}</span>
+                    <small class="who-role" data-testid="user-role">{user.role.as_str()}</small>
+                </A>
+                <form method="post" action="/logout">
+                    <button type="submit" class="link" data-testid="sign-out">{t!(i18n, sign_out)}</button>
+                </form>
+            </div>
             <LangSwitch />
         </nav>
     }

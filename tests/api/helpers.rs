@@ -6,17 +6,43 @@ use jobdeck::server::config::Config;
 use jobdeck::server::http::{router, serve, with_limits};
 use jobdeck::server::startup::start_services;
 use jobdeck::server::AppState;
+use jobdeck::model::Role;
+use jobdeck::server::accounts::password::Password;
+use jobdeck::server::accounts::tokens::{self, Granter, NewToken};
+use jobdeck::server::accounts::users::{self, NewUser};
+use jobdeck::server::audit::Actor;
 use leptos::config::LeptosOptions;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 pub const SECRET: &str = "test-secret-4f9c2a";
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery";
 pub const SECRET_HEADER: &str = "X-TC-Portal-Webhook-Secret";
 
 pub struct TestApp {
     pub base_url: String,
+    /// Signed in: sends an admin's bearer token (once the database is up).
     pub client: reqwest::Client,
+    /// No identity at all.
+    pub anonymous: reqwest::Client,
     pub state: AppState,
+}
+
+fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// The configuration a deployment would read, with the test's secret.
@@ -37,13 +63,61 @@ impl TestApp {
     /// The app as `startup` builds it (same state, services, limits and accept loop), once
     /// its database is migrated.
     pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
-        let app = Self::spawn_unready(pool, config).await;
+        let mut app = Self::spawn_unready(pool, config).await;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !app.state.readiness.is_ready() {
             assert!(std::time::Instant::now() < deadline, "never became ready");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let token = app.token(Role::Admin).await;
+        app.client = client_with(Some(&token));
         app
+    }
+
+    /// A new live token of `role`, as `jobdeck token create` makes one.
+    pub async fn token(&self, role: Role) -> String {
+        let name = format!("test-{}-{}", role, unique());
+        let new = NewToken::new(&name, role, None).expect("token");
+        tokens::create_token(&self.state.pool, &Granter::cli(), new)
+            .await
+            .expect("create token")
+            .token
+    }
+
+    /// A client that sends a new token of `role`.
+    pub async fn client_as(&self, role: Role) -> reqwest::Client {
+        client_with(Some(&self.token(role).await))
+    }
+
+    /// A new user of `role` with a known password; returns its email.
+    pub async fn user(&self, role: Role) -> String {
+        let email = format!("{}-{}@example.com", role, unique());
+        let new = NewUser::new(&email, Some("Test User"), role, Password::new(PASSWORD.into()).unwrap())
+            .expect("user");
+        users::create_user(&self.state.pool, &Actor::cli(), new)
+            .await
+            .expect("create user");
+        email
+    }
+
+    /// Signs in with the form as a browser would; returns the session cookie (`name=value`).
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.anonymous
+            .post(format!("{}/login", self.base_url))
+            .form(&[("email", email), ("password", password), ("next", "/incidents")])
+            .send()
+            .await
+            .expect("login")
+    }
+
+    pub async fn session(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 303, "login of {email}");
+        session_cookie(&response).expect("a session cookie")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
     }
 
     /// The same, without waiting for the database.
@@ -57,13 +131,10 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         let app = with_limits(router(state.clone()), &config.http);
         tokio::spawn(serve(listener, app, config.http, std::future::pending()));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
         Self {
             base_url: format!("http://{addr}"),
-            client,
+            client: client_with(None),
+            anonymous: client_with(None),
             state,
         }
     }
@@ -151,4 +222,23 @@ pub async fn wait_for_lock_waiter(pool: &PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `jobdeck_session=...` from a response's Set-Cookie, if it sets a live one.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with("jobdeck_session=") && pair.len() > "jobdeck_session=".len())
+        .map(str::to_string)
+}
+
+/// A short value no other call in this process returns.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

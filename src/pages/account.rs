@@ -1,0 +1,72 @@
+//! `/account`: change one's own password and manage one's own API tokens.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::accounts::ChangePassword;
+use crate::i18n::*;
+use crate::app::UserResource;
+use crate::model::{CurrentUser, Role};
+use crate::ui::tokens_panel::TokensPanel;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    // Every session ends with a password change: go and sign in with the new one.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = change.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    let me = expect_context::<UserResource>();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let me = me.await.ok().flatten();
+                let roles = grantable_roles(me.as_ref());
+                view! { <AccountBody change me roles /> }
+            })}
+        </Suspense>
+    }
+}
+
+/// The roles `me` may put on a token.
+pub fn grantable_roles(me: Option<&CurrentUser>) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|role| me.is_some_and(|me| me.role.may_grant(*role)))
+        .collect()
+}
+
+#[component]
+fn AccountBody(
+    change: ServerAction<ChangePassword>,
+    me: Option<CurrentUser>,
+    roles: Vec<Role>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <Title text=move || format!("{} | Jobdeck", t_string!(i18n, account_title)) />
+        <h1>{t!(i18n, account_title)}</h1>
+        {me.as_ref().filter(|me| me.must_change_password).map(|_| view! {
+            <p class="notice" role="status">{t!(i18n, must_change_password)}</p>
+        })}
+        <section class="panel">
+            <h2>{t!(i18n, change_password)}</h2>
+            <ActionForm action=change attr:class="inline-form" attr:data-testid="change-password">
+                <label><span>{t!(i18n, current_password)}</span>
+                    <input type="password" name="current" autocomplete="current-password" required /></label>
+                <label><span>{t!(i18n, new_password)}</span>
+                    <input type="password" name="new" autocomplete="new-password" minlength="10" required /></label>
+                <button type="submit" class="primary">{t!(i18n, save)}</button>
+            </ActionForm>
+            {move || change.value().get().and_then(Result::err).map(|error| view! {
+                <p class="form-error" role="alert">{error.to_string()}</p>
+            })}
+        </section>
+        <section class="panel">
+            <h2>{t!(i18n, tokens_title)}</h2>
+            <TokensPanel all=false roles />
+        </section>
+    }
+}

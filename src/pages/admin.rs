@@ -1,0 +1,192 @@
+//! The admin pages: users, every API token, the audit log. The sidebar shows them only to
+//! admins, and their server functions refuse everyone else (403).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::accounts::{list_audit, list_users, CreateUser, ResetPassword, UpdateUser};
+use crate::app::UserResource;
+use crate::i18n::*;
+use crate::model::Role;
+use crate::pages::account::grantable_roles;
+use crate::ui::tokens_panel::{error_text, TokensPanel};
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let create = ServerAction::<CreateUser>::new();
+    let update = ServerAction::<UpdateUser>::new();
+    let reset = ServerAction::<ResetPassword>::new();
+    let users = Resource::new(
+        move || (create.version().get(), update.version().get(), reset.version().get()),
+        |_| list_users(),
+    );
+    let role_options = move |selected: Option<Role>| {
+        Role::USER_ROLES
+            .into_iter()
+            .map(|role| view! { <option value=role.as_str() selected=Some(role) == selected>{role.as_str()}</option> })
+            .collect_view()
+    };
+    let shown_once = move |value: Option<Result<String, crate::model::AppError>>| match value {
+        Some(Ok(password)) => Some(view! {
+            <div class="once" data-testid="new-password"><p>{t!(i18n, new_password_once)}</p><code>{password}</code></div>
+        }.into_any()),
+        Some(Err(error)) => Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()),
+        None => None,
+    };
+    view! {
+        <Title text=move || format!("{} | Jobdeck", t_string!(i18n, users_title)) />
+        <h1>{t!(i18n, users_title)}</h1>
+        <section class="panel">
+            <h2>{t!(i18n, create_user)}</h2>
+            <ActionForm action=create attr:class="inline-form" attr:data-testid="create-user">
+                <label><span>{t!(i18n, email)}</span><input type="email" name="email" required /></label>
+                <label><span>{t!(i18n, name)}</span><input name="name" maxlength="100" /></label>
+                <label><span>{t!(i18n, role)}</span><select name="role">{role_options(Some(Role::Viewer))}</select></label>
+                <button type="submit" class="primary">{t!(i18n, create)}</button>
+            </ActionForm>
+            {move || shown_once(create.value().get())}
+            {move || shown_once(reset.value().get())}
+            {move || update.value().get().and_then(Result::err).map(|error| view! {
+                <p class="form-error" role="alert">{error.to_string()}</p>
+            })}
+        </section>
+        <section class="panel">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="grid" data-testid="users">
+                                <thead><tr>
+                                    <th>{t!(i18n, email)}</th><th>{t!(i18n, name)}</th><th>{t!(i18n, role)}</th>
+                                    <th>{t!(i18n, state)}</th><th>{t!(i18n, actions)}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|user| {
+                                        let id = user.id.to_string();
+                                        let (id_role, id_state, id_reset) = (id.clone(), id.clone(), id);
+                                        view! {
+                                            <tr class:revoked=user.disabled data-email=user.email.clone()>
+                                                <td>{user.email.clone()}</td>
+                                                <td>{user.display_name.clone()}</td>
+                                                <td>
+                                                    <ActionForm action=update attr:class="row-form">
+                                                        <input type="hidden" name="id" value=id_role.clone() />
+                                                        <select name="role">{role_options(Some(user.role))}</select>
+                                                        <button type="submit">{t!(i18n, save)}</button>
+                                                    </ActionForm>
+                                                </td>
+                                                <td>{if user.disabled { t_string!(i18n, disabled) } else { t_string!(i18n, enabled) }}</td>
+                                                <td class="row-actions">
+                                                    <ActionForm action=update attr:class="row-form">
+                                                        <input type="hidden" name="id" value=id_state.clone() />
+                                                        <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
+                                                        <button type="submit" class:danger=!user.disabled>
+                                                            {if user.disabled { t_string!(i18n, enable) } else { t_string!(i18n, disable) }}
+                                                        </button>
+                                                    </ActionForm>
+                                                    <ActionForm action=reset attr:class="row-form">
+                                                        <input type="hidden" name="id" value=id_reset.clone() />
+                                                        <button type="submit">{t!(i18n, reset_password)}</button>
+                                                    </ActionForm>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let me = expect_context::<UserResource>();
+    view! {
+        <Title text=move || format!("{} | Jobdeck", t_string!(i18n, tokens_title)) />
+        <h1>{t!(i18n, tokens_title)}</h1>
+        <section class="panel">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    view! { <TokensPanel all=true roles=grantable_roles(me.as_ref()) /> }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let params = use_query_map();
+    let filter = Memo::new(move |_| {
+        params.with(|p| {
+            (
+                p.get("actor").filter(|s| !s.is_empty()),
+                p.get("action").filter(|s| !s.is_empty()),
+                p.get("before").and_then(|b| b.parse::<i64>().ok()),
+            )
+        })
+    });
+    let page = Resource::new(move || filter.get(), |(actor, action, before)| list_audit(actor, action, before));
+    let (actor, action, _) = filter.get_untracked();
+    view! {
+        <Title text=move || format!("{} | Jobdeck", t_string!(i18n, audit_title)) />
+        <h1>{t!(i18n, audit_title)}</h1>
+        <section class="panel">
+            <form class="search" method="get" action="/admin/audit">
+                <input name="actor" value=actor.clone().unwrap_or_default() placeholder=move || t_string!(i18n, actor) aria-label=move || t_string!(i18n, actor) />
+                <input name="action" value=action.clone().unwrap_or_default() placeholder=move || t_string!(i18n, action) aria-label=move || t_string!(i18n, action) />
+                <button type="submit">{t!(i18n, filter)}</button>
+            </form>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                        Ok(page) => {
+                            let (actor, action, _) = filter.get_untracked();
+                            let older = page.next.map(|before| {
+                                let mut href = format!("/admin/audit?before={before}");
+                                if let Some(actor) = &actor { href.push_str(&format!("&actor={}", crate::model::encode_component(actor))); }
+                                if let Some(action) = &action { href.push_str(&format!("&action={}", crate::model::encode_component(action))); }
+                                href
+                            });
+                            view! {
+                                <table class="grid" data-testid="audit">
+                                    <thead><tr>
+                                        <th>{t!(i18n, when)}</th><th>{t!(i18n, actor)}</th><th>{t!(i18n, action)}</th>
+                                        <th>{t!(i18n, target)}</th><th>{t!(i18n, outcome)}</th><th>{t!(i18n, client)}</th><th>{t!(i18n, details)}</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {page.events.into_iter().map(|event| {
+                                            let failed = event.outcome != "success";
+                                            view! {
+                                            <tr class:failing=failed>
+                                                <td>{event.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                                <td>{event.actor}</td>
+                                                <td><code>{event.action}</code></td>
+                                                <td>{event.target.unwrap_or_default()}</td>
+                                                <td>{event.outcome}</td>
+                                                <td>{event.client_addr.unwrap_or_default()}</td>
+                                                <td><code class="details">{event.details.to_string()}</code></td>
+                                            </tr>
+                                        }}).collect_view()}
+                                    </tbody>
+                                </table>
+                                {older.map(|href| view! { <nav class="pager"><a href=href rel="next">{t!(i18n, older)}</a></nav> })}
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

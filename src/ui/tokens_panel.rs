@@ -1,0 +1,92 @@
+//! API tokens: create (shown once), list with last use, revoke. A user's own on the account
+//! page; everyone's for admins.
+
+use leptos::prelude::*;
+
+use crate::api::accounts::{list_tokens, CreateToken, RevokeToken};
+use crate::i18n::*;
+use crate::model::{AppError, Role};
+
+#[component]
+pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
+    let i18n = use_i18n();
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        move |_| list_tokens(all),
+    );
+    let created = move || match create.value().get() {
+        Some(Ok(created)) => Some(view! {
+            <div class="once" data-testid="new-token">
+                <p>{t!(i18n, token_once)}</p>
+                <code>{created.token}</code>
+            </div>
+        }.into_any()),
+        Some(Err(error)) => Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()),
+        None => None,
+    };
+    let format_time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    view! {
+        <ActionForm action=create attr:class="inline-form" attr:data-testid="create-token">
+            <label><span>{t!(i18n, name)}</span><input name="name" required maxlength="100" /></label>
+            <label><span>{t!(i18n, role)}</span>
+                <select name="role">
+                    {roles.into_iter().map(|role| view! { <option value=role.as_str()>{role.as_str()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label><span>{t!(i18n, expires_in_days)}</span><input name="expires_in_days" type="number" min="1" max="3650" /></label>
+            <button type="submit" class="primary">{t!(i18n, create)}</button>
+        </ActionForm>
+        {created}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match tokens.await {
+                    Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="grid" data-testid="tokens">
+                            <thead><tr>
+                                <th>{t!(i18n, name)}</th><th>{t!(i18n, prefix)}</th><th>{t!(i18n, role)}</th>
+                                <th>{t!(i18n, owner)}</th><th>{t!(i18n, created)}</th><th>{t!(i18n, expires)}</th>
+                                <th>{t!(i18n, last_used)}</th><th>{t!(i18n, actions)}</th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|token| {
+                                    let live = token.revoked_at.is_none();
+                                    view! {
+                                        <tr class:revoked=!live>
+                                            <td>{token.name.clone()}</td>
+                                            <td><code>{token.prefix.clone()}"…"</code></td>
+                                            <td>{token.role.as_str()}</td>
+                                            <td>{token.owner_email.clone().unwrap_or_else(|| "cli".into())}</td>
+                                            <td>{format_time(Some(token.created_at))}</td>
+                                            <td>{format_time(token.expires_at).unwrap_or_else(|| t_string!(i18n, never).to_string())}</td>
+                                            <td>{format_time(token.last_used_at).unwrap_or_else(|| "—".into())}</td>
+                                            <td>{if live {
+                                                view! {
+                                                    <ActionForm action=revoke>
+                                                        <input type="hidden" name="id" value=token.id.to_string() />
+                                                        <button type="submit" class="danger">{t!(i18n, revoke)}</button>
+                                                    </ActionForm>
+                                                }.into_any()
+                                            } else {
+                                                view! { <span class="muted">{t!(i18n, revoked)}</span> }.into_any()
+                                            }}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What a page says when a server function fails.
+pub fn error_text(error: &AppError) -> String {
+    error.to_string()
+}
