@@ -3,12 +3,12 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+use crate::api::accounts::get_current_user;
 use crate::i18n::I18nContextProvider;
 use crate::model::{AppError, CurrentUser};
-use crate::pages::incident::IncidentPage;
-use crate::api::accounts::get_current_user;
 use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
+use crate::pages::incident::IncidentPage;
 use crate::pages::incidents::IncidentsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;

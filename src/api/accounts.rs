@@ -16,33 +16,60 @@ fn password(field: &'static str, text: String) -> Result<Password, AppError> {
     Password::new(text).map_err(|e| AccountError::invalid(field, e.to_string()).into())
 }
 
+/// Tokens are made and revoked by people: a token cannot mint or end other tokens.
+#[cfg(feature = "ssr")]
+fn signed_in_user(principal: &crate::server::accounts::Principal) -> Result<(), AppError> {
+    match principal.user_id {
+        Some(_) => Ok(()),
+        None => Err(AppError::Invalid {
+            field: None,
+            message: "sign in as a user to manage tokens".into(),
+        }),
+    }
+}
+
 /// The signed-in user, or `None` on the login page.
 #[server(endpoint = "me")]
 pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    match crate::api::allowed(Permission::ManageOwnAccount) {
-        Ok((_, principal)) => Ok(Some(principal.current_user())),
-        Err(AppError::Unauthorized) => Ok(None),
-        Err(error) => Err(error),
-    }
+    crate::api::answer(
+        async move {
+            match crate::api::allowed(Permission::ManageOwnAccount) {
+                Ok((_, principal)) => Ok(Some(principal.current_user())),
+                Err(AppError::Unauthorized) => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "admin/users/list")]
 pub async fn list_users() -> Result<Vec<UserView>, AppError> {
-    let (state, _) = crate::api::allowed(Permission::Administer)?;
-    Ok(users::list_users(&state.pool).await?)
+    crate::api::answer(
+        async move {
+            let (state, _) = crate::api::allowed(Permission::Administer)?;
+            Ok(users::list_users(&state.pool).await?)
+        }
+        .await,
+    )
 }
 
 /// Creates a user with a generated password, returned once so the admin can pass it on;
 /// the user must change it at first login.
 #[server(endpoint = "admin/users/create")]
 pub async fn create_user(email: String, name: String, role: Role) -> Result<String, AppError> {
-    let (state, principal) = crate::api::allowed(Permission::Administer)?;
-    let generated = Password::generate();
-    let shown = generated.expose().to_string();
-    let mut new = users::NewUser::new(&email, Some(&name), role, generated)?;
-    new.must_change_password = true;
-    users::create_user(&state.pool, &principal.actor(), new).await?;
-    Ok(shown)
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::Administer)?;
+            let generated = Password::generate();
+            let shown = generated.expose().to_string();
+            let mut new = users::NewUser::new(&email, Some(&name), role, generated)?;
+            new.must_change_password = true;
+            users::create_user(&state.pool, &principal.actor(), new).await?;
+            Ok(shown)
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "admin/users/update")]
@@ -51,43 +78,67 @@ pub async fn update_user(
     role: Option<Role>,
     disabled: Option<bool>,
 ) -> Result<UserView, AppError> {
-    let (state, principal) = crate::api::allowed(Permission::Administer)?;
-    let change = users::UserChange { role, disabled };
-    Ok(users::update_user(&state.pool, &principal.actor(), id, change).await?)
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::Administer)?;
+            let change = users::UserChange { role, disabled };
+            Ok(users::update_user(&state.pool, &principal.actor(), id, change).await?)
+        }
+        .await,
+    )
 }
 
 /// Returns the new, generated password, shown once.
 #[server(endpoint = "admin/users/reset-password")]
 pub async fn reset_password(id: Uuid) -> Result<String, AppError> {
-    let (state, principal) = crate::api::allowed(Permission::Administer)?;
-    let password =
-        users::reset_password(&state.pool, &principal.actor(), users::UserRef::Id(id), None)
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::Administer)?;
+            let password = users::reset_password(
+                &state.pool,
+                &principal.actor(),
+                users::UserRef::Id(id),
+                None,
+            )
             .await?;
-    Ok(password.expose().to_string())
+            Ok(password.expose().to_string())
+        }
+        .await,
+    )
 }
 
 /// Ends every session of the user, this one too: they sign in again with the new password.
 #[server(endpoint = "account/password")]
 pub async fn change_password(current: String, new: String) -> Result<(), AppError> {
-    let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
-    let new = password("new", new)?;
-    users::change_password(&state.pool, &principal, current, new).await?;
-    Ok(())
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
+            let new = password("new", new)?;
+            users::change_password(&state.pool, &principal, current, new).await?;
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// The caller's own tokens, or with `all` (admins) everyone's.
 #[server(endpoint = "tokens/list")]
 pub async fn list_tokens(all: bool) -> Result<Vec<TokenView>, AppError> {
-    let (state, principal) = crate::api::allowed(if all {
-        Permission::Administer
-    } else {
-        Permission::ManageOwnAccount
-    })?;
-    let owner = if all { None } else { principal.user_id };
-    if owner.is_none() && !all {
-        return Ok(Vec::new());
-    }
-    Ok(tokens::list_tokens(&state.pool, owner).await?)
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(if all {
+                Permission::Administer
+            } else {
+                Permission::ManageOwnAccount
+            })?;
+            let owner = if all { None } else { principal.user_id };
+            if owner.is_none() && !all {
+                return Ok(Vec::new());
+            }
+            Ok(tokens::list_tokens(&state.pool, owner).await?)
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "tokens/create")]
@@ -96,17 +147,32 @@ pub async fn create_token(
     role: Role,
     expires_in_days: Option<u32>,
 ) -> Result<CreatedToken, AppError> {
-    let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
-    let new = tokens::NewToken::new(&name, role, expires_in_days)?;
-    Ok(tokens::create_token(&state.pool, &tokens::Granter::of(&principal), new).await?)
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
+            let new = tokens::NewToken::new(&name, role, expires_in_days)?;
+            Ok(tokens::create_token(&state.pool, &tokens::Granter::of(&principal), new).await?)
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "tokens/revoke")]
 pub async fn revoke_token(id: Uuid) -> Result<(), AppError> {
-    let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
-    tokens::revoke_token(&state.pool, &state.tokens, Some(&principal), tokens::TokenRef::Id(id))
-        .await?;
-    Ok(())
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
+            tokens::revoke_token(
+                &state.pool,
+                &state.tokens,
+                Some(&principal),
+                tokens::TokenRef::Id(id),
+            )
+            .await?;
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "admin/audit")]
@@ -115,11 +181,16 @@ pub async fn list_audit(
     action: Option<String>,
     before: Option<i64>,
 ) -> Result<AuditPage, AppError> {
-    let (state, _) = crate::api::allowed(Permission::ReadAudit)?;
-    let filter = crate::server::audit::AuditFilter {
-        actor,
-        action,
-        before,
-    };
-    Ok(crate::server::audit::list_audit(&state.pool, &filter).await?)
+    crate::api::answer(
+        async move {
+            let (state, _) = crate::api::allowed(Permission::ReadAudit)?;
+            let filter = crate::server::audit::AuditFilter {
+                actor,
+                action,
+                before,
+            };
+            Ok(crate::server::audit::list_audit(&state.pool, &filter).await?)
+        }
+        .await,
+    )
 }

@@ -7,23 +7,38 @@ use crate::model::Permission;
 
 #[server(endpoint = "incidents")]
 pub async fn get_incidents(query: IncidentsQuery) -> Result<IncidentsView, AppError> {
-    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-    crate::server::job_status::incidents(&state.pool, &query)
-        .await?
-        .map_err(|bad| AppError::Invalid {
-            field: Some("after".into()),
-            message: bad.to_string(),
-        })
+    crate::api::answer(
+        async move {
+            let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+            crate::server::job_status::incidents(&state.pool, &query)
+                .await?
+                .map_err(|bad| AppError::Invalid {
+                    field: Some("after".into()),
+                    message: bad.to_string(),
+                })
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "incidents/count")]
 pub async fn get_job_error_count() -> Result<i64, AppError> {
-    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-    Ok(crate::server::job_status::error_count(&state.pool).await?)
+    crate::api::answer(
+        async move {
+            let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+            Ok(crate::server::job_status::error_count(&state.pool).await?)
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "incidents/detail")]
 pub async fn get_incident_detail(job_key: String) -> Result<Option<IncidentDetailView>, AppError> {
-    let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-    Ok(crate::server::job_status::detail(&state.pool, &job_key).await?)
+    crate::api::answer(
+        async move {
+            let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
+            Ok(crate::server::job_status::detail(&state.pool, &job_key).await?)
+        }
+        .await,
+    )
 }

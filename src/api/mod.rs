@@ -14,8 +14,29 @@ pub(crate) fn allowed(
     use leptos::prelude::use_context;
     let state = use_context::<crate::server::AppState>().ok_or(AppError::Internal)?;
     let principal = use_context::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<crate::server::accounts::Principal>().cloned())
+        .and_then(|parts| {
+            parts
+                .extensions
+                .get::<crate::server::accounts::Principal>()
+                .cloned()
+        })
         .ok_or(AppError::Unauthorized)?;
     principal.require(permission)?;
     Ok((state, principal))
+}
+
+/// Gives a failed server function the status code its error means (401, 403, 409, ...),
+/// as the JSON routes have, instead of a blanket 500.
+#[cfg(feature = "ssr")]
+pub(crate) fn answer<T>(
+    result: Result<T, crate::model::AppError>,
+) -> Result<T, crate::model::AppError> {
+    if let Err(error) = &result {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(status) = axum::http::StatusCode::from_u16(error.status_code()) {
+                response.set_status(status);
+            }
+        }
+    }
+    result
 }

@@ -78,7 +78,10 @@ impl Role {
     /// Whether someone holding `self` may hand out a token of `role`: never more than
     /// they may do themselves.
     pub fn may_grant(self, role: Role) -> bool {
-        self != Role::Worker && Permission::ALL.iter().all(|p| !role.may(*p) || self.may(*p))
+        self != Role::Worker
+            && Permission::ALL
+                .iter()
+                .all(|p| !role.may(*p) || self.may(*p))
     }
 
     pub fn is_user_role(self) -> bool {

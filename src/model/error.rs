@@ -1,8 +1,8 @@
 //! The error a server function returns, typed so a page can say what went wrong.
 
-use serde::{Deserialize, Serialize};
-use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
@@ -13,7 +13,10 @@ pub enum AppError {
     #[error("not found")]
     NotFound,
     #[error("{message}")]
-    Invalid { field: Option<String>, message: String },
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("the database is unavailable; retry later")]
@@ -22,6 +25,21 @@ pub enum AppError {
     Internal,
     #[error("{0}")]
     Transport(String),
+}
+
+impl AppError {
+    /// The HTTP status a server function answers with this error.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Invalid { .. } => 400,
+            AppError::Conflict(_) => 409,
+            AppError::Unavailable => 503,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
 }
 
 impl FromServerFnError for AppError {

@@ -14,6 +14,5 @@ pub use error::AppError;
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use job_status::{
     encode_component, incident_path, IncidentDetailView, IncidentsQuery, IncidentsView,
-    JobReportView,
-    JobStatusView, StatusFilter,
+    JobReportView, JobStatusView, StatusFilter,
 };

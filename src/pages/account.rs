@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::accounts::ChangePassword;
-use crate::i18n::*;
 use crate::app::UserResource;
+use crate::i18n::*;
 use crate::model::{CurrentUser, Role};
 use crate::ui::tokens_panel::TokensPanel;
 

@@ -19,7 +19,13 @@ pub fn UsersPage() -> impl IntoView {
     let update = ServerAction::<UpdateUser>::new();
     let reset = ServerAction::<ResetPassword>::new();
     let users = Resource::new(
-        move || (create.version().get(), update.version().get(), reset.version().get()),
+        move || {
+            (
+                create.version().get(),
+                update.version().get(),
+                reset.version().get(),
+            )
+        },
         |_| list_users(),
     );
     let role_options = move |selected: Option<Role>| {
@@ -28,12 +34,14 @@ pub fn UsersPage() -> impl IntoView {
             .map(|role| view! { <option value=role.as_str() selected=Some(role) == selected>{role.as_str()}</option> })
             .collect_view()
     };
-    let shown_once = move |value: Option<Result<String, crate::model::AppError>>| match value {
+    let shown_once = move |value: Option<Result<String, crate::model::AppError>>| {
+        match value {
         Some(Ok(password)) => Some(view! {
             <div class="once" data-testid="new-password"><p>{t!(i18n, new_password_once)}</p><code>{password}</code></div>
         }.into_any()),
         Some(Err(error)) => Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()),
         None => None,
+    }
     };
     view! {
         <Title text=move || format!("{} | Jobdeck", t_string!(i18n, users_title)) />
@@ -136,7 +144,10 @@ pub fn AuditLogPage() -> impl IntoView {
             )
         })
     });
-    let page = Resource::new(move || filter.get(), |(actor, action, before)| list_audit(actor, action, before));
+    let page = Resource::new(
+        move || filter.get(),
+        |(actor, action, before)| list_audit(actor, action, before),
+    );
     let (actor, action, _) = filter.get_untracked();
     view! {
         <Title text=move || format!("{} | Jobdeck", t_string!(i18n, audit_title)) />

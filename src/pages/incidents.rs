@@ -23,7 +23,10 @@ pub fn IncidentsPage() -> impl IntoView {
             after: p.get("after").filter(|a| !a.is_empty()),
         })
     });
-    let incidents = Resource::new(move || (query.get(), poll.tick()), |(q, _)| get_incidents(q));
+    let incidents = Resource::new(
+        move || (query.get(), poll.tick()),
+        |(q, _)| get_incidents(q),
+    );
     view! {
         <Title text=move || format!("{} | Jobdeck", t_string!(i18n, incidents_title)) />
         <h1>{t!(i18n, incidents_title)}</h1>
@@ -70,7 +73,8 @@ fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
     let filtered = !query.q.is_empty() || query.status != StatusFilter::All;
     if view.jobs.is_empty() {
         return if filtered || query.after.is_some() {
-            view! { <p class="muted" data-testid="no-matches">{t!(i18n, no_matches)}</p> }.into_any()
+            view! { <p class="muted" data-testid="no-matches">{t!(i18n, no_matches)}</p> }
+                .into_any()
         } else {
             view! {
                 <div class="empty-state">
@@ -87,7 +91,10 @@ fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
         jobs,
         next,
     } = view;
-    let split = jobs.iter().take_while(|job| job.last_status.is_failing()).count();
+    let split = jobs
+        .iter()
+        .take_while(|job| job.last_status.is_failing())
+        .count();
     let mut failing = jobs;
     let healthy = failing.split_off(split);
     let group = move |jobs: Vec<crate::model::JobStatusView>| {
@@ -95,8 +102,18 @@ fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
             .map(|job| view! { <IncidentCard job now /> })
             .collect_view()
     };
-    let first_href = IncidentsQuery { after: None, ..query.clone() }.href();
-    let next_href = next.map(|after| IncidentsQuery { after: Some(after), ..query.clone() }.href());
+    let first_href = IncidentsQuery {
+        after: None,
+        ..query.clone()
+    }
+    .href();
+    let next_href = next.map(|after| {
+        IncidentsQuery {
+            after: Some(after),
+            ..query.clone()
+        }
+        .href()
+    });
     view! {
         {(!failing.is_empty()).then(|| view! {
             <h3 class="group-title failing">{t!(i18n, failing)}" ("{failing_total}")"</h3>

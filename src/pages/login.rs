@@ -21,11 +21,13 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     let error = move || {
-        query.with(|q| q.get("error")).map(|code| match code.as_str() {
-            "disabled" => t_string!(i18n, login_disabled),
-            "limited" => t_string!(i18n, login_limited),
-            _ => t_string!(i18n, login_invalid),
-        })
+        query
+            .with(|q| q.get("error"))
+            .map(|code| match code.as_str() {
+                "disabled" => t_string!(i18n, login_disabled),
+                "limited" => t_string!(i18n, login_limited),
+                _ => t_string!(i18n, login_invalid),
+            })
     };
     view! {
         <Title text=move || format!("{} | Jobdeck", t_string!(i18n, login_title)) />

@@ -14,7 +14,11 @@ use super::startup::{self, StartError};
 use crate::model::Role;
 
 #[derive(Parser)]
-#[command(name = "jobdeck", version, about = "Jobdeck: watch and control batch jobs")]
+#[command(
+    name = "jobdeck",
+    version,
+    about = "Jobdeck: watch and control batch jobs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -116,20 +120,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(UserCommand::ResetPassword { email }) => {
             let email = Email::parse(&email)?;
             let (password, generated) = password_from_stdin_or_generated()?;
-            users::reset_password(&pool, &Actor::cli(), UserRef::Email(&email), Some(password)).await?;
-            println!("reset the password of {}; it must be changed at next login", email.as_str());
+            users::reset_password(&pool, &Actor::cli(), UserRef::Email(&email), Some(password))
+                .await?;
+            println!(
+                "reset the password of {}; it must be changed at next login",
+                email.as_str()
+            );
             if let Some(generated) = generated {
                 println!("password (shown once): {generated}");
             }
         }
-        Command::Token(TokenCommand::Create { name, role, expires_in_days }) => {
+        Command::Token(TokenCommand::Create {
+            name,
+            role,
+            expires_in_days,
+        }) => {
             let new = NewToken::new(&name, role, expires_in_days)?;
             let created = tokens::create_token(&pool, &Granter::cli(), new).await?;
             println!("created {role} token {name:?}; it is shown once:");
             println!("{}", created.token);
         }
         Command::Token(TokenCommand::Revoke { name }) => {
-            tokens::revoke_token(&pool, &TokenCache::default(), None, TokenRef::Name(&name)).await?;
+            tokens::revoke_token(&pool, &TokenCache::default(), None, TokenRef::Name(&name))
+                .await?;
             println!("revoked token {name:?}");
         }
     }

@@ -190,12 +190,12 @@ impl Config {
                 ) {
                     (Some(email), Some(password)) => Some((email, password)),
                     (None, None) => None,
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            name: "JOBDECK_ADMIN_EMAIL",
-                            problem: "set both JOBDECK_ADMIN_EMAIL and JOBDECK_ADMIN_PASSWORD, or neither".into(),
-                        })
-                    }
+                    _ => return Err(ConfigError::Invalid {
+                        name: "JOBDECK_ADMIN_EMAIL",
+                        problem:
+                            "set both JOBDECK_ADMIN_EMAIL and JOBDECK_ADMIN_PASSWORD, or neither"
+                                .into(),
+                    }),
                 },
             },
         })
@@ -275,11 +275,20 @@ mod tests {
             ("JOBDECK_PUBLIC_URL", "https://Jobdeck.example.com/portal/"),
         ]))
         .unwrap();
-        assert_eq!(config.accounts.public_origin.as_deref(), Some("https://jobdeck.example.com"));
+        assert_eq!(
+            config.accounts.public_origin.as_deref(),
+            Some("https://jobdeck.example.com")
+        );
         assert!(config.accounts.secure_cookies());
-        let bad = Config::from_lookup(lookup(&[("DATABASE_URL", "x"), ("JOBDECK_PUBLIC_URL", "jobdeck")]));
+        let bad = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "x"),
+            ("JOBDECK_PUBLIC_URL", "jobdeck"),
+        ]));
         assert!(bad.is_err());
-        let half = Config::from_lookup(lookup(&[("DATABASE_URL", "x"), ("JOBDECK_ADMIN_EMAIL", "a@b.c")]));
+        let half = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "x"),
+            ("JOBDECK_ADMIN_EMAIL", "a@b.c"),
+        ]));
         assert!(half.is_err());
     }
 

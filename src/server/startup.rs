@@ -43,7 +43,9 @@ async fn bootstrap_first_admin(pool: &sqlx::PgPool, email: &str, password: &str)
         }
     };
     match users::bootstrap_admin(pool, email, password).await {
-        Ok(Bootstrap::Created) => tracing::info!(email, "created the first admin from JOBDECK_ADMIN_EMAIL"),
+        Ok(Bootstrap::Created) => {
+            tracing::info!(email, "created the first admin from JOBDECK_ADMIN_EMAIL")
+        }
         Ok(Bootstrap::Skipped) => tracing::warn!(
             "JOBDECK_ADMIN_EMAIL and JOBDECK_ADMIN_PASSWORD are ignored: users already exist \
              (use `jobdeck user add` or the users page)"

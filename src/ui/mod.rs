@@ -5,5 +5,5 @@ pub mod lang_switch;
 pub mod poll;
 pub mod sidebar;
 pub mod status_badge;
-pub mod tokens_panel;
 pub mod time;
+pub mod tokens_panel;

@@ -17,13 +17,18 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
         move |_| list_tokens(all),
     );
     let created = move || match create.value().get() {
-        Some(Ok(created)) => Some(view! {
-            <div class="once" data-testid="new-token">
-                <p>{t!(i18n, token_once)}</p>
-                <code>{created.token}</code>
-            </div>
-        }.into_any()),
-        Some(Err(error)) => Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()),
+        Some(Ok(created)) => Some(
+            view! {
+                <div class="once" data-testid="new-token">
+                    <p>{t!(i18n, token_once)}</p>
+                    <code>{created.token}</code>
+                </div>
+            }
+            .into_any(),
+        ),
+        Some(Err(error)) => {
+            Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any())
+        }
         None => None,
     };
     let format_time = |t: Option<chrono::DateTime<chrono::Utc>>| {

@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use jobdeck::server::config::Config;
-use jobdeck::server::http::{router, serve, with_limits};
-use jobdeck::server::startup::start_services;
-use jobdeck::server::AppState;
 use jobdeck::model::Role;
 use jobdeck::server::accounts::password::Password;
 use jobdeck::server::accounts::tokens::{self, Granter, NewToken};
 use jobdeck::server::accounts::users::{self, NewUser};
 use jobdeck::server::audit::Actor;
+use jobdeck::server::config::Config;
+use jobdeck::server::http::{router, serve, with_limits};
+use jobdeck::server::startup::start_services;
+use jobdeck::server::AppState;
 use leptos::config::LeptosOptions;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -92,8 +92,13 @@ impl TestApp {
     /// A new user of `role` with a known password; returns its email.
     pub async fn user(&self, role: Role) -> String {
         let email = format!("{}-{}@example.com", role, unique());
-        let new = NewUser::new(&email, Some("Test User"), role, Password::new(PASSWORD.into()).unwrap())
-            .expect("user");
+        let new = NewUser::new(
+            &email,
+            Some("Test User"),
+            role,
+            Password::new(PASSWORD.into()).unwrap(),
+        )
+        .expect("user");
         users::create_user(&self.state.pool, &Actor::cli(), new)
             .await
             .expect("create user");
@@ -104,7 +109,11 @@ impl TestApp {
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.anonymous
             .post(format!("{}/login", self.base_url))
-            .form(&[("email", email), ("password", password), ("next", "/incidents")])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("next", "/incidents"),
+            ])
             .send()
             .await
             .expect("login")
@@ -114,6 +123,20 @@ impl TestApp {
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), 303, "login of {email}");
         session_cookie(&response).expect("a session cookie")
+    }
+
+    /// A browser-like client signed in as a new user of `role` (cookie and Origin).
+    pub async fn session_client(&self, role: Role) -> reqwest::Client {
+        let email = self.user(role).await;
+        let cookie = self.session(&email).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("cookie", cookie.parse().unwrap());
+        headers.insert("origin", self.base_url.parse().unwrap());
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -240,5 +263,9 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
 pub fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

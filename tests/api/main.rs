@@ -1,6 +1,7 @@
 //! Integration tests: the real app over real HTTP on a real Postgres database per test.
 //! One binary (zero-to-production style) so the app and its helpers compile once.
 
+mod accounts;
 mod batching;
 mod db_outage;
 mod helpers;

@@ -84,7 +84,10 @@ async fn a_job_page_shows_runs_and_an_svg_chart(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(followed.status(), 308);
-    assert_eq!(followed.headers()["location"], jobdeck::model::incident_path(key).as_str());
+    assert_eq!(
+        followed.headers()["location"],
+        jobdeck::model::incident_path(key).as_str()
+    );
 
     let (_, missing) = page(&app, "/incidents/no-such-job", None).await;
     assert!(missing.contains("このキーのジョブはありません"));

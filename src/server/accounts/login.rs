@@ -129,7 +129,11 @@ pub async fn login(
                 Some(reason) => serde_json::json!({ "reason": reason }),
                 None => serde_json::json!({}),
             },
-            outcome: if outcome.is_ok() { Outcome::Success } else { Outcome::Failure },
+            outcome: if outcome.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
         },
     )
     .await?;

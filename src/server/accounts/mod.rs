@@ -50,7 +50,7 @@ impl From<AccountError> for crate::model::AppError {
                 message: message.into_owned(),
             },
             AccountError::Denied(denied) => denied.into(),
-            AccountError::NotFound(what) => AppError::Conflict(format!("{what} not found")),
+            AccountError::NotFound(_) => AppError::NotFound,
             AccountError::Conflict(message) => AppError::Conflict(message.into_owned()),
             AccountError::Database(error) => error.into(),
         }

@@ -53,7 +53,8 @@ pub async fn hash(password: &Password) -> String {
 }
 
 fn hash_now(text: &str) -> String {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
     Argon2::default()
         .hash_password(text.as_bytes(), &salt)
         .expect("argon2 accepts any password within MAX_LEN")

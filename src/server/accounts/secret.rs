@@ -45,7 +45,9 @@ pub enum MalformedToken {
 
 /// Checks a presented token's shape and checksum; only a token that passes is looked up.
 pub fn check_api_token(token: &str) -> Result<(), MalformedToken> {
-    let body = token.strip_prefix(TOKEN_PREFIX).ok_or(MalformedToken::Shape)?;
+    let body = token
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(MalformedToken::Shape)?;
     if token.len() != TOKEN_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(MalformedToken::Shape);
     }
@@ -67,7 +69,11 @@ fn checksum(text: &str) -> String {
     for byte in text.bytes() {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     let mut value = u64::from(!crc);
@@ -102,7 +108,13 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_refused() {
-        for bad in ["", "jd_", "xx_abc", &format!("jd_{}", "a".repeat(37)), &format!("jd_{}!", "a".repeat(37))] {
+        for bad in [
+            "",
+            "jd_",
+            "xx_abc",
+            &format!("jd_{}", "a".repeat(37)),
+            &format!("jd_{}!", "a".repeat(37)),
+        ] {
             assert_eq!(check_api_token(bad), Err(MalformedToken::Shape), "{bad}");
         }
     }

@@ -127,7 +127,9 @@ pub async fn run_session_sweeper(pool: PgPool) {
         match sweep_expired_sessions(&pool).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
-            Err(error) => tracing::warn!(%error, "session sweep failed; next try in {SWEEP_EVERY:?}"),
+            Err(error) => {
+                tracing::warn!(%error, "session sweep failed; next try in {SWEEP_EVERY:?}")
+            }
         }
     }
 }

@@ -95,10 +95,12 @@ pub async fn authenticate_token(
         .await?;
     // A token never does more than its owner now may: a demoted owner's token stops.
     let principal = row
-        .filter(|row| match row.owner_role.as_deref().and_then(Role::parse) {
-            Some(owner_role) => owner_role.may_grant(row.role),
-            None => row.owner_id.is_none(),
-        })
+        .filter(
+            |row| match row.owner_role.as_deref().and_then(Role::parse) {
+                Some(owner_role) => owner_role.may_grant(row.role),
+                None => row.owner_id.is_none(),
+            },
+        )
         .map(|row| Principal {
             user_id: None,
             token_id: Some(row.id),
@@ -201,9 +203,9 @@ pub async fn create_token(
         .fetch_one(&mut *tx)
         .await
         .map_err(|error| match db::constraint(&error) {
-            Some("api_tokens_live_name_key") => {
-                AccountError::Conflict(format!("a live token is already named {:?}", new.name).into())
-            }
+            Some("api_tokens_live_name_key") => AccountError::Conflict(
+                format!("a live token is already named {:?}", new.name).into(),
+            ),
             _ => error.into(),
         })?;
     audit::record(
@@ -232,7 +234,10 @@ async fn token_view(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<TokenView
 }
 
 /// The tokens of one user, or every token for an admin (`owner` `None`), newest first.
-pub async fn list_tokens(pool: &PgPool, owner: Option<Uuid>) -> Result<Vec<TokenView>, sqlx::Error> {
+pub async fn list_tokens(
+    pool: &PgPool,
+    owner: Option<Uuid>,
+) -> Result<Vec<TokenView>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.owner_id
          WHERE ($1::uuid IS NULL OR t.owner_id = $1)
@@ -299,4 +304,3 @@ pub async fn revoke_token(
     cache.clear();
     Ok(())
 }
-

@@ -52,14 +52,25 @@ impl NewUser {
     ) -> Result<Self, AccountError> {
         let email = Email::parse(email)?;
         if !role.is_user_role() {
-            return Err(AccountError::invalid("role", "a user is a viewer, an operator or an admin"));
+            return Err(AccountError::invalid(
+                "role",
+                "a user is a viewer, an operator or an admin",
+            ));
         }
         let display_name = match display_name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(name) if name.chars().count() > NAME_MAX => {
-                return Err(AccountError::invalid("name", format!("a name has at most {NAME_MAX} characters")))
+                return Err(AccountError::invalid(
+                    "name",
+                    format!("a name has at most {NAME_MAX} characters"),
+                ))
             }
             Some(name) => name.to_string(),
-            None => email.as_str().split('@').next().unwrap_or_default().to_string(),
+            None => email
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         };
         Ok(Self {
             email,
@@ -79,7 +90,11 @@ const CREATE_USER_SQL: &str = "
     VALUES ($1, $2, $3, $4, $5)
     RETURNING id, email, display_name, role, disabled, must_change_password, created_at";
 
-pub async fn create_user(pool: &PgPool, actor: &Actor, new: NewUser) -> Result<UserView, AccountError> {
+pub async fn create_user(
+    pool: &PgPool,
+    actor: &Actor,
+    new: NewUser,
+) -> Result<UserView, AccountError> {
     let hash = password::hash(&new.password).await;
     let mut tx = pool.begin().await?;
     let user = insert_user(&mut tx, &new, &hash).await?;
@@ -98,7 +113,11 @@ pub async fn create_user(pool: &PgPool, actor: &Actor, new: NewUser) -> Result<U
     Ok(user)
 }
 
-async fn insert_user(conn: &mut PgConnection, new: &NewUser, hash: &str) -> Result<UserView, AccountError> {
+async fn insert_user(
+    conn: &mut PgConnection,
+    new: &NewUser,
+    hash: &str,
+) -> Result<UserView, AccountError> {
     sqlx::query_as(CREATE_USER_SQL)
         .bind(new.email.as_str())
         .bind(&new.display_name)
@@ -116,9 +135,11 @@ async fn insert_user(conn: &mut PgConnection, new: &NewUser, hash: &str) -> Resu
 }
 
 pub async fn list_users(pool: &PgPool) -> Result<Vec<UserView>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email LIMIT 1000"))
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY email LIMIT 1000"
+    ))
+    .fetch_all(pool)
+    .await
 }
 
 /// A change an admin makes to a user.
@@ -143,7 +164,10 @@ pub async fn update_user(
 ) -> Result<UserView, AccountError> {
     if let Some(role) = change.role {
         if !role.is_user_role() {
-            return Err(AccountError::invalid("role", "a user is a viewer, an operator or an admin"));
+            return Err(AccountError::invalid(
+                "role",
+                "a user is a viewer, an operator or an admin",
+            ));
         }
     }
     let mut tx = pool.begin().await?;
@@ -153,9 +177,12 @@ pub async fn update_user(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let loses_admin = change.role.is_some_and(|r| r != Role::Admin) || change.disabled == Some(true);
+    let loses_admin =
+        change.role.is_some_and(|r| r != Role::Admin) || change.disabled == Some(true);
     if loses_admin && admins == [id] {
-        return Err(AccountError::Conflict("this is the last enabled admin".into()));
+        return Err(AccountError::Conflict(
+            "this is the last enabled admin".into(),
+        ));
     }
     let user: UserView = sqlx::query_as(UPDATE_USER_SQL)
         .bind(id)
@@ -239,13 +266,17 @@ pub async fn change_password(
     let id = principal
         .user_id
         .ok_or(AccountError::invalid("current", "a token has no password"))?;
-    let stored: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
     let stored = stored.ok_or(AccountError::NotFound("user"))?;
     if !password::verify(current, Some(stored)).await {
-        return Err(AccountError::invalid("current", "the current password is wrong"));
+        return Err(AccountError::invalid(
+            "current",
+            "the current password is wrong",
+        ));
     }
     let hash = password::hash(&new).await;
     let mut tx = pool.begin().await?;
@@ -281,7 +312,11 @@ pub enum Bootstrap {
 
 /// Creates the first admin, only while there is no user at all. Several portals may start
 /// at once; a transaction-scoped advisory lock lets exactly one of them do it.
-pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: Password) -> Result<Bootstrap, AccountError> {
+pub async fn bootstrap_admin(
+    pool: &PgPool,
+    email: &str,
+    password: Password,
+) -> Result<Bootstrap, AccountError> {
     let new = NewUser::new(email, None, Role::Admin, password)?;
     let hash = password::hash(&new.password).await;
     let mut tx = pool.begin().await?;

@@ -64,7 +64,11 @@ const RECORD_SQL: &str = "
     INSERT INTO audit_events (actor_user_id, actor_token_id, actor, client_addr, action, target, details, outcome)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-pub async fn record(conn: &mut PgConnection, actor: &Actor, event: Event<'_>) -> Result<(), sqlx::Error> {
+pub async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    event: Event<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(RECORD_SQL)
         .bind(actor.user_id)
         .bind(actor.token_id)

@@ -106,15 +106,22 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
                 LoginError::Limited { .. } => "limited",
                 _ => "invalid",
             };
-            Redirect::to(&format!("/login?error={code}&next={}", encode_component(next)))
-                .into_response()
+            Redirect::to(&format!(
+                "/login?error={code}&next={}",
+                encode_component(next)
+            ))
+            .into_response()
         }
         Err(error) => ApiError::from(error).into_response(),
     }
 }
 
 fn set_cookie(response: &mut Response, state: &AppState, session: &str) {
-    let secure = if state.accounts.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.accounts.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -122,7 +129,10 @@ fn set_cookie(response: &mut Response, state: &AppState, session: &str) {
 }
 
 /// `POST /logout`: ends the session on the server and clears the cookie.
-pub async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
     login::logout(&state.pool, &principal).await?;
     let mut response = Redirect::to("/login").into_response();
     *response.status_mut() = StatusCode::SEE_OTHER;
@@ -137,4 +147,3 @@ pub async fn logout(State(state): State<AppState>, principal: Principal) -> Resu
 pub async fn me(principal: Principal) -> Json<CurrentUser> {
     Json(principal.current_user())
 }
-

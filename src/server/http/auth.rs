@@ -48,7 +48,9 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Princip
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("expected Authorization: Bearer <token>".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("expected Authorization: Bearer <token>".into())
+            })?;
         return match authenticate_token(&state.pool, &state.tokens, token.trim()).await? {
             Err(malformed) => Err(ApiError::Unauthorized(malformed.to_string().into())),
             Ok(None) => Err(ApiError::Unauthorized(
@@ -67,10 +69,12 @@ async fn identify(state: &AppState, request: &mut Request) -> Result<Option<Prin
     if !state.readiness.is_ready() {
         return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
     }
-    let principal = resolve(state, request.headers()).await?.map(|mut principal| {
-        principal.client_addr = client_addr(request.extensions());
-        principal
-    });
+    let principal = resolve(state, request.headers())
+        .await?
+        .map(|mut principal| {
+            principal.client_addr = client_addr(request.extensions());
+            principal
+        });
     if let Some(principal) = &principal {
         request.extensions_mut().insert(principal.clone());
     }
@@ -89,7 +93,11 @@ pub async fn api_gate(State(state): State<AppState>, mut request: Request, next:
 
 /// Around the Leptos routes: pages redirect to the login page, server functions (under
 /// `/api/`) answer 401 like the JSON routes.
-pub async fn page_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn page_gate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     let is_page = !path.starts_with("/api/");
     if is_page && PUBLIC_PAGES.contains(&path) {
@@ -98,10 +106,7 @@ pub async fn page_gate(State(state): State<AppState>, mut request: Request, next
     match identify(&state, &mut request).await {
         Ok(Some(_)) => next.run(request).await,
         Ok(None) if is_page && request.method() == Method::GET => {
-            let here = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str());
+            let here = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             Redirect::to(&format!("/login?next={}", encode_component(here))).into_response()
         }
         Ok(None) => ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into())
@@ -115,10 +120,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(|| ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into()))
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into())
+        })
     }
 }

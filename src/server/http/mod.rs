@@ -43,7 +43,12 @@ pub fn json_routes() -> JsonRoutes {
         .route(Public, Method::POST, "/login", post(accounts::login))
         .route(Identified, Method::POST, "/logout", post(accounts::logout))
         .route(Identified, Method::GET, "/api/me", get(accounts::me))
-        .route(Identified, Method::GET, "/jobs/{job_key}", get(incidents::old_incident_link))
+        .route(
+            Identified,
+            Method::GET,
+            "/jobs/{job_key}",
+            get(incidents::old_incident_link),
+        )
 }
 
 pub fn router(state: AppState) -> Router {

@@ -41,7 +41,11 @@ impl JsonRoutes {
         path: &'static str,
         handler: MethodRouter<AppState>,
     ) -> Self {
-        self.table.push(RouteInfo { method, path, access });
+        self.table.push(RouteInfo {
+            method,
+            path,
+            access,
+        });
         match access {
             Access::Public => self.public = self.public.route(path, handler),
             Access::Identified => self.identified = self.identified.route(path, handler),

@@ -65,7 +65,11 @@ impl Cursor {
 
     fn encode(&self) -> String {
         let segment = if self.failing { 'f' } else { 'h' };
-        format!("{segment}{}~{}", self.finished_at.timestamp_micros(), self.job_key)
+        format!(
+            "{segment}{}~{}",
+            self.finished_at.timestamp_micros(),
+            self.job_key
+        )
     }
 
     fn decode(text: &str) -> Result<Self, BadCursor> {
@@ -138,7 +142,11 @@ pub async fn incidents(
         };
         let (after_time, after_key) = after.unwrap_or((DateTime::<Utc>::MAX_UTC, ""));
         let want = PAGE_SIZE + 1 - jobs.len();
-        let sql = if segment { FAILING_PAGE_SQL } else { HEALTHY_PAGE_SQL };
+        let sql = if segment {
+            FAILING_PAGE_SQL
+        } else {
+            HEALTHY_PAGE_SQL
+        };
         let rows: Vec<JobStatusView> = sqlx::query_as(sql)
             .bind(&failing)
             .bind(&pattern)
