@@ -9,7 +9,10 @@ export default defineConfig({
   fullyParallel: false,
   workers: 1,
   reporter: [["list"]],
+  globalSetup: "./global-setup.ts",
   use: {
+    // Signed in as the admin; tests of signing in start from an empty state instead.
+    storageState: "test-results/admin.json",
     // The operators of the seeds work in Japanese; the English test overrides this.
     locale: "ja-JP",
     baseURL: process.env.JOBDECK_E2E_URL ?? "http://127.0.0.1:3000",

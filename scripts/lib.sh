@@ -147,9 +147,26 @@ ensure_postgres() {
 ensure_webhook_secret() {
   if [ -z "${TC_PORTAL_WEBHOOK_SECRET:-}" ]; then
     local file="$PG_DIR/webhook-secret"
-    [ -s "$file" ] || { mkdir -p "$PG_DIR"; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$file"; }
+    [ -s "$file" ] || { mkdir -p "$PG_DIR"; (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$file"); }
     TC_PORTAL_WEBHOOK_SECRET="$(cat "$file")"
     export TC_PORTAL_WEBHOOK_SECRET
+  fi
+}
+
+# The first admin for local runs: the caller's JOBDECK_ADMIN_*, or an admin@jobdeck.local
+# whose password is generated once into .postgres/ (git-ignored, mode 0600). The portal
+# uses them only while the database has no user at all.
+ensure_first_admin() {
+  if [ -z "${JOBDECK_ADMIN_EMAIL:-}" ]; then
+    local file="$PG_DIR/admin-password"
+    if [ ! -s "$file" ]; then
+      mkdir -p "$PG_DIR"
+      (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' | head -c 20 > "$file")
+    fi
+    chmod 600 "$file"
+    JOBDECK_ADMIN_EMAIL="admin@jobdeck.local"
+    JOBDECK_ADMIN_PASSWORD="$(cat "$file")"
+    export JOBDECK_ADMIN_EMAIL JOBDECK_ADMIN_PASSWORD
   fi
 }
 

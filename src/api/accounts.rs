@@ -150,6 +150,7 @@ pub async fn create_token(
     crate::api::answer(
         async move {
             let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
+            signed_in_user(&principal)?;
             let new = tokens::NewToken::new(&name, role, expires_in_days)?;
             Ok(tokens::create_token(&state.pool, &tokens::Granter::of(&principal), new).await?)
         }
@@ -162,6 +163,7 @@ pub async fn revoke_token(id: Uuid) -> Result<(), AppError> {
     crate::api::answer(
         async move {
             let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
+            signed_in_user(&principal)?;
             tokens::revoke_token(
                 &state.pool,
                 &state.tokens,

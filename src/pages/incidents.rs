@@ -116,7 +116,7 @@ fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
     });
     view! {
         {(!failing.is_empty()).then(|| view! {
-            <h3 class="group-title failing">{t!(i18n, failing)}" ("{failing_total}")"</h3>
+            <h3 class="group-title failing">{t!(i18n, failing)}" "<span class="count" data-testid="failing-total">{failing_total}</span></h3>
             <div class="job-list" data-testid="failing-jobs">{group(failing)}</div>
         })}
         {(!healthy.is_empty()).then(|| view! {

@@ -1,7 +1,7 @@
 //! Sign in and out, and `GET /api/me`; the account domain's errors as `ApiError`.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::auth::{client_addr, session_cookie};
 use super::error::ApiError;
+use super::security::check_same_origin;
 use crate::model::{encode_component, local_path, CurrentUser, HOME};
 use crate::server::accounts::login::{self, LoginError};
 use crate::server::accounts::sessions::COOKIE;
@@ -63,6 +64,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    if let Err(error) = check_same_origin(&state, request.method(), request.headers()) {
+        return error.into_response();
+    }
     let addr = client_addr(request.extensions());
     let old_session = session_cookie(request.headers()).map(secret::sha256);
     let form = if is_json {
@@ -135,7 +139,6 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     login::logout(&state.pool, &principal).await?;
     let mut response = Redirect::to("/login").into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static("jobdeck_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),

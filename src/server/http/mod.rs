@@ -53,7 +53,9 @@ pub fn json_routes() -> JsonRoutes {
 
 pub fn router(state: AppState) -> Router {
     let (public, identified) = json_routes().into_routers();
-    let identified = identified.route_layer(from_fn_with_state(state.clone(), auth::api_gate));
+    let identified = identified
+        .route_layer(from_fn_with_state(state.clone(), auth::api_gate))
+        .route_layer(from_fn_with_state(state.clone(), security::same_origin));
     let options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(
@@ -62,13 +64,13 @@ pub fn router(state: AppState) -> Router {
             provide_request_nonce,
             move || shell(options.clone()),
         )
-        .route_layer(from_fn_with_state(state.clone(), auth::page_gate));
+        .route_layer(from_fn_with_state(state.clone(), auth::page_gate))
+        .route_layer(from_fn_with_state(state.clone(), security::same_origin));
     Router::new()
         .merge(public)
         .merge(identified)
         .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn_with_state(state.clone(), security::same_origin))
         .layer(from_fn(security::security_headers))
         .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! Cross-site protection and security headers for every response.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -17,31 +17,38 @@ pub struct CspNonce(pub String);
 /// `Origin` must be this site's, and one carrying a session cookie must prove it (Origin or
 /// `Sec-Fetch-Site: same-origin`). Bearer-token callers without a cookie (scripts, CI) and
 /// the webhook send neither, and need not.
+///
+/// It guards the routes that accept a session (and `POST /login`); the webhook and the
+/// health check take no cookie, so a forged request there gains nothing.
 pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return next.run(request).await;
+    match check_same_origin(&state, request.method(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
-    let headers = request.headers();
+}
+
+pub fn check_same_origin(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let same = match origin {
-        Some(origin) => is_this_site(&state, headers, origin),
+        Some(origin) => is_this_site(state, headers, origin),
         None if session_cookie(headers).is_some() => headers
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes() == b"same-origin"),
         None => true,
     };
     if same {
-        next.run(request).await
+        Ok(())
     } else {
-        ApiError::Forbidden("cross-site request refused: its Origin is not this site".into())
-            .into_response()
+        Err(ApiError::Forbidden(
+            "cross-site request refused: its Origin is not this site".into(),
+        ))
     }
 }
 
-fn is_this_site(state: &AppState, headers: &axum::http::HeaderMap, origin: &str) -> bool {
+fn is_this_site(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
     let origin = origin.to_ascii_lowercase();
     match &state.accounts.public_origin {
         Some(site) => origin == *site,
