@@ -635,7 +635,8 @@ async fn every_account_action_is_audited_without_secrets(pool: PgPool) {
     .unwrap();
     post("/logout", vec![]).await.unwrap();
 
-    let rows: Vec<(String, String, Option<String>, String, Option<String>)> = sqlx::query_as(
+    type Row = (String, String, Option<String>, String, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT action, actor, target, outcome, client_addr FROM audit_events WHERE actor <> 'cli' ORDER BY id",
     )
     .fetch_all(&pool)

@@ -23,7 +23,11 @@ pub const MAX_EXPIRY_DAYS: u32 = 3650;
 
 /// Recently checked tokens (and recently refused ones) by hash.
 #[derive(Clone, Default)]
-pub struct TokenCache(Arc<Mutex<HashMap<[u8; 32], (Instant, Option<Principal>)>>>);
+pub struct TokenCache(Arc<Mutex<HashMap<TokenHash, Checked>>>);
+
+type TokenHash = [u8; 32];
+/// When a token was checked, and whom it named (`None`: refused).
+type Checked = (Instant, Option<Principal>);
 
 impl TokenCache {
     fn get(&self, hash: &[u8; 32]) -> Option<Option<Principal>> {
