@@ -7,6 +7,9 @@
 //!
 //! With `--rate N` it is open-loop instead: N requests a second whatever the answers, to
 //! see overload as a client does (goodput, fast 503s, latency of what got through).
+//!
+//! With `--get` it sends `GET --url` instead, with `--bearer TOKEN` as its identity: an
+//! authenticated read (`/api/me`, a page) under the same closed loop.
 
 use std::time::{Duration, Instant};
 
@@ -17,20 +20,27 @@ struct Args {
     concurrency: Vec<usize>,
     jobs: usize,
     rate: Option<u64>,
+    get: bool,
+    bearer: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         url: "http://127.0.0.1:3000/api/monitor/job-report".into(),
-        secret: std::env::var("TC_PORTAL_WEBHOOK_SECRET")
-            .map_err(|_| "TC_PORTAL_WEBHOOK_SECRET is not set")?,
+        secret: std::env::var("TC_PORTAL_WEBHOOK_SECRET").unwrap_or_default(),
         seconds: 10,
         concurrency: vec![1, 16, 64],
         jobs: 1000,
         rate: None,
+        get: false,
+        bearer: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--get" {
+            args.get = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |_| format!("bad value for {flag}: {value}");
         match flag.as_str() {
@@ -38,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = value.parse().map_err(bad)?,
             "--jobs" => args.jobs = value.parse().map_err(bad)?,
             "--rate" => args.rate = Some(value.parse().map_err(bad)?),
+            "--bearer" => args.bearer = Some(value.clone()),
             "--concurrency" => {
                 args.concurrency = value
                     .split(',')
@@ -47,6 +58,9 @@ fn parse_args() -> Result<Args, String> {
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
+    }
+    if !args.get && args.secret.is_empty() {
+        return Err("TC_PORTAL_WEBHOOK_SECRET is not set".into());
     }
     Ok(args)
 }
@@ -80,15 +94,23 @@ async fn worker(
     tally
 }
 
-/// Posts one report and reads the whole answer; its status, or 0 for a transport error.
+/// Posts one report (or with `--get`, reads the URL) and reads the whole answer; its
+/// status, or 0 for a transport error.
 async fn post(client: &reqwest::Client, args: &Args, body: String) -> u16 {
-    let response = client
-        .post(&args.url)
-        .header("Content-Type", "application/json")
-        .header("X-TC-Portal-Webhook-Secret", &args.secret)
-        .body(body)
-        .send()
-        .await;
+    let request = if args.get {
+        let request = client.get(&args.url);
+        match &args.bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    } else {
+        client
+            .post(&args.url)
+            .header("Content-Type", "application/json")
+            .header("X-TC-Portal-Webhook-Secret", &args.secret)
+            .body(body)
+    };
+    let response = request.send().await;
     match response {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -242,7 +264,8 @@ fn main() {
 }
 
 async fn closed_loop(args: &'static Args) {
-    println!("| connections | reports/s | p50 ms | p99 ms | failures |");
+    let unit = if args.get { "requests/s" } else { "reports/s" };
+    println!("| connections | {unit} | p50 ms | p99 ms | failures |");
     println!("|---:|---:|---:|---:|---:|");
     for &connections in &args.concurrency {
         let client = reqwest::Client::builder()

@@ -110,17 +110,25 @@ async fn incidents_page_by_key_over_fifty_thousand_jobs(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let failing: i64 = sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = 'error'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let failing: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = 'error'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(failing, 119);
 
     let (status, html) = page(&app, "/incidents", None).await;
     assert_eq!(status, 200);
-    assert!(html.len() < 200 * 1024, "first page is {} bytes", html.len());
+    assert!(
+        html.len() < 200 * 1024,
+        "first page is {} bytes",
+        html.len()
+    );
     assert_eq!(html.matches("data-job-key=").count(), 50);
-    assert!(html.contains("class=\"count\">119<"), "the failing count of every page");
+    assert!(
+        html.contains("class=\"count\">119<"),
+        "the failing count of every page"
+    );
 
     // Walk pages through the `next` links: failing jobs (newest first), then the rest.
     let mut seen = std::collections::HashSet::new();
@@ -130,13 +138,21 @@ async fn incidents_page_by_key_over_fifty_thousand_jobs(pool: PgPool) {
         let (status, html) = page(&app, &href, None).await;
         assert_eq!(status, 200, "{href}");
         assert!(html.len() < 200 * 1024);
-        for key in html.split("data-job-key=\"").skip(1).map(|s| s.split('"').next().unwrap().to_string()) {
+        for key in html
+            .split("data-job-key=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+        {
             assert!(seen.insert(key.clone()), "{key} appeared twice");
             order.push(key);
         }
         let next = html.split("rel=\"next\"").next().unwrap();
         let start = next.rfind("href=\"").expect("a next link") + 6;
-        href = next[start..].split('"').next().unwrap().replace("&amp;", "&");
+        href = next[start..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
     }
     assert_eq!(order.len(), 200);
     let expected: Vec<String> = (1..=50000)
@@ -145,30 +161,51 @@ async fn incidents_page_by_key_over_fifty_thousand_jobs(pool: PgPool) {
         .take(200)
         .map(|i| format!("load-{i}"))
         .collect();
-    assert_eq!(order, expected, "failing first, each newest first, nothing skipped");
+    assert_eq!(
+        order, expected,
+        "failing first, each newest first, nothing skipped"
+    );
 
     // Search by key or title, and the status filter, live in the URL.
     let (_, found) = page(&app, "/incidents?q=load-4170", None).await;
-    let keys: Vec<&str> = found.split("data-job-key=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    let keys: Vec<&str> = found
+        .split("data-job-key=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
     let mut expected = vec!["load-4170".to_string(), "load-41700".to_string()];
     expected.extend((41701..=41709).map(|i| format!("load-{i}")));
     assert_eq!(keys, expected, "both failing ones (417 × 10, × 100) first");
     let (_, by_title) = page(&app, "/incidents?q=Load%20job%2049999", None).await;
     assert!(by_title.contains("data-job-key=\"load-49999\""));
     let (_, literal) = page(&app, "/incidents?q=%25", None).await;
-    assert!(literal.contains("data-testid=\"no-matches\""), "% is not a wildcard");
+    assert!(
+        literal.contains("data-testid=\"no-matches\""),
+        "% is not a wildcard"
+    );
     let (_, healthy) = page(&app, "/incidents?status=healthy", None).await;
     assert!(!healthy.contains("job-card failing"), "only healthy jobs");
     assert!(healthy.contains("data-job-key=\"load-1\""));
     let (_, only_failing) = page(&app, "/incidents?status=failing&q=load-8", None).await;
-    let keys: Vec<&str> = only_failing.split("data-job-key=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
-    assert!(keys.iter().all(|k| k.starts_with("load-8")) && !keys.is_empty(), "{keys:?}");
+    let keys: Vec<&str> = only_failing
+        .split("data-job-key=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.starts_with("load-8")) && !keys.is_empty(),
+        "{keys:?}"
+    );
 
     // A made-up position is refused by the server function with 400.
     let bad = app
         .client
         .post(app.url("/api/incidents"))
-        .form(&[("query[q]", ""), ("query[status]", "all"), ("query[after]", "zzz")])
+        .form(&[
+            ("query[q]", ""),
+            ("query[status]", "all"),
+            ("query[after]", "zzz"),
+        ])
         .send()
         .await
         .unwrap();

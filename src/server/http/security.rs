@@ -27,7 +27,11 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
     }
 }
 
-pub fn check_same_origin(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn check_same_origin(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
