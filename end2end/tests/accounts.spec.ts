@@ -86,6 +86,15 @@ test("a viewer sees no admin pages", async ({ page, browser }) => {
   const problems = watchConsole(viewer);
   await viewer.goto("/incidents");
   await signIn(viewer, email, password);
+  // A password an admin set must be changed first; that ends the session.
+  await expect(viewer).toHaveURL(/\/account$/);
+  await waitForHydration(viewer);
+  const change = viewer.getByTestId("change-password");
+  await change.locator('input[name="current"]').fill(password);
+  await change.locator('input[name="new"]').fill("viewer's own password");
+  await change.getByRole("button").click();
+  await expect(viewer).toHaveURL(/\/login$/);
+  await signIn(viewer, email, "viewer's own password");
   await expect(viewer).toHaveURL(/\/incidents$/);
   await expect(viewer.getByTestId("user-name")).toHaveText("閲覧 太郎");
   await expect(viewer.getByTestId("user-role")).toHaveText("viewer");

@@ -66,7 +66,7 @@ pub fn UsersPage() -> impl IntoView {
                     match users.await {
                         Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="grid" data-testid="users">
+                            <div class="table-scroll"><table class="grid" data-testid="users">
                                 <thead><tr>
                                     <th>{t!(i18n, email)}</th><th>{t!(i18n, name)}</th><th>{t!(i18n, role)}</th>
                                     <th>{t!(i18n, state)}</th><th>{t!(i18n, actions)}</th>
@@ -104,7 +104,7 @@ pub fn UsersPage() -> impl IntoView {
                                         }
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                            </table></div>
                         }.into_any(),
                     }
                 })}
@@ -171,7 +171,7 @@ pub fn AuditLogPage() -> impl IntoView {
                                 href
                             });
                             view! {
-                                <table class="grid" data-testid="audit">
+                                <div class="table-scroll"><table class="grid" data-testid="audit">
                                     <thead><tr>
                                         <th>{t!(i18n, when)}</th><th>{t!(i18n, actor)}</th><th>{t!(i18n, action)}</th>
                                         <th>{t!(i18n, target)}</th><th>{t!(i18n, outcome)}</th><th>{t!(i18n, client)}</th><th>{t!(i18n, details)}</th>
@@ -191,7 +191,7 @@ pub fn AuditLogPage() -> impl IntoView {
                                             </tr>
                                         }}).collect_view()}
                                     </tbody>
-                                </table>
+                                </table></div>
                                 {older.map(|href| view! { <nav class="pager"><a href=href rel="next">{t!(i18n, older)}</a></nav> })}
                             }.into_any()
                         }

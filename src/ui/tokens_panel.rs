@@ -51,7 +51,7 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
                 match tokens.await {
                     Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
                     Ok(list) => view! {
-                        <table class="grid" data-testid="tokens">
+                        <div class="table-scroll"><table class="grid" data-testid="tokens">
                             <thead><tr>
                                 <th>{t!(i18n, name)}</th><th>{t!(i18n, prefix)}</th><th>{t!(i18n, role)}</th>
                                 <th>{t!(i18n, owner)}</th><th>{t!(i18n, created)}</th><th>{t!(i18n, expires)}</th>
@@ -83,7 +83,7 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
                                     }
                                 }).collect_view()}
                             </tbody>
-                        </table>
+                        </table></div>
                     }.into_any(),
                 }
             })}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod batching;
+mod cli;
 mod db_outage;
 mod helpers;
 mod http_limits;

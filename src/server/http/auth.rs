@@ -19,6 +19,8 @@ use crate::server::AppState;
 
 /// Pages anyone may open.
 pub const PUBLIC_PAGES: &[&str] = &["/login"];
+/// Where a user whose password must change is sent.
+const ACCOUNT_PAGE: &str = "/account";
 
 /// The session id in a request's cookies, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
@@ -104,6 +106,15 @@ pub async fn page_gate(
         return next.run(request).await;
     }
     match identify(&state, &mut request).await {
+        // A password set by an admin (or the command line) is changed before anything else.
+        Ok(Some(principal))
+            if principal.must_change_password
+                && is_page
+                && request.uri().path() != ACCOUNT_PAGE
+                && request.method() == Method::GET =>
+        {
+            Redirect::to(ACCOUNT_PAGE).into_response()
+        }
         Ok(Some(_)) => next.run(request).await,
         Ok(None) if is_page && request.method() == Method::GET => {
             let here = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
