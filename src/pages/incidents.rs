@@ -28,7 +28,7 @@ pub fn IncidentsPage() -> impl IntoView {
         |(q, _)| get_incidents(q),
     );
     view! {
-        <Title text=move || format!("{} | Jobdeck", t_string!(i18n, incidents_title)) />
+        <Title text=format!("{} | Jobdeck", t_string!(i18n, incidents_title)) />
         <h1>{t!(i18n, incidents_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, script_monitoring)}</h2>

@@ -19,7 +19,7 @@ pub enum ApiError {
     /// 400: the request is malformed; `field` names the culprit when there is one.
     #[error("{message}")]
     Invalid {
-        field: Option<&'static str>,
+        field: Option<Message>,
         message: Message,
     },
     /// 401: no identity, or a wrong one.
@@ -68,13 +68,13 @@ pub const OVERLOADED: &str = "the portal is serving as many requests as it can";
 struct ErrorBody {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    field: Option<Message>,
 }
 
 impl ApiError {
     pub fn invalid(field: Option<&'static str>, message: impl Into<Message>) -> Self {
         Self::Invalid {
-            field,
+            field: field.map(Cow::Borrowed),
             message: message.into(),
         }
     }
@@ -97,9 +97,10 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&'static str> {
+    fn field(&self) -> Option<Message> {
         match self {
-            ApiError::Invalid { field, .. } | ApiError::Unprocessable { field, .. } => *field,
+            ApiError::Invalid { field, .. } => field.clone(),
+            ApiError::Unprocessable { field, .. } => field.map(Cow::Borrowed),
             _ => None,
         }
     }

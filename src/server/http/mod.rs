@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod envelope;
 pub mod error;
 mod health;
 mod incidents;
