@@ -72,7 +72,7 @@ mod tests {
         fn try_from(value: i64) -> Result<Self, String> {
             (1..=10)
                 .contains(&value)
-                .then(|| Priority(value as i16))
+                .then_some(Priority(value as i16))
                 .ok_or_else(|| format!("priority must be 1 to 10, got {value}"))
         }
     }
@@ -98,7 +98,9 @@ mod tests {
 
     fn field_of(body: &str) -> (Option<String>, String) {
         match parse::<Operation>(body.as_bytes()) {
-            Err(ApiError::Invalid { field, message }) => (field.map(|f| f.into_owned()), message.into_owned()),
+            Err(ApiError::Invalid { field, message }) => {
+                (field.map(|f| f.into_owned()), message.into_owned())
+            }
             other => panic!("expected Invalid, got {:?}", other.map(|_| ())),
         }
     }
@@ -113,18 +115,23 @@ mod tests {
         .unwrap();
         assert_eq!(
             op,
-            Operation::CreateThing(NewThing { priority: Priority(3), retry_config: Retry { max_attempts: 2 } })
+            Operation::CreateThing(NewThing {
+                priority: Priority(3),
+                retry_config: Retry { max_attempts: 2 }
+            })
         );
     }
 
     #[test]
     fn failures_name_the_field_by_its_path() {
-        let (field, message) =
-            field_of(r#"{"action":"createThing","data":{"priority":11,"retry_config":{"max_attempts":2}}}"#);
+        let (field, message) = field_of(
+            r#"{"action":"createThing","data":{"priority":11,"retry_config":{"max_attempts":2}}}"#,
+        );
         assert_eq!(field.as_deref(), Some("data.priority"));
         assert!(message.contains("1 to 10"), "{message}");
-        let (field, _) =
-            field_of(r#"{"action":"createThing","data":{"priority":1,"retry_config":{"max_attempts":-1}}}"#);
+        let (field, _) = field_of(
+            r#"{"action":"createThing","data":{"priority":1,"retry_config":{"max_attempts":-1}}}"#,
+        );
         assert_eq!(field.as_deref(), Some("data.retry_config.max_attempts"));
         let (field, message) = field_of(r#"{"action":"launchThing","data":{}}"#);
         assert_eq!(field.as_deref(), Some("action"), "{message}");
