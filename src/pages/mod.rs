@@ -6,3 +6,4 @@ pub mod incident;
 pub mod incidents;
 pub mod login;
 pub mod not_found;
+pub mod routes;
