@@ -1,15 +1,17 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::{path, Lazy, SsrMode};
+use leptos_router::{path, SsrMode};
 
 use crate::api::accounts::get_current_user;
 use crate::i18n::I18nContextProvider;
 use crate::model::{AppError, CurrentUser};
+use crate::pages::account::AccountPage;
+use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
+use crate::pages::incident::IncidentPage;
+use crate::pages::incidents::IncidentsPage;
+use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::routes::{
-    AccountRoute, AuditRoute, IncidentRoute, IncidentsRoute, LoginRoute, TokensRoute, UsersRoute,
-};
 use crate::ui::poll::provide_poll;
 use crate::ui::sidebar::Sidebar;
 
@@ -58,13 +60,13 @@ pub fn App() -> impl IntoView {
                     <main class="content">
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
-                            <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/incidents") view={Lazy::<IncidentsRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/incidents/:job_key") view={Lazy::<IncidentRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/admin/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/admin/tokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async />
-                            <Route path=path!("/admin/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                            <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
+                            <Route path=path!("/incidents/:job_key") view=IncidentPage ssr=SsrMode::Async />
+                            <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/tokens") view=TokensPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/audit") view=AuditLogPage ssr=SsrMode::Async />
                         </Routes>
                     </main>
                 </div>

@@ -6,4 +6,3 @@ pub mod incident;
 pub mod incidents;
 pub mod login;
 pub mod not_found;
-pub mod routes;
