@@ -46,7 +46,7 @@ fn AccountBody(
 ) -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, account_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, account_title))) />
         <h1>{t!(i18n, account_title)}</h1>
         {me.as_ref().filter(|me| me.must_change_password).map(|_| view! {
             <p class="notice" role="status">{t!(i18n, must_change_password)}</p>

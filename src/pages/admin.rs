@@ -44,7 +44,7 @@ pub fn UsersPage() -> impl IntoView {
     }
     };
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, users_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, users_title))) />
         <h1>{t!(i18n, users_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, create_user)}</h2>
@@ -118,7 +118,7 @@ pub fn TokensPage() -> impl IntoView {
     let i18n = use_i18n();
     let me = expect_context::<UserResource>();
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, tokens_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, tokens_title))) />
         <h1>{t!(i18n, tokens_title)}</h1>
         <section class="panel">
             <Suspense fallback=|| ()>
@@ -150,7 +150,7 @@ pub fn AuditLogPage() -> impl IntoView {
     );
     let (actor, action, _) = filter.get_untracked();
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, audit_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, audit_title))) />
         <h1>{t!(i18n, audit_title)}</h1>
         <section class="panel">
             <form class="search" method="get" action="/admin/audit">

@@ -28,7 +28,7 @@ pub fn IncidentsPage() -> impl IntoView {
         |(q, _)| get_incidents(q),
     );
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, incidents_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, incidents_title))) />
         <h1>{t!(i18n, incidents_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, script_monitoring)}</h2>
@@ -58,9 +58,9 @@ fn SearchForm(query: IncidentsQuery) -> impl IntoView {
                 placeholder=move || t_string!(i18n, search_placeholder)
                 aria-label=move || t_string!(i18n, search_placeholder) />
             <select name="status" aria-label=move || t_string!(i18n, status_filter)>
-                {option(StatusFilter::All, t_string!(i18n, status_all))}
-                {option(StatusFilter::Failing, t_string!(i18n, failing))}
-                {option(StatusFilter::Healthy, t_string!(i18n, healthy))}
+                {untrack(|| option(StatusFilter::All, t_string!(i18n, status_all)))}
+                {untrack(|| option(StatusFilter::Failing, t_string!(i18n, failing)))}
+                {untrack(|| option(StatusFilter::Healthy, t_string!(i18n, healthy)))}
             </select>
             <button type="submit">{t!(i18n, search)}</button>
         </form>

@@ -30,7 +30,7 @@ pub fn LoginPage() -> impl IntoView {
             })
     };
     view! {
-        <Title text=format!("{} | Jobdeck", t_string!(i18n, login_title)) />
+        <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, login_title))) />
         <div class="login">
             <form class="login-card panel" method="post" action="/login">
                 <h1>"Jobdeck"</h1>
