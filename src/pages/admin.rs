@@ -10,7 +10,8 @@ use crate::app::UserResource;
 use crate::i18n::*;
 use crate::model::Role;
 use crate::pages::account::grantable_roles;
-use crate::ui::tokens_panel::{error_text, TokensPanel};
+use crate::ui::secret_once::secret_once;
+use crate::ui::tokens_panel::TokensPanel;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -34,15 +35,6 @@ pub fn UsersPage() -> impl IntoView {
             .map(|role| view! { <option value=role.as_str() selected=Some(role) == selected>{role.as_str()}</option> })
             .collect_view()
     };
-    let shown_once = move |value: Option<Result<String, crate::model::AppError>>| {
-        match value {
-        Some(Ok(password)) => Some(view! {
-            <div class="once" data-testid="new-password"><p>{t!(i18n, new_password_once)}</p><code>{password}</code></div>
-        }.into_any()),
-        Some(Err(error)) => Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()),
-        None => None,
-    }
-    };
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, users_title))) />
         <h1>{t!(i18n, users_title)}</h1>
@@ -54,8 +46,8 @@ pub fn UsersPage() -> impl IntoView {
                 <label><span>{t!(i18n, role)}</span><select name="role">{role_options(Some(Role::Viewer))}</select></label>
                 <button type="submit" class="primary">{t!(i18n, create)}</button>
             </ActionForm>
-            {move || shown_once(create.value().get())}
-            {move || shown_once(reset.value().get())}
+            {move || secret_once(t!(i18n, new_password_once), "new-password", create.value().get())}
+            {move || secret_once(t!(i18n, new_password_once), "new-password", reset.value().get())}
             {move || update.value().get().and_then(Result::err).map(|error| view! {
                 <p class="form-error" role="alert">{error.to_string()}</p>
             })}
@@ -64,7 +56,7 @@ pub fn UsersPage() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match users.await {
-                        Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                        Err(error) => view! { <p class="load-failed">{error.to_string()}</p> }.into_any(),
                         Ok(list) => view! {
                             <div class="table-scroll"><table class="grid" data-testid="users">
                                 <thead><tr>
@@ -87,7 +79,7 @@ pub fn UsersPage() -> impl IntoView {
                                                     </ActionForm>
                                                 </td>
                                                 <td>{if user.disabled { t_string!(i18n, disabled) } else { t_string!(i18n, enabled) }}</td>
-                                                <td class="row-actions">
+                                                <td><div class="row-actions">
                                                     <ActionForm action=update attr:class="row-form">
                                                         <input type="hidden" name="id" value=id_state.clone() />
                                                         <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
@@ -99,7 +91,7 @@ pub fn UsersPage() -> impl IntoView {
                                                         <input type="hidden" name="id" value=id_reset.clone() />
                                                         <button type="submit">{t!(i18n, reset_password)}</button>
                                                     </ActionForm>
-                                                </td>
+                                                </div></td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -161,7 +153,7 @@ pub fn AuditLogPage() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match page.await {
-                        Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                        Err(error) => view! { <p class="load-failed">{error.to_string()}</p> }.into_any(),
                         Ok(page) => {
                             let (actor, action, _) = filter.get_untracked();
                             let older = page.next.map(|before| {

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 
 use crate::api::accounts::{list_tokens, CreateToken, RevokeToken};
 use crate::i18n::*;
-use crate::model::{AppError, Role};
+use crate::model::Role;
+use crate::ui::secret_once::secret_once;
 
 #[component]
 pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
@@ -16,20 +17,9 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         move |_| list_tokens(all),
     );
-    let created = move || match create.value().get() {
-        Some(Ok(created)) => Some(
-            view! {
-                <div class="once" data-testid="new-token">
-                    <p>{t!(i18n, token_once)}</p>
-                    <code>{created.token}</code>
-                </div>
-            }
-            .into_any(),
-        ),
-        Some(Err(error)) => {
-            Some(view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any())
-        }
-        None => None,
+    let created = move || {
+        let outcome = create.value().get().map(|r| r.map(|created| created.token));
+        secret_once(t!(i18n, token_once), "new-token", outcome)
     };
     let format_time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -49,7 +39,7 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match tokens.await {
-                    Err(error) => view! { <p class="load-failed">{error_text(&error)}</p> }.into_any(),
+                    Err(error) => view! { <p class="load-failed">{error.to_string()}</p> }.into_any(),
                     Ok(list) => view! {
                         <div class="table-scroll"><table class="grid" data-testid="tokens">
                             <thead><tr>
@@ -89,9 +79,4 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// What a page says when a server function fails.
-pub fn error_text(error: &AppError) -> String {
-    error.to_string()
 }

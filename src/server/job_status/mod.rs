@@ -17,25 +17,25 @@ const CHART_RUNS: i64 = 200;
 /// Jobs listed per page of `/incidents`: the page stays small whatever the number of jobs.
 pub const PAGE_SIZE: usize = 50;
 
-/// One segment (failing, or healthy) of the incidents list, newest first, after a cursor.
-/// Each is one range scan of `idx_job_status_status_recent` / `idx_job_status_recent`.
-const FAILING_PAGE_SQL: &str = "
-    SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
-    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
-    WHERE s.last_status = ANY($1)
-      AND ($2 = '' OR s.job_key ILIKE $2 OR s.title ILIKE $2)
-      AND (s.last_finished_at, s.job_key) < ($3, $4)
-    ORDER BY s.last_finished_at DESC, s.job_key DESC
-    LIMIT $5";
+/// One segment of the incidents list, newest first, after a cursor: the segment's status
+/// test is the only difference, and each is one range scan of `idx_job_status_status_recent`
+/// / `idx_job_status_recent`.
+macro_rules! page_sql {
+    ($segment:literal) => {
+        concat!(
+            "SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
+             FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
+             WHERE ", $segment, "
+               AND ($2 = '' OR s.job_key ILIKE $2 OR s.title ILIKE $2)
+               AND (s.last_finished_at, s.job_key) < ($3, $4)
+             ORDER BY s.last_finished_at DESC, s.job_key DESC
+             LIMIT $5"
+        )
+    };
+}
 
-const HEALTHY_PAGE_SQL: &str = "
-    SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
-    FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
-    WHERE s.last_status <> ALL($1)
-      AND ($2 = '' OR s.job_key ILIKE $2 OR s.title ILIKE $2)
-      AND (s.last_finished_at, s.job_key) < ($3, $4)
-    ORDER BY s.last_finished_at DESC, s.job_key DESC
-    LIMIT $5";
+const FAILING_PAGE_SQL: &str = page_sql!("s.last_status = ANY($1)");
+const HEALTHY_PAGE_SQL: &str = page_sql!("s.last_status <> ALL($1)");
 
 const JOB_SQL: &str = "
     SELECT s.id, s.job_key, s.title, t.name AS tool_name, s.last_status, s.last_finished_at, s.last_message
