@@ -10,6 +10,8 @@ use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
 use crate::pages::incident::IncidentPage;
 use crate::pages::incidents::IncidentsPage;
+use crate::pages::job::JobPage;
+use crate::pages::jobs::JobsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::ui::poll::provide_poll;
@@ -63,6 +65,8 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                             <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
                             <Route path=path!("/incidents/:job_key") view=IncidentPage ssr=SsrMode::Async />
+                            <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
+                            <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                             <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                             <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
                             <Route path=path!("/admin/tokens") view=TokensPage ssr=SsrMode::Async />

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod job_status;
+pub mod jobs;
 
 /// The state and the caller's principal (put on the request by `http::auth::page_gate`),
 /// once the caller's role allows `permission`.

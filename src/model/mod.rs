@@ -3,6 +3,7 @@
 
 mod account;
 mod error;
+mod job;
 mod job_report;
 mod job_status;
 
@@ -11,6 +12,11 @@ pub use account::{
     UserView, HOME,
 };
 pub use error::AppError;
+pub use job::{
+    DetailedStatus, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobKind, JobLimits,
+    JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery, JobsView, ResourceLimits,
+    RetryConfig, TaskCounts, TaskStatus, JOB_LIMITS, RECAP_STAGES,
+};
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use job_status::{
     encode_component, incident_path, IncidentDetailView, IncidentsQuery, IncidentsView,

@@ -4,5 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod incident;
 pub mod incidents;
+pub mod job;
+pub mod jobs;
 pub mod login;
 pub mod not_found;

@@ -8,7 +8,9 @@ pub mod db;
 pub mod http;
 pub mod job_report;
 pub mod job_status;
+pub mod jobs;
 pub mod startup;
 mod state;
+pub mod tasks;
 
 pub use state::AppState;

@@ -5,7 +5,7 @@ use super::accounts::password::Password;
 use super::accounts::sessions;
 use super::accounts::users::{self, Bootstrap};
 use super::config::{self, Config};
-use super::{db, http, AppState};
+use super::{db, http, jobs, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,6 +22,7 @@ pub enum StartError {
 pub fn start_services(state: &AppState) {
     tokio::spawn(bring_up(state.clone()));
     tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
+    tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
 }
 
 /// Waits for the database, migrates it (sqlx serialises concurrent runs with a lock),

@@ -41,7 +41,7 @@ pub fn Sidebar(user: CurrentUser) -> impl IntoView {
                     </A>
                 </li>
                 <PlannedItem label=move || t_string!(i18n, nav_recap) />
-                <PlannedItem label=move || t_string!(i18n, nav_jobs) />
+                <li><A href="/jobs" attr:class="nav-item">{t!(i18n, nav_jobs)}</A></li>
                 <PlannedItem label=move || t_string!(i18n, nav_recovery) />
             </ul>
             {admin.then(|| view! {

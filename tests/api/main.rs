@@ -8,6 +8,7 @@ mod db_outage;
 mod helpers;
 mod http_limits;
 mod job_report;
+mod jobs;
 mod pages;
 mod process;
 mod proxy;

@@ -47,7 +47,7 @@ pub enum ApiError {
     /// 422: well formed, but refers to something that does not fit (an unknown id, ...).
     #[error("{message}")]
     Unprocessable {
-        field: Option<&'static str>,
+        field: Option<Message>,
         message: Message,
     },
     /// 503 with `Retry-After`: nothing was done, so the request can simply be sent again.
@@ -56,6 +56,14 @@ pub enum ApiError {
     /// 504: a dependency stopped answering after the work was sent; it may have been done.
     #[error("{0}")]
     OutcomeUnknown(Message),
+    /// Any status with extra fields beside `error` (the state a conflict found, when a
+    /// job was deleted), for callers that act on them.
+    #[error("{message}")]
+    Detailed {
+        status: StatusCode,
+        message: Message,
+        details: serde_json::Value,
+    },
     /// 500: the message is for the caller; the cause has been logged.
     #[error("{0}")]
     Internal(Message),
@@ -69,6 +77,8 @@ struct ErrorBody {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<Message>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -93,6 +103,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Detailed { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,7 +111,7 @@ impl ApiError {
     fn field(&self) -> Option<Message> {
         match self {
             ApiError::Invalid { field, .. } => field.clone(),
-            ApiError::Unprocessable { field, .. } => field.map(Cow::Borrowed),
+            ApiError::Unprocessable { field, .. } => field.clone(),
             _ => None,
         }
     }
@@ -117,6 +128,10 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.to_string(),
             field: self.field(),
+            details: match &self {
+                ApiError::Detailed { details, .. } => Some(details.clone()),
+                _ => None,
+            },
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {

@@ -95,7 +95,7 @@ impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         match error {
             SubmitError::UnknownTool => ApiError::Unprocessable {
-                field: Some("tool_id"),
+                field: Some("tool_id".into()),
                 message: "tool_id names no tool".into(),
             },
             SubmitError::QueueFull => ApiError::Unavailable("too many reports are waiting"),

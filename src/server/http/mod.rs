@@ -7,8 +7,8 @@ pub mod auth;
 pub mod envelope;
 pub mod error;
 mod health;
-mod incidents;
 pub mod job_report;
+mod jobs;
 mod limits;
 pub mod routes;
 pub mod security;
@@ -46,9 +46,15 @@ pub fn json_routes() -> JsonRoutes {
         .route(Identified, Method::GET, "/api/me", get(accounts::me))
         .route(
             Identified,
-            Method::GET,
-            "/jobs/{job_key}",
-            get(incidents::old_incident_link),
+            Method::POST,
+            "/job-operations",
+            post(jobs::job_operations),
+        )
+        .route(
+            Identified,
+            Method::POST,
+            "/task-operations",
+            post(jobs::task_operations),
         )
 }
 

@@ -1,0 +1,285 @@
+//! `/jobs/:id`: one job: status, detailed status, its stages as a timeline, tasks, the event
+//! trail, errors and log, refreshed with the 5 s poll, and the operators' buttons. A
+//! `/jobs/<job_key>` link from before the rename goes to `/incidents/<job_key>`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use crate::api::jobs::{job_detail, ActOnJob, JobAction};
+use crate::app::UserResource;
+use crate::i18n::*;
+use crate::model::{incident_path, JobDetailView, JobStatus, JobView, Permission};
+use crate::pages::jobs::{job_name, ProgressBar};
+use crate::ui::poll::use_poll;
+use crate::ui::status_badge::StatusBadge;
+use crate::ui::time::{duration_text, RelativeTime};
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let raw = params.read_untracked().get("id").unwrap_or_default();
+    match raw.parse::<Uuid>() {
+        Ok(job_id) => view! { <JobView job_id /> }.into_any(),
+        Err(_) => view! { <Redirect path=incident_path(&raw) /> }.into_any(),
+    }
+}
+
+#[component]
+fn JobView(job_id: Uuid) -> impl IntoView {
+    let i18n = use_i18n();
+    let poll = use_poll();
+    let act = ServerAction::<ActOnJob>::new();
+    let detail = Resource::new(
+        move || (poll.tick(), act.version().get()),
+        move |_| job_detail(job_id),
+    );
+    let me = expect_context::<UserResource>();
+    view! {
+        <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
+        <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
+            {move || Suspend::new(async move {
+                let may_act = me
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|user| user.may(Permission::ActOnJobs));
+                match detail.await {
+                    Ok(Some(detail)) => view! { <JobDetail detail may_act act /> }.into_any(),
+                    Ok(None) => view! {
+                        <Title text="Jobdeck" />
+                        <h1 data-testid="job-not-found">{t!(i18n, job_missing)}</h1>
+                        <p><code>{job_id.to_string()}</code></p>
+                    }.into_any(),
+                    Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn JobDetail(detail: JobDetailView, may_act: bool, act: ServerAction<ActOnJob>) -> impl IntoView {
+    let i18n = use_i18n();
+    let JobDetailView {
+        now,
+        job,
+        counts,
+        tasks,
+        phases,
+        events,
+        errors,
+        logs,
+        articles,
+    } = detail;
+    let name = job_name(&job);
+    let status = job.status;
+    let failure = move || {
+        act.value()
+            .get()
+            .and_then(Result::err)
+            .map(|error| view! { <p class="form-error" role="alert">{error.to_string()}</p> })
+    };
+    view! {
+        <Title text=format!("{name} | Jobdeck") />
+        <header class="job-head">
+            <StatusBadge status=job.status />
+            <h1 data-testid="job-name">{name.clone()}</h1>
+        </header>
+        {may_act.then(|| view! { <JobButtons job_id=job.id status act /> })}
+        {failure}
+        <JobFacts job=job.clone() now />
+        <section class="panel">
+            <h2>{t!(i18n, stages)}</h2>
+            <StageTimeline stages=job.stages.clone() phases current=job.detailed_status.current_phase.clone() status now />
+        </section>
+        <section class="panel">
+            <h2>{t!(i18n, tasks)}" "<small class="muted">{format!("{}/{}", counts.completed, counts.total)}</small></h2>
+            {if tasks.is_empty() {
+                view! { <p class="muted">{t!(i18n, no_tasks)}</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-scroll">
+                        <table class="grid" data-testid="tasks-table">
+                            <thead><tr>
+                                <th>{t!(i18n, status)}</th><th>{t!(i18n, task)}</th>
+                                <th>{t!(i18n, attempt)}</th><th>{t!(i18n, articles)}</th>
+                                <th>{t!(i18n, clusters)}</th><th>{t!(i18n, message)}</th>
+                            </tr></thead>
+                            <tbody>
+                                {tasks.into_iter().map(|task| {
+                                    let key = task.name.clone();
+                                    view! {
+                                    <tr data-task=key>
+                                        <td><StatusBadge status=task.status /></td>
+                                        <td>{task.name}</td>
+                                        <td class="num">{task.attempt}</td>
+                                        <td class="num">{task.articles}</td>
+                                        <td class="num">{task.clusters}</td>
+                                        <td>{task.message}</td>
+                                    </tr>
+                                }}).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+            {(articles > 0).then(|| view! { <p class="muted small">{t!(i18n, articles)}": "{articles}</p> })}
+        </section>
+        {(!errors.is_empty()).then(|| view! {
+            <section class="panel">
+                <h2>{t!(i18n, errors)}</h2>
+                <ul class="runs" data-testid="job-errors">
+                    {errors.into_iter().map(|error| view! {
+                        <li class="run">
+                            <code>{error.code}</code>
+                            <span class="muted small">{error.class.as_str()}</span>
+                            <RelativeTime at=error.at now />
+                            <span class="run-message">{error.task.map(|t| format!("[{t}] "))}{error.message}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+        <section class="panel">
+            <h2>{t!(i18n, events)}</h2>
+            <ul class="runs" data-testid="job-events">
+                {events.into_iter().map(|event| view! {
+                    <li class="run">
+                        <RelativeTime at=event.at now />
+                        <span>{event.from_status.unwrap_or_else(|| "∅".into())}" → "{event.to_status}</span>
+                        <span class="muted">{event.actor}</span>
+                        <span class="run-message">{event.reason}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+        {(!logs.is_empty()).then(|| view! {
+            <section class="panel">
+                <h2>{t!(i18n, log)}</h2>
+                <ul class="log">
+                    {logs.into_iter().map(|line| view! {
+                        <li class=format!("log-{}", line.level)>
+                            <RelativeTime at=line.at now />" "
+                            {line.task_name.map(|t| format!("[{t}] "))}{line.message}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn JobFacts(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
+    let i18n = use_i18n();
+    let d = &job.detailed_status;
+    let duration = job.started_at.map(|start| {
+        (job.finished_at.unwrap_or(now) - start)
+            .num_milliseconds()
+            .max(0)
+    });
+    view! {
+        <dl class="job-facts wide">
+            <div><dt>{t!(i18n, progress)}</dt><dd><ProgressBar percent=d.progress_percentage /></dd></div>
+            <div><dt>{t!(i18n, phase)}</dt><dd data-testid="job-phase">{d.current_phase.clone().unwrap_or_else(|| "—".into())}</dd></div>
+            <div><dt>{t!(i18n, active_tasks)}</dt><dd>{d.active_tasks}</dd></div>
+            <div><dt>{t!(i18n, error_count)}</dt><dd>{d.error_count}</dd></div>
+            <div><dt>{t!(i18n, kind)}</dt><dd>{job.kind.as_str()}" · "{job.trigger_source.clone()}</dd></div>
+            <div><dt>{t!(i18n, priority)}</dt><dd>{job.priority}</dd></div>
+            <div><dt>{t!(i18n, max_parallel_tasks)}</dt><dd>{job.max_parallel_tasks}</dd></div>
+            <div><dt>{t!(i18n, retries)}</dt><dd>{format!("{} × {}s", job.retry_config.max_attempts, job.retry_config.retry_interval)}</dd></div>
+            <div><dt>{t!(i18n, created)}</dt><dd><RelativeTime at=job.created_at now /></dd></div>
+            <div><dt>{t!(i18n, duration)}</dt><dd>{duration.map(duration_text).unwrap_or_else(|| "—".into())}</dd></div>
+            <div><dt>"ID"</dt><dd><code>{job.id.to_string()}</code></dd></div>
+        </dl>
+    }
+}
+
+/// The stages in order: done, current or still to come, with how long each took.
+#[component]
+fn StageTimeline(
+    stages: Vec<String>,
+    phases: Vec<crate::model::JobPhaseView>,
+    current: Option<String>,
+    status: JobStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    // A job without declared stages shows the phases it reported.
+    let names: Vec<String> = if stages.is_empty() {
+        phases.iter().map(|p| p.name.clone()).collect()
+    } else {
+        stages
+    };
+    if names.is_empty() {
+        return view! { <p class="muted">{t!(i18n, no_stages)}</p> }.into_any();
+    }
+    view! {
+        <ol class="timeline" data-testid="stage-timeline">
+            {names.into_iter().map(|name| {
+                let ran = phases.iter().rev().find(|p| p.name == name);
+                let is_current = current.as_deref() == Some(name.as_str()) && !status.is_finished();
+                let state = match ran {
+                    _ if is_current => "current",
+                    Some(p) if p.finished_at.is_some() => "done",
+                    Some(_) => "current",
+                    None => "todo",
+                };
+                let key = name.clone();
+                let took = ran.map(|p| duration_text((p.finished_at.unwrap_or(now) - p.started_at).num_milliseconds().max(0)));
+                view! {
+                    <li class=format!("stage stage-{state}") data-stage=key data-state=state>
+                        <span class="stage-name">{name}</span>
+                        <small class="muted">{took}</small>
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}
+
+#[component]
+fn JobButtons(job_id: Uuid, status: JobStatus, act: ServerAction<ActOnJob>) -> impl IntoView {
+    let i18n = use_i18n();
+    let button = move |action: JobAction,
+                       enabled: bool,
+                       label: &'static str,
+                       class: &'static str| {
+        view! {
+            <button type="button" class=class disabled=move || !enabled || act.pending().get()
+                data-action=format!("{action:?}").to_lowercase()
+                on:click=move |_| {
+                    if action == JobAction::Delete && !confirm_delete(t_string!(i18n, confirm_delete)) {
+                        return;
+                    }
+                    act.dispatch(ActOnJob { job_id, action });
+                }>
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="job-actions" data-testid="job-actions">
+            {untrack(|| button(JobAction::Pause, status.may_become(JobStatus::Paused), t_string!(i18n, pause), ""))}
+            {untrack(|| button(JobAction::Resume, status == JobStatus::Paused, t_string!(i18n, resume), ""))}
+            {untrack(|| button(JobAction::Cancel, status.may_become(JobStatus::Cancelled), t_string!(i18n, cancel), "danger"))}
+            {untrack(|| button(JobAction::Delete, true, t_string!(i18n, delete), "danger"))}
+        </div>
+    }
+}
+
+fn confirm_delete(question: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        window().confirm_with_message(question).unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = question;
+        true
+    }
+}

@@ -1,0 +1,201 @@
+//! Reads of jobs: `getJobInfo`, the jobs page (newest first, by key) and a job's page.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use super::store::{self, JobRow};
+use super::JobError;
+use crate::model::{
+    ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView, JobPhaseView, JobTaskView,
+    JobView, JobsQuery, JobsView, TaskCounts, TaskStatus,
+};
+
+/// Jobs per page of `/jobs`.
+pub const JOBS_PAGE_SIZE: i64 = 50;
+/// Rows of each list on a job's page.
+const DETAIL_ROWS: i64 = 200;
+
+const TASK_COUNTS_SQL: &str = "
+    SELECT status, count(*) AS n FROM job_tasks WHERE job_id = $1 GROUP BY status";
+
+const TASKS_SQL: &str = "
+    SELECT name, status, attempt, depends_on, articles, clusters, message, started_at, finished_at
+    FROM job_tasks WHERE job_id = $1 ORDER BY created_at, name LIMIT $2";
+
+const PHASES_SQL: &str = "
+    SELECT name, started_at, finished_at FROM job_phases WHERE job_id = $1 ORDER BY id LIMIT $2";
+
+const EVENTS_SQL: &str = "
+    SELECT from_status, to_status, at, actor, reason FROM job_events
+    WHERE job_id = $1 ORDER BY id DESC LIMIT $2";
+
+const ERRORS_SQL: &str = "
+    SELECT code, class, message, stack, task_name, at FROM job_errors
+    WHERE job_id = $1 ORDER BY id DESC LIMIT $2";
+
+const LOGS_SQL: &str = "
+    SELECT task_name, level, message, at FROM job_logs WHERE job_id = $1 ORDER BY id DESC LIMIT $2";
+
+const ARTICLES_SQL: &str = "SELECT count(*) FROM recap_job_articles WHERE job_id = $1";
+
+/// `getJobInfo`: the job, its detailed status and its tasks' counts.
+#[derive(Debug, Serialize)]
+pub struct JobInfo {
+    pub job: JobView,
+    pub tasks: TaskCounts,
+}
+
+pub async fn get_job_info(pool: &PgPool, job_id: Uuid) -> Result<JobInfo, JobError> {
+    let mut conn = pool.acquire().await?;
+    let Some(job) = store::get_job(&mut conn, job_id).await? else {
+        return Err(match store::tombstone(&mut conn, job_id).await? {
+            Some(deleted_at) => JobError::Gone { job_id, deleted_at },
+            None => JobError::NotFound(job_id),
+        });
+    };
+    let tasks = task_counts(pool, job_id).await?;
+    Ok(JobInfo { job, tasks })
+}
+
+async fn task_counts(pool: &PgPool, job_id: Uuid) -> Result<TaskCounts, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(TASK_COUNTS_SQL)
+        .bind(job_id)
+        .fetch_all(pool)
+        .await?;
+    let mut counts = TaskCounts::default();
+    for (status, n) in rows {
+        counts.total += n;
+        match TaskStatus::parse(&status) {
+            Some(TaskStatus::Pending) => counts.pending = n,
+            Some(TaskStatus::Running) => counts.running = n,
+            Some(TaskStatus::Completed) => counts.completed = n,
+            Some(TaskStatus::Failed) => counts.failed = n,
+            Some(TaskStatus::Cancelled) => counts.cancelled = n,
+            None => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// One page of jobs, newest first.
+pub async fn list_jobs(pool: &PgPool, query: &JobsQuery) -> Result<JobsView, sqlx::Error> {
+    let (after_at, after_id) = match query.cursor() {
+        Some((micros, id)) => (
+            DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            id,
+        ),
+        None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
+    };
+    let rows: Vec<JobRow> = sqlx::query_as(store::LIST_JOBS_SQL)
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.kind.map(|k| k.as_str()))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(JOBS_PAGE_SIZE + 1)
+        .fetch_all(pool)
+        .await?;
+    let mut jobs: Vec<JobView> = rows.into_iter().map(JobView::from).collect();
+    let next = (jobs.len() as i64 > JOBS_PAGE_SIZE).then(|| {
+        jobs.truncate(JOBS_PAGE_SIZE as usize);
+        JobsQuery::cursor_of(&jobs[jobs.len() - 1])
+    });
+    Ok(JobsView {
+        now: Utc::now(),
+        jobs,
+        next,
+    })
+}
+
+#[derive(FromRow)]
+struct TaskRow {
+    name: String,
+    #[sqlx(try_from = "String")]
+    status: TaskStatus,
+    attempt: i32,
+    depends_on: Vec<String>,
+    articles: i64,
+    clusters: i64,
+    message: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct ErrorRow {
+    code: String,
+    class: String,
+    message: String,
+    stack: Option<String>,
+    task_name: Option<String>,
+    at: DateTime<Utc>,
+}
+
+/// Everything a job's page shows.
+pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, JobError> {
+    let info = get_job_info(pool, job_id).await?;
+    let tasks: Vec<TaskRow> = sqlx::query_as(TASKS_SQL)
+        .bind(job_id)
+        .bind(DETAIL_ROWS)
+        .fetch_all(pool)
+        .await?;
+    let phases: Vec<JobPhaseView> = sqlx::query_as(PHASES_SQL)
+        .bind(job_id)
+        .bind(DETAIL_ROWS)
+        .fetch_all(pool)
+        .await?;
+    let events: Vec<JobEventView> = sqlx::query_as(EVENTS_SQL)
+        .bind(job_id)
+        .bind(DETAIL_ROWS)
+        .fetch_all(pool)
+        .await?;
+    let errors: Vec<ErrorRow> = sqlx::query_as(ERRORS_SQL)
+        .bind(job_id)
+        .bind(DETAIL_ROWS)
+        .fetch_all(pool)
+        .await?;
+    let logs: Vec<JobLogView> = sqlx::query_as(LOGS_SQL)
+        .bind(job_id)
+        .bind(DETAIL_ROWS)
+        .fetch_all(pool)
+        .await?;
+    let articles: i64 = sqlx::query_scalar(ARTICLES_SQL)
+        .bind(job_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(JobDetailView {
+        now: Utc::now(),
+        job: info.job,
+        counts: info.tasks,
+        tasks: tasks
+            .into_iter()
+            .map(|t| JobTaskView {
+                name: t.name,
+                status: t.status,
+                attempt: t.attempt,
+                depends_on: t.depends_on,
+                articles: t.articles,
+                clusters: t.clusters,
+                message: t.message,
+                started_at: t.started_at,
+                finished_at: t.finished_at,
+            })
+            .collect(),
+        phases,
+        events,
+        errors: errors
+            .into_iter()
+            .map(|e| JobErrorView {
+                class: ErrorClass::parse(&e.class).unwrap_or(ErrorClass::Unknown),
+                code: e.code,
+                message: e.message,
+                stack: e.stack,
+                task: e.task_name,
+                at: e.at,
+            })
+            .collect(),
+        logs,
+        articles,
+    })
+}
