@@ -12,4 +12,5 @@ mod jobs;
 mod pages;
 mod process;
 mod proxy;
+mod python_client;
 mod python_reporter;
