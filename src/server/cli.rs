@@ -34,6 +34,29 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Simulate recap pipelines and scripts through the HTTP APIs (needs an operator
+    /// token), or with `--bulk N` write N jobs of history straight into the database.
+    Sim {
+        /// Write this many jobs of history with COPY and exit.
+        #[arg(long)]
+        bulk: Option<u64>,
+        /// Seed of the bulk history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, env = "JOBDECK_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        #[arg(long, env = "JOBDECK_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Recap jobs at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// How much faster than real pipelines.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Stop after this many jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +120,7 @@ pub enum CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return Ok(startup::serve_from_env().await?),
+        sim @ Command::Sim { bulk: None, .. } => return simulate(sim).await,
         other => other,
     };
     let url = std::env::var("DATABASE_URL")
@@ -106,7 +130,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let pool = sqlx::PgPool::connect(&url).await?;
     super::db::migrate(&pool).await?;
     match command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::Sim { bulk: None, .. } => unreachable!("handled above"),
+        Command::Sim {
+            bulk: Some(jobs),
+            seed,
+            ..
+        } => {
+            let started = std::time::Instant::now();
+            let counts = super::sim::bulk::bulk(&pool, jobs, seed).await?;
+            println!(
+                "wrote {} jobs, {} events, {} errors in {:.1}s",
+                counts.jobs,
+                counts.events,
+                counts.errors,
+                started.elapsed().as_secs_f64()
+            );
+        }
         Command::User(UserCommand::Add { email, role, name }) => {
             let (password, generated) = password_from_stdin_or_generated()?;
             let new = NewUser::new(&email, name.as_deref(), role, password)?;
@@ -147,6 +186,36 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+async fn simulate(command: Command) -> Result<(), CliError> {
+    let Command::Sim {
+        url,
+        token,
+        concurrency,
+        speed,
+        jobs,
+        ..
+    } = command
+    else {
+        unreachable!("only sim")
+    };
+    let token = token.ok_or_else(|| {
+        CliError::Input("set JOBDECK_TOKEN (or --token) to an operator token".into())
+    })?;
+    let options = super::sim::live::LiveOptions {
+        url: url.trim_end_matches('/').to_string(),
+        token,
+        webhook_secret: std::env::var("TC_PORTAL_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        concurrency: concurrency.max(1),
+        speed,
+        jobs,
+    };
+    super::sim::live::run(options)
+        .await
+        .map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// A password piped on stdin, or a generated one (returned also as text to print once).

@@ -9,6 +9,7 @@ pub mod http;
 pub mod job_report;
 pub mod job_status;
 pub mod jobs;
+pub mod sim;
 pub mod startup;
 mod state;
 pub mod tasks;

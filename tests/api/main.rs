@@ -14,3 +14,4 @@ mod process;
 mod proxy;
 mod python_client;
 mod python_reporter;
+mod sim;

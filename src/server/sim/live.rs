@@ -1,0 +1,323 @@
+//! `jobdeck sim`: live data through the HTTP APIs only, as real pipelines and scripts would
+//! send it. Recap jobs go through seed 002's eight stages with genre tasks, article and
+//! cluster counts, articles with feeds and users, and now and then a failure with a
+//! realistic code; a few scripts report to the webhook. A job an operator pauses waits,
+//! one cancelled or deleted is dropped.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::model::RECAP_STAGES;
+
+pub struct LiveOptions {
+    pub url: String,
+    pub token: String,
+    /// The webhook secret, for the scripts; without it no script reports.
+    pub webhook_secret: Option<String>,
+    /// Recap jobs running at once.
+    pub concurrency: usize,
+    /// 1.0 runs stages at their realistic pace (a job takes about a minute); 10.0 is ten
+    /// times faster.
+    pub speed: f64,
+    /// Stop after this many jobs (forever when `None`).
+    pub jobs: Option<usize>,
+}
+
+const GENRES: [&str; 6] = [
+    "tech",
+    "business",
+    "sports",
+    "entertainment",
+    "science",
+    "world",
+];
+/// Typical seconds per stage at speed 1.
+const STAGE_SECS: [f64; 8] = [8.0, 5.0, 3.0, 14.0, 4.0, 9.0, 3.0, 2.0];
+const FAILURES: [(&str, &str); 3] = [
+    ("TIMEOUT", "feed fetch timed out after 30s"),
+    ("RATE_LIMITED", "summariser answered 429; retry after 60s"),
+    ("PARSE_ERROR", "unexpected token in feed XML at line 212"),
+];
+const SCRIPTS: [(&str, &str); 3] = [
+    ("nightly-backup", "Nightly database backup"),
+    ("minpaku-in-report", "minpaku-IN レポート作成"),
+    ("feed-crawler", "Feed crawler"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{action} answered {status}: {body}")]
+    Refused {
+        action: String,
+        status: u16,
+        body: Value,
+    },
+}
+
+struct Api {
+    client: reqwest::Client,
+    options: LiveOptions,
+}
+
+impl Api {
+    async fn call(&self, route: &str, action: &str, data: Value) -> Result<Value, SimError> {
+        let response = self
+            .client
+            .post(format!("{}{route}", self.options.url))
+            .bearer_auth(&self.options.token)
+            .json(&json!({ "action": action, "data": data }))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body["data"].clone())
+        } else {
+            Err(SimError::Refused {
+                action: action.to_string(),
+                status,
+                body,
+            })
+        }
+    }
+
+    async fn report_script(&self, rng: &mut StdRng) {
+        let Some(secret) = &self.options.webhook_secret else {
+            return;
+        };
+        let (key, title) = SCRIPTS[rng.random_range(0..SCRIPTS.len())];
+        let failed = rng.random_ratio(1, 6);
+        let report = json!({
+            "job_key": key,
+            "title": title,
+            "status": if failed { "error" } else { "success" },
+            "finished_at": chrono::Utc::now().to_rfc3339(),
+            "duration_ms": rng.random_range(800..90_000),
+            "message": if failed { "exit status 1: disk quota exceeded" } else { "ok" },
+        });
+        let sent = self
+            .client
+            .post(format!("{}/api/monitor/job-report", self.options.url))
+            .header("X-TC-Portal-Webhook-Secret", secret)
+            .json(&report)
+            .send()
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "script report failed");
+        }
+    }
+}
+
+pub async fn run(options: LiveOptions) -> Result<(), SimError> {
+    let api = std::sync::Arc::new(Api {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        options,
+    });
+    let mut started = 0usize;
+    let mut running = tokio::task::JoinSet::new();
+    let mut rng = StdRng::from_os_rng();
+    loop {
+        while running.len() < api.options.concurrency
+            && api.options.jobs.is_none_or(|n| started < n)
+        {
+            let job_api = api.clone();
+            let seed = rng.random();
+            running.spawn(async move { recap_job(&job_api, StdRng::seed_from_u64(seed)).await });
+            started += 1;
+            pause(&api, 1.5).await;
+        }
+        match running.join_next().await {
+            None => return Ok(()),
+            Some(Ok(Err(error))) => tracing::warn!(%error, "a simulated job stopped"),
+            Some(_) => {}
+        }
+        api.report_script(&mut rng).await;
+    }
+}
+
+async fn pause(api: &Api, secs: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(secs / api.options.speed.max(0.01))).await;
+}
+
+/// A refusal that means "an operator stopped this job": cancelled (409) or deleted (410).
+fn stopped(error: &SimError) -> bool {
+    matches!(
+        error,
+        SimError::Refused {
+            status: 409 | 410,
+            ..
+        }
+    )
+}
+
+async fn recap_job(api: &Api, mut rng: StdRng) -> Result<(), SimError> {
+    let user = format!("user-{}", rng.random_range(1..500));
+    let job = api
+        .call(
+            "/job-operations",
+            "createJob",
+            json!({
+                "kind": "recap",
+                "user_id": user,
+                "trigger_source": if rng.random_ratio(4, 5) { "system" } else { "user" },
+                "priority": rng.random_range(3..=8),
+                "max_parallel_tasks": 3,
+            }),
+        )
+        .await?;
+    let id = job["id"].clone();
+    let genres: Vec<&str> = GENRES
+        .iter()
+        .copied()
+        .filter(|_| rng.random_ratio(2, 3))
+        .collect();
+    let genres = if genres.is_empty() {
+        vec!["tech"]
+    } else {
+        genres
+    };
+    let tasks: Vec<Value> = genres
+        .iter()
+        .map(|g| json!({ "name": g, "payload": { "genre": g } }))
+        .collect();
+    api.call(
+        "/task-operations",
+        "addTasks",
+        json!({ "job_id": id, "tasks": tasks }),
+    )
+    .await?;
+    let fail_at = rng
+        .random_ratio(1, 8)
+        .then(|| rng.random_range(0..RECAP_STAGES.len()));
+    let result = drive(api, &mut rng, &id, &genres, fail_at).await;
+    match result {
+        Err(error) if stopped(&error) => Ok(()),
+        other => other,
+    }
+}
+
+async fn drive(
+    api: &Api,
+    rng: &mut StdRng,
+    id: &Value,
+    genres: &[&str],
+    fail_at: Option<usize>,
+) -> Result<(), SimError> {
+    let errors = 0;
+    for (i, stage) in RECAP_STAGES.iter().enumerate() {
+        let answer = api
+            .call(
+                "/job-operations",
+                "updateBatchJob",
+                json!({ "job_id": id, "status": "running", "detailed_status": {
+                    "current_phase": stage,
+                    "progress_percentage": (i * 100 / RECAP_STAGES.len()) as f64,
+                    "active_tasks": if *stage == "Genre" { genres.len() } else { 1 },
+                    "error_count": errors,
+                }}),
+            )
+            .await;
+        // Paused by an operator: wait for a resume (or a cancel, which ends the job).
+        if let Err(SimError::Refused {
+            status: 409, body, ..
+        }) = &answer
+        {
+            if body["current_status"] == "paused" {
+                while api
+                    .call("/job-operations", "getJobInfo", json!({ "job_id": id }))
+                    .await?["job"]["status"]
+                    == "paused"
+                {
+                    pause(api, 2.0).await;
+                }
+            }
+        }
+        answer?;
+        if *stage == "Fetch" {
+            let articles: Vec<Value> = (0..rng.random_range(50..200))
+                .map(|_| {
+                    json!({
+                        "feed_id": format!("feed-{}", rng.random_range(1..40)),
+                        "original_user_id": format!("user-{}", rng.random_range(1..500)),
+                        "genre": genres[rng.random_range(0..genres.len())],
+                    })
+                })
+                .collect();
+            api.call(
+                "/task-operations",
+                "recordArticles",
+                json!({ "job_id": id, "articles": articles }),
+            )
+            .await?;
+        }
+        if *stage == "Genre" {
+            let running: Vec<Value> = genres
+                .iter()
+                .map(|g| json!({ "name": g, "status": "running" }))
+                .collect();
+            api.call(
+                "/task-operations",
+                "updateTasks",
+                json!({ "job_id": id, "tasks": running }),
+            )
+            .await?;
+        }
+        let secs = STAGE_SECS[i] * rng.random_range(0.6..1.4);
+        pause(api, secs).await;
+        if fail_at == Some(i) {
+            let (code, message) = FAILURES[rng.random_range(0..FAILURES.len())];
+            if *stage == "Genre" {
+                let genre = genres[0];
+                api.call(
+                    "/task-operations",
+                    "updateTasks",
+                    json!({ "job_id": id, "tasks": [{
+                        "name": genre, "status": "failed", "message": message,
+                        "error_details": { "code": code, "message": message },
+                    }]}),
+                )
+                .await?;
+            }
+            api.call(
+                "/job-operations",
+                "updateBatchJob",
+                json!({ "job_id": id, "status": "failed",
+                        "error_details": { "code": code, "message": message, "stack": format!("at recap::{}::run", stage.to_lowercase()) } }),
+            )
+            .await?;
+            return Ok(());
+        }
+        if *stage == "Genre" {
+            let done: Vec<Value> = genres
+                .iter()
+                .map(|g| {
+                    let articles = rng.random_range(20..400);
+                    json!({ "name": g, "status": "completed", "articles": articles,
+                            "clusters": articles / rng.random_range(5..15),
+                            "message": format!("{g}: {articles} articles clustered") })
+                })
+                .collect();
+            api.call(
+                "/task-operations",
+                "updateTasks",
+                json!({ "job_id": id, "tasks": done }),
+            )
+            .await?;
+        }
+    }
+    api.call(
+        "/job-operations",
+        "updateBatchJob",
+        json!({ "job_id": id, "status": "completed", "detailed_status": {
+            "current_phase": "Persist", "progress_percentage": 100.0, "active_tasks": 0, "error_count": errors }}),
+    )
+    .await?;
+    Ok(())
+}

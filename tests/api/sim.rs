@@ -1,0 +1,110 @@
+//! `jobdeck sim`: the bulk history's counts and distributions, and live jobs through HTTP.
+
+use jobdeck::model::Role;
+use jobdeck::server::sim::{bulk, live};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+#[sqlx::test]
+async fn bulk_history_has_the_documented_counts_and_distributions(pool: PgPool) {
+    let counts = bulk::bulk(&pool, 20_000, 7).await.unwrap();
+    assert_eq!(counts.jobs, 20_000);
+    assert_eq!(count(&pool, "jobs").await, 20_000);
+    assert_eq!(count(&pool, "job_events").await as u64, counts.events);
+    assert_eq!(count(&pool, "job_errors").await as u64, counts.errors);
+
+    let share = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            n as f64 / 20_000.0
+        }
+    };
+    let near = |got: f64, want: f64| (got - want).abs() < 0.015;
+    assert!(near(
+        share("SELECT count(*) FROM jobs WHERE kind = 'recap'").await,
+        0.70
+    ));
+    assert!(near(
+        share("SELECT count(*) FROM jobs WHERE status = 'completed'").await,
+        0.85
+    ));
+    assert!(near(
+        share("SELECT count(*) FROM jobs WHERE status = 'failed'").await,
+        0.08
+    ));
+    assert!(near(
+        share("SELECT count(*) FROM job_errors WHERE code = 'TIMEOUT'").await,
+        0.08 * 0.4
+    ));
+    // Every job's trail is a legal chain that ends at its status.
+    let broken: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs j
+         WHERE j.status <> (SELECT to_status FROM job_events e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(broken, 0);
+    // A year of history, and the schema's own checks held for every row.
+    let (oldest_days, newest_days): (f64, f64) = sqlx::query_as(
+        "SELECT (extract(epoch FROM now() - min(created_at)) / 86400)::float8,
+                (extract(epoch FROM now() - max(created_at)) / 86400)::float8 FROM jobs",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        oldest_days > 360.0 && newest_days < 2.0,
+        "{oldest_days} {newest_days}"
+    );
+
+    // The jobs page over this history: newest first, 50 per page, by key.
+    let app = TestApp::spawn(pool.clone()).await;
+    let body = app
+        .client
+        .get(app.url("/jobs?status=failed&kind=recap"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body.matches("data-job-id=").count(), 50);
+    assert!(body.contains("rel=\"next\""));
+    assert!(body.len() < 200_000, "{} bytes", body.len());
+}
+
+#[sqlx::test]
+async fn the_live_simulator_runs_recap_jobs_through_the_apis(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    live::run(live::LiveOptions {
+        url: app.base_url.clone(),
+        token: app.token(Role::Operator).await,
+        webhook_secret: Some(SECRET.into()),
+        concurrency: 2,
+        speed: 2_000.0,
+        jobs: Some(4),
+    })
+    .await
+    .unwrap();
+    let finished: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE kind = 'recap' AND status IN ('completed', 'failed')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(finished, 4);
+    assert!(count(&pool, "recap_job_articles").await >= 4 * 50);
+    assert!(count(&pool, "job_phases").await >= 4);
+    assert!(count(&pool, "job_status").await >= 1, "a script reported");
+    // It used the APIs: every change is in the audit log under its token.
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'createJob' AND actor LIKE 'token:%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 4);
+}
