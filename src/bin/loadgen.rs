@@ -10,6 +10,10 @@
 //!
 //! With `--get` it sends `GET --url` instead, with `--bearer TOKEN` as its identity: an
 //! authenticated read (`/api/me`, a page) under the same closed loop.
+//!
+//! With `--job-ops create` or `--job-ops update` (and `--bearer` an operator token, `--url`
+//! the `/job-operations` route) it sends seed 001's `createJob`, or `updateBatchJob`
+//! progress reports spread over `--jobs` running jobs it creates first.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,15 @@ struct Args {
     rate: Option<u64>,
     get: bool,
     bearer: Option<String>,
+    job_ops: Option<JobOps>,
+    /// The running jobs `--job-ops update` reports on, created before the first run.
+    job_ids: std::sync::OnceLock<Vec<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum JobOps {
+    Create,
+    Update,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,6 +47,8 @@ fn parse_args() -> Result<Args, String> {
         rate: None,
         get: false,
         bearer: None,
+        job_ops: None,
+        job_ids: std::sync::OnceLock::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +64,13 @@ fn parse_args() -> Result<Args, String> {
             "--jobs" => args.jobs = value.parse().map_err(bad)?,
             "--rate" => args.rate = Some(value.parse().map_err(bad)?),
             "--bearer" => args.bearer = Some(value.clone()),
+            "--job-ops" => {
+                args.job_ops = Some(match value.as_str() {
+                    "create" => JobOps::Create,
+                    "update" => JobOps::Update,
+                    _ => return Err(format!("--job-ops is create or update, not {value}")),
+                })
+            }
             "--concurrency" => {
                 args.concurrency = value
                     .split(',')
@@ -59,7 +81,10 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if !args.get && args.secret.is_empty() {
+    if args.job_ops.is_some() && args.bearer.is_none() {
+        return Err("--job-ops needs --bearer".into());
+    }
+    if !args.get && args.job_ops.is_none() && args.secret.is_empty() {
         return Err("TC_PORTAL_WEBHOOK_SECRET is not set".into());
     }
     Ok(args)
@@ -80,10 +105,10 @@ async fn worker(
     let mut tally = Tally::default();
     let mut n = worker;
     while Instant::now() < until {
-        let body = report_body(args, n);
+        let body = body(args, n);
         n += 1;
         let started = Instant::now();
-        if post(&client, args, body).await == 200 {
+        if (200..300).contains(&post(&client, args, body).await) {
             tally
                 .latencies_us
                 .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -97,7 +122,13 @@ async fn worker(
 /// Posts one report (or with `--get`, reads the URL) and reads the whole answer; its
 /// status, or 0 for a transport error.
 async fn post(client: &reqwest::Client, args: &Args, body: String) -> u16 {
-    let request = if args.get {
+    let request = if args.job_ops.is_some() {
+        client
+            .post(&args.url)
+            .header("Content-Type", "application/json")
+            .bearer_auth(args.bearer.as_deref().unwrap_or_default())
+            .body(body)
+    } else if args.get {
         let request = client.get(&args.url);
         match &args.bearer {
             Some(token) => request.bearer_auth(token),
@@ -122,6 +153,63 @@ async fn post(client: &reqwest::Client, args: &Args, body: String) -> u16 {
         }
         Err(_) => 0,
     }
+}
+
+fn body(args: &Args, n: usize) -> String {
+    match args.job_ops {
+        None => report_body(args, n),
+        Some(JobOps::Create) => create_body(args.jobs, n),
+        Some(JobOps::Update) => {
+            let ids = args.job_ids.get().expect("jobs created");
+            format!(
+                r#"{{"action":"updateBatchJob","data":{{"job_id":"{}","status":"running","detailed_status":{{"current_phase":"load","progress_percentage":{},"active_tasks":1,"error_count":0}}}}}}"#,
+                ids[n % ids.len()],
+                n % 100
+            )
+        }
+    }
+}
+
+fn create_body(jobs: usize, n: usize) -> String {
+    format!(
+        r#"{{"action":"createJob","data":{{"product_id":"load-{}","sending_group_id":"group-{}","priority":{}}}}}"#,
+        n % jobs,
+        n % 200,
+        n % 10 + 1
+    )
+}
+
+/// `--job-ops update`: `--jobs` running jobs to report on.
+async fn create_running_jobs(args: &Args) {
+    let client = reqwest::Client::new();
+    let token = args.bearer.as_deref().unwrap_or_default();
+    let mut ids = Vec::with_capacity(args.jobs);
+    for n in 0..args.jobs {
+        let call = |body: String| {
+            client
+                .post(&args.url)
+                .bearer_auth(token)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+        };
+        let created: serde_json::Value = call(create_body(args.jobs, n))
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("createJob")
+            .json()
+            .await
+            .expect("createJob answer");
+        let id = created["data"]["id"].as_str().expect("job id").to_string();
+        call(format!(
+            r#"{{"action":"updateBatchJob","data":{{"job_id":"{id}","status":"running"}}}}"#
+        ))
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("start the job");
+        ids.push(id);
+    }
+    let _ = args.job_ids.set(ids);
 }
 
 fn report_body(args: &Args, n: usize) -> String {
@@ -175,7 +263,7 @@ async fn open_loop(args: &'static Args, rate: u64) {
             };
             let (client, counts, ok_latencies) =
                 (client.clone(), counts.clone(), ok_latencies.clone());
-            let body = report_body(args, sent as usize);
+            let body = body(args, sent as usize);
             tokio::spawn(async move {
                 let began = Instant::now();
                 let status = post(&client, args, body).await;
@@ -264,7 +352,15 @@ fn main() {
 }
 
 async fn closed_loop(args: &'static Args) {
-    let unit = if args.get { "requests/s" } else { "reports/s" };
+    if args.job_ops == Some(JobOps::Update) {
+        create_running_jobs(args).await;
+    }
+    let unit = match (args.job_ops, args.get) {
+        (Some(JobOps::Create), _) => "createJob/s",
+        (Some(JobOps::Update), _) => "updateBatchJob/s",
+        (None, true) => "requests/s",
+        (None, false) => "reports/s",
+    };
     println!("| connections | {unit} | p50 ms | p99 ms | failures |");
     println!("|---:|---:|---:|---:|---:|");
     for &connections in &args.concurrency {
