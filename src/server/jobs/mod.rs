@@ -48,13 +48,13 @@ pub enum JobError {
         deleted_at: DateTime<Utc>,
     },
     /// The state machine does not allow it.
-    #[error("job is {current}; it may become {}", list(.allowed))]
+    #[error("job is {current}; it may become {}", list(.allowed, JobStatus::as_str))]
     Transition {
         current: JobStatus,
         allowed: &'static [JobStatus],
         wanted: Option<JobStatus>,
     },
-    #[error("task {task:?} is {current:?}; it may become {}", list_tasks(.allowed))]
+    #[error("task {task:?} is {current:?}; it may become {}", list(.allowed, TaskStatus::as_str))]
     TaskTransition {
         task: String,
         current: TaskStatus,
@@ -64,25 +64,14 @@ pub enum JobError {
     Database(#[from] sqlx::Error),
 }
 
-fn list(statuses: &[JobStatus]) -> String {
+/// "running or paused", or that nothing else is allowed.
+fn list<T: Copy>(statuses: &[T], name: fn(T) -> &'static str) -> String {
     if statuses.is_empty() {
         "nothing else (it is final)".into()
     } else {
         statuses
             .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" or ")
-    }
-}
-
-fn list_tasks(statuses: &[TaskStatus]) -> String {
-    if statuses.is_empty() {
-        "nothing else (it is final)".into()
-    } else {
-        statuses
-            .iter()
-            .map(|s| s.as_str())
+            .map(|s| name(*s))
             .collect::<Vec<_>>()
             .join(" or ")
     }
