@@ -6,6 +6,7 @@ use super::accounts::tokens::TokenCache;
 use super::config::{AccountSettings, Config, WebhookSecret};
 use super::db::Readiness;
 use super::job_report::JobReportBatcher;
+use super::jobs::ReportQueue;
 
 /// Everything a request needs. Axum hands it to the JSON routes; leptos_axum provides it as
 /// context to server functions and SSR.
@@ -16,6 +17,8 @@ pub struct AppState {
     /// Set once the database has been reached and migrated (`startup::start_services`).
     pub readiness: Readiness,
     pub job_reports: JobReportBatcher,
+    /// Group commit for `updateBatchJob` progress reports.
+    pub job_updates: ReportQueue,
     pub webhook_secret: Option<WebhookSecret>,
     pub accounts: AccountSettings,
     pub tokens: TokenCache,
@@ -23,12 +26,13 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a portal configured by `config`, around a pool that may not be able to
-    /// reach its database yet. Starts the job-report batcher on the current runtime; the
+    /// reach its database yet. Starts the two batchers on the current runtime; the
     /// other background services are started by `startup::start_services`.
     pub fn build(pool: PgPool, leptos_options: LeptosOptions, config: &Config) -> Self {
         Self {
             leptos_options,
             job_reports: JobReportBatcher::start(pool.clone(), config.batch),
+            job_updates: ReportQueue::start(pool.clone()),
             pool,
             readiness: Readiness::default(),
             webhook_secret: config.webhook_secret.clone(),

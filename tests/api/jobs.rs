@@ -816,3 +816,128 @@ async fn a_recap_pipeline_reports_stages_tasks_and_articles(pool: PgPool) {
     .await;
     assert_eq!(status, 409);
 }
+
+/// A progress report in the job's phase takes the one-statement path, a phase change the
+/// general one; both leave the same event and audit rows.
+#[sqlx::test]
+async fn both_update_paths_record_the_same_event_and_audit_rows(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let id = create(&app, batch_job()).await;
+    let report = |status: &str, phase: &str, progress: f64| {
+        json!({
+            "job_id": id, "status": status,
+            "detailed_status": {
+                "current_phase": phase, "progress_percentage": progress,
+                "active_tasks": 1, "error_count": 0
+            }
+        })
+    };
+    // pending → running with a first phase (general path), a report in that phase (one
+    // statement), then a new phase (general path) and a pause without one (one statement).
+    for (data, progress) in [
+        (report("running", "load", 10.0), 10.0),
+        (report("running", "load", 20.0), 20.0),
+        (report("running", "send", 30.0), 30.0),
+        (json!({ "job_id": id, "status": "paused" }), 30.0),
+    ] {
+        let (status, body) = job_op(&app, "updateBatchJob", data).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["detailed_status"]["progress_percentage"],
+            progress
+        );
+    }
+    let audited: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE target = $1 AND action = 'updateBatchJob' ORDER BY id",
+    )
+    .bind(id.to_string())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let shape = |from: &str, to: &str, phase: Value| json!({ "from": from, "to": to, "phase": phase, "error_code": null, "reason": null });
+    assert_eq!(
+        audited,
+        [
+            shape("pending", "running", json!("load")),
+            shape("running", "running", json!("load")),
+            shape("running", "running", json!("send")),
+            shape("running", "paused", Value::Null),
+        ]
+    );
+    let events: Vec<(Option<String>, String, String)> = sqlx::query_as(
+        "SELECT from_status, to_status, actor FROM job_events WHERE job_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let actors: Vec<&str> = events.iter().map(|e| e.2.as_str()).collect();
+    assert!(actors.windows(2).all(|w| w[0] == w[1]), "{events:?}");
+    let trail: Vec<(Option<&str>, &str)> = events
+        .iter()
+        .map(|e| (e.0.as_deref(), e.1.as_str()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            (None, "pending"),
+            (Some("pending"), "running"),
+            (Some("running"), "paused")
+        ]
+    );
+    let phases: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT name, finished_at IS NOT NULL FROM job_phases WHERE job_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(phases, [("load".into(), true), ("send".into(), false)]);
+}
+
+/// Reports on many jobs at once share statements; several on one job wait for each other.
+/// Every report is answered after it is written, and each has its audit row.
+#[sqlx::test]
+async fn concurrent_reports_on_many_jobs_are_each_written_once(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let id = create(&app, batch_job()).await;
+        let (status, _) = job_op(
+            &app,
+            "updateBatchJob",
+            json!({ "job_id": id, "status": "running" }),
+        )
+        .await;
+        assert_eq!(status, 200);
+        ids.push(id);
+    }
+    let calls = (0..200).map(|n| {
+        let (app, id) = (&app, ids[n % 10]);
+        async move {
+            let data = json!({
+                "job_id": id, "status": "running",
+                "detailed_status": {
+                    "current_phase": "load", "progress_percentage": (n / 10) as f64,
+                    "active_tasks": 1, "error_count": 0
+                }
+            });
+            job_op(app, "updateBatchJob", data).await
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(refused.is_empty(), "{:?}", refused.first());
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'updateBatchJob'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 10 + 200);
+    // No status changed, so no event beyond created and started; one phase per job.
+    assert_eq!(count(&pool, "job_events").await, 20);
+    assert_eq!(count(&pool, "job_phases").await, 10);
+}

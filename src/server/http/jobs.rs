@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::envelope::Envelope;
-use super::error::ApiError;
+use super::error::{ApiError, DATABASE_UNAVAILABLE};
 use crate::model::Permission;
 use crate::server::accounts::Principal;
 use crate::server::jobs::input::{JobOperation, TaskOperation};
@@ -57,6 +57,8 @@ impl From<JobError> for ApiError {
                 details: json!({ "task": task, "current_status": current, "allowed": allowed }),
             },
             JobError::Database(error) => error.into(),
+            JobError::Unavailable => ApiError::Unavailable(DATABASE_UNAVAILABLE),
+            JobError::OutcomeUnknown => ApiError::OutcomeUnknown(error.to_string().into()),
         }
     }
 }
@@ -89,7 +91,7 @@ pub async fn job_operations(
         UpdateBatchJob(update) => answer(
             StatusCode::OK,
             "updateBatchJob",
-            jobs::update_batch_job(pool, &actor, update).await?,
+            jobs::update_batch_job(pool, &state.job_updates, &actor, update).await?,
         ),
         DeleteJob(delete) => answer(
             StatusCode::OK,

@@ -5,6 +5,7 @@
 
 pub mod input;
 mod read;
+mod report_queue;
 mod store;
 mod sweeper;
 mod write;
@@ -12,6 +13,7 @@ mod write;
 use std::borrow::Cow;
 
 pub use read::{get_job_info, job_detail, list_jobs, JobInfo, JOBS_PAGE_SIZE};
+pub use report_queue::ReportQueue;
 pub use store::{lock_job, record_error, LockedJob};
 pub use sweeper::{run_deletion_sweeper, sweep as sweep_deletions};
 pub use write::{
@@ -62,6 +64,12 @@ pub enum JobError {
     },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The database could not take a batch of reports; nothing was written.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The connection broke under a batch of reports: it may have committed.
+    #[error("the database stopped answering; the report may or may not be stored")]
+    OutcomeUnknown,
 }
 
 /// "running or paused", or that nothing else is allowed.
@@ -104,6 +112,7 @@ impl From<JobError> for crate::model::AppError {
                 AppError::Conflict(error.to_string())
             }
             JobError::Database(error) => error.into(),
+            JobError::Unavailable | JobError::OutcomeUnknown => AppError::Unavailable,
         }
     }
 }

@@ -85,6 +85,55 @@ pub const UPDATE_BATCH_JOB_SQL: &str = "
     WHERE id = $1 AND status = $9
     RETURNING status, current_phase, progress_percentage, active_tasks, error_count, updated_at";
 
+/// `updateBatchJob`'s common case for many jobs at once (`jobs::report_queue`): locks the
+/// jobs in id order, so concurrent statements cannot deadlock, and updates those in one of
+/// their report's `sources` (the statuses it is legal from, decided in `model::JobStatus`),
+/// not being deleted, and staying in their phase; writes their events and audit rows; and
+/// returns one row per job it changed. One report per job.
+pub const REPORT_JOBS_SQL: &str = "
+    WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::float8[],
+                             $6::int4[], $7::int4[], $8::text[], $9::text[], $10::uuid[],
+                             $11::uuid[], $12::text[])
+            AS i(id, status, starts, phase, progress, active_tasks, error_count, sources,
+                 actor, actor_user_id, actor_token_id, client_addr)
+    ), cur AS (
+        SELECT j.id, j.status FROM jobs j JOIN input i ON i.id = j.id
+        WHERE j.delete_requested_at IS NULL
+          AND j.status = ANY(string_to_array(i.sources, ','))
+          AND (i.phase IS NULL OR j.current_phase = i.phase)
+        ORDER BY j.id
+        FOR UPDATE OF j
+    ), upd AS (
+        UPDATE jobs j SET
+            status = coalesce(i.status, cur.status),
+            started_at = CASE WHEN i.starts THEN coalesce(j.started_at, now()) ELSE j.started_at END,
+            finished_at = NULL,
+            progress_percentage = coalesce(i.progress, j.progress_percentage),
+            active_tasks = coalesce(i.active_tasks, j.active_tasks),
+            error_count = coalesce(i.error_count, j.error_count),
+            updated_at = now()
+        FROM cur JOIN input i ON i.id = cur.id
+        WHERE j.id = cur.id
+        RETURNING j.id AS job_id, cur.status AS previous_status, j.status, j.current_phase,
+                  j.progress_percentage, j.active_tasks, j.error_count, j.updated_at,
+                  i.phase, i.actor, i.actor_user_id, i.actor_token_id, i.client_addr
+    ), event AS (
+        INSERT INTO job_events (job_id, from_status, to_status, actor)
+        SELECT job_id, previous_status, status, actor FROM upd WHERE previous_status <> status
+    ), audit AS (
+        INSERT INTO audit_events (actor_user_id, actor_token_id, actor, client_addr, action,
+                                  target, details, outcome)
+        SELECT actor_user_id, actor_token_id, actor, client_addr, 'updateBatchJob', job_id::text,
+               jsonb_build_object('from', previous_status, 'to', status, 'phase', phase,
+                                  'error_code', NULL, 'reason', NULL),
+               'success'
+        FROM upd
+    )
+    SELECT job_id, previous_status, status, current_phase, progress_percentage, active_tasks,
+           error_count, updated_at
+    FROM upd";
+
 pub const REQUEST_DELETE_SQL: &str = "
     UPDATE jobs SET delete_requested_at = coalesce(delete_requested_at, now()), updated_at = now()
     WHERE id = $1

@@ -102,11 +102,17 @@ struct UpdatedRow {
 
 /// `updateBatchJob`: a status change along the state machine, detailed status, an error.
 /// Sending the status the job already has changes no status (a progress report).
+/// Progress reports go through `reports` (group commit); the rest, and any report it does
+/// not apply, are decided here under the job's row lock.
 pub async fn update_batch_job(
     pool: &PgPool,
+    reports: &super::ReportQueue,
     actor: &Actor,
     update: JobUpdate,
 ) -> Result<UpdatedJob, JobError> {
+    if let Some(updated) = reports.report(actor, &update).await? {
+        return Ok(updated);
+    }
     let mut tx = pool.begin().await?;
     let result = match lock_job(&mut tx, update.job_id, actor).await {
         Ok(job) => apply_update(&mut tx, actor, "updateBatchJob", job, &update, None).await,
