@@ -14,7 +14,7 @@ use crate::pages::job::JobPage;
 use crate::pages::jobs::JobsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::ui::poll::provide_poll;
+use crate::ui::live::LiveRefresh;
 use crate::ui::sidebar::Sidebar;
 
 /// The HTML document around the app; `<html lang>` is set by the i18n provider. Pages render
@@ -28,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -38,13 +38,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The page's live refresh (`ui::live`), told in the page's language how to say it is stale.
+#[component]
+fn Stale() -> impl IntoView {
+    let i18n = crate::i18n::use_i18n();
+    view! { <LiveRefresh stale_label=untrack(|| crate::i18n::t_string!(i18n, stale_since).to_string()) /> }
+}
+
 /// Who is signed in, for every component that needs to know (`None` on the login page).
 pub type UserResource = Resource<Result<Option<CurrentUser>, AppError>>;
 
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_poll();
     // Who is signed in: fetched once per page load (a sign-in or sign-out reloads the page).
     let me: UserResource = Resource::new(|| (), |_| get_current_user());
     provide_context(me);
@@ -60,6 +66,7 @@ pub fn App() -> impl IntoView {
                         })}
                     </Transition>
                     <main class="content">
+                        <Stale />
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=|| view! { <Redirect path="/incidents" /> } />
                             <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />

@@ -1,6 +1,8 @@
 //! Jobdeck: watch and control batch jobs and scheduled scripts on one PostgreSQL database.
 //!
 //! Built twice by cargo-leptos: `ssr` (the axum server, `server/`) and `hydrate` (WASM).
+//! Leptos islands: pages render on the server only, and the WASM holds just the few
+//! `#[island]` components that run in the browser (`ui::live`, `ui::secret_form`).
 
 pub mod api;
 pub mod app;
@@ -17,5 +19,5 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

@@ -115,6 +115,8 @@ pub async fn change_password(current: String, new: String) -> Result<(), AppErro
             let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
             let new = password("new", new)?;
             users::change_password(&state.pool, &principal, current, new).await?;
+            // This session has ended too: sign in with the new password.
+            leptos_axum::redirect("/login");
             Ok(())
         }
         .await,

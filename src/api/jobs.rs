@@ -47,6 +47,18 @@ pub enum JobAction {
     Delete,
 }
 
+impl JobAction {
+    /// The form value, as serde reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Pause => "pause",
+            JobAction::Resume => "resume",
+            JobAction::Cancel => "cancel",
+            JobAction::Delete => "delete",
+        }
+    }
+}
+
 #[server(endpoint = "jobs/act")]
 pub async fn act_on_job(job_id: Uuid, action: JobAction) -> Result<(), AppError> {
     use crate::server::jobs::{self, input::DeleteJob, input::JobCommand};
@@ -73,7 +85,12 @@ pub async fn act_on_job(job_id: Uuid, action: JobAction) -> Result<(), AppError>
                 .await
                 .map(drop),
             }
-            .map_err(AppError::from)
+            .map_err(AppError::from)?;
+            // The job is gone: its page has nothing to show.
+            if action == JobAction::Delete {
+                leptos_axum::redirect("/jobs");
+            }
+            Ok(())
         }
         .await,
     )

@@ -7,24 +7,19 @@ use crate::api::accounts::ChangePassword;
 use crate::app::UserResource;
 use crate::i18n::*;
 use crate::model::{CurrentUser, Role};
+use crate::ui::form_error::FormError;
 use crate::ui::tokens_panel::TokensPanel;
+use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let change = ServerAction::<ChangePassword>::new();
-    // Every session ends with a password change: go and sign in with the new one.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = change.value().get() {
-            let _ = window().location().set_href("/login");
-        }
-    });
     let me = expect_context::<UserResource>();
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
                 let roles = grantable_roles(me.as_ref());
-                view! { <AccountBody change me roles /> }
+                view! { <AccountBody me roles /> }
             })}
         </Suspense>
     }
@@ -39,11 +34,7 @@ pub fn grantable_roles(me: Option<&CurrentUser>) -> Vec<Role> {
 }
 
 #[component]
-fn AccountBody(
-    change: ServerAction<ChangePassword>,
-    me: Option<CurrentUser>,
-    roles: Vec<Role>,
-) -> impl IntoView {
+fn AccountBody(me: Option<CurrentUser>, roles: Vec<Role>) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, account_title))) />
@@ -53,16 +44,16 @@ fn AccountBody(
         })}
         <section class="panel">
             <h2>{t!(i18n, change_password)}</h2>
-            <ActionForm action=change attr:class="inline-form" attr:data-testid="change-password">
+            <FormError />
+            // Every session ends with a password change; the server sends the browser to
+            // the login page.
+            <form method="post" action=ChangePassword::url() class="inline-form" data-testid="change-password">
                 <label><span>{t!(i18n, current_password)}</span>
                     <input type="password" name="current" autocomplete="current-password" required /></label>
                 <label><span>{t!(i18n, new_password)}</span>
                     <input type="password" name="new" autocomplete="new-password" minlength="10" required /></label>
                 <button type="submit" class="primary">{t!(i18n, save)}</button>
-            </ActionForm>
-            {move || change.value().get().and_then(Result::err).map(|error| view! {
-                <p class="form-error" role="alert">{error.to_string()}</p>
-            })}
+            </form>
         </section>
         <section class="panel">
             <h2>{t!(i18n, tokens_title)}</h2>

@@ -2,6 +2,7 @@
 //! admins, and their server functions refuse everyone else (403).
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -10,25 +11,15 @@ use crate::app::UserResource;
 use crate::i18n::*;
 use crate::model::Role;
 use crate::pages::account::grantable_roles;
-use crate::ui::secret_once::secret_once;
+use crate::ui::form_error::FormError;
+use crate::ui::secret_form::SecretForm;
 use crate::ui::tokens_panel::TokensPanel;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let i18n = use_i18n();
-    let create = ServerAction::<CreateUser>::new();
-    let update = ServerAction::<UpdateUser>::new();
-    let reset = ServerAction::<ResetPassword>::new();
-    let users = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                update.version().get(),
-                reset.version().get(),
-            )
-        },
-        |_| list_users(),
-    );
+    let users = Resource::new(|| (), |_| list_users());
+    let password_once = untrack(|| t_string!(i18n, new_password_once).to_string());
     let role_options = move |selected: Option<Role>| {
         Role::USER_ROLES
             .into_iter()
@@ -40,21 +31,18 @@ pub fn UsersPage() -> impl IntoView {
         <h1>{t!(i18n, users_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, create_user)}</h2>
-            <ActionForm action=create attr:class="inline-form" attr:data-testid="create-user">
+            <FormError />
+            <SecretForm action=CreateUser::url().to_string() testid="create-user".to_string()
+                shown_testid="new-password".to_string() label=password_once.clone()>
                 <label><span>{t!(i18n, email)}</span><input type="email" name="email" required /></label>
                 <label><span>{t!(i18n, name)}</span><input name="name" maxlength="100" /></label>
                 <label><span>{t!(i18n, role)}</span><select name="role">{role_options(Some(Role::Viewer))}</select></label>
                 <button type="submit" class="primary">{t!(i18n, create)}</button>
-            </ActionForm>
-            {move || secret_once(t!(i18n, new_password_once), "new-password", create.value().get())}
-            {move || secret_once(t!(i18n, new_password_once), "new-password", reset.value().get())}
-            {move || update.value().get().and_then(Result::err).map(|error| view! {
-                <p class="form-error" role="alert">{error.to_string()}</p>
-            })}
+            </SecretForm>
         </section>
-        <section class="panel">
+        <section class="panel" data-live="users">
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
+                {move || { let password_once = password_once.clone(); Suspend::new(async move {
                     match users.await {
                         Err(error) => view! { <p class="load-failed">{error.to_string()}</p> }.into_any(),
                         Ok(list) => view! {
@@ -67,30 +55,33 @@ pub fn UsersPage() -> impl IntoView {
                                     {list.into_iter().map(|user| {
                                         let id = user.id.to_string();
                                         let (id_role, id_state, id_reset) = (id.clone(), id.clone(), id);
+                                        let password_once = password_once.clone();
                                         view! {
                                             <tr class:revoked=user.disabled data-email=user.email.clone()>
                                                 <td>{user.email.clone()}</td>
                                                 <td>{user.display_name.clone()}</td>
                                                 <td>
-                                                    <ActionForm action=update attr:class="row-form">
+                                                    <form method="post" action=UpdateUser::url() class="row-form">
                                                         <input type="hidden" name="id" value=id_role.clone() />
                                                         <select name="role">{role_options(Some(user.role))}</select>
                                                         <button type="submit">{t!(i18n, save)}</button>
-                                                    </ActionForm>
+                                                    </form>
                                                 </td>
                                                 <td>{if user.disabled { t_string!(i18n, disabled) } else { t_string!(i18n, enabled) }}</td>
                                                 <td><div class="row-actions">
-                                                    <ActionForm action=update attr:class="row-form">
+                                                    <form method="post" action=UpdateUser::url() class="row-form">
                                                         <input type="hidden" name="id" value=id_state.clone() />
                                                         <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
                                                         <button type="submit" class:danger=!user.disabled>
                                                             {if user.disabled { t_string!(i18n, enable) } else { t_string!(i18n, disable) }}
                                                         </button>
-                                                    </ActionForm>
-                                                    <ActionForm action=reset attr:class="row-form">
+                                                    </form>
+                                                    <SecretForm action=ResetPassword::url().to_string()
+                                                        testid=format!("reset-{id_reset}") shown_testid="new-password".to_string()
+                                                        label=password_once class="row-form".to_string()>
                                                         <input type="hidden" name="id" value=id_reset.clone() />
                                                         <button type="submit">{t!(i18n, reset_password)}</button>
-                                                    </ActionForm>
+                                                    </SecretForm>
                                                 </div></td>
                                             </tr>
                                         }
@@ -99,7 +90,7 @@ pub fn UsersPage() -> impl IntoView {
                             </table></div>
                         }.into_any(),
                     }
-                })}
+                })}}
             </Transition>
         </section>
     }

@@ -7,35 +7,32 @@ use leptos_router::hooks::use_params_map;
 use crate::api::job_status::get_incident_detail;
 use crate::i18n::*;
 use crate::model::IncidentDetailView;
-use crate::ui::poll::use_poll;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
 #[component]
 pub fn IncidentPage() -> impl IntoView {
     let i18n = use_i18n();
-    let poll = use_poll();
     let params = use_params_map();
     let job_key = move || params.read().get("job_key").unwrap_or_default();
-    let detail = Resource::new(
-        move || (job_key(), poll.tick()),
-        |(key, _)| get_incident_detail(key),
-    );
+    let detail = Resource::new(job_key, get_incident_detail);
     view! {
         <p class="back"><a href="/incidents">"← "{t!(i18n, back_to_incidents)}</a></p>
-        <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(Some(detail)) => view! { <IncidentDetail detail /> }.into_any(),
-                    Ok(None) => view! {
-                        <Title text="Jobdeck" />
-                        <h1>{t!(i18n, job_not_found)}</h1>
-                        <p><code>{job_key()}</code></p>
-                    }.into_any(),
-                    Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        <div data-live="incident">
+            <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(Some(detail)) => view! { <IncidentDetail detail /> }.into_any(),
+                        Ok(None) => view! {
+                            <Title text="Jobdeck" />
+                            <h1>{t!(i18n, job_not_found)}</h1>
+                            <p><code>{job_key()}</code></p>
+                        }.into_any(),
+                        Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
     }
 }
 

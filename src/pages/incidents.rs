@@ -9,12 +9,10 @@ use crate::api::job_status::get_incidents;
 use crate::i18n::*;
 use crate::model::{IncidentsQuery, IncidentsView, StatusFilter};
 use crate::ui::incident_card::IncidentCard;
-use crate::ui::poll::use_poll;
 
 #[component]
 pub fn IncidentsPage() -> impl IntoView {
     let i18n = use_i18n();
-    let poll = use_poll();
     let params = use_query_map();
     let query = Memo::new(move |_| {
         params.with(|p| IncidentsQuery {
@@ -23,24 +21,23 @@ pub fn IncidentsPage() -> impl IntoView {
             after: p.get("after").filter(|a| !a.is_empty()),
         })
     });
-    let incidents = Resource::new(
-        move || (query.get(), poll.tick()),
-        |(q, _)| get_incidents(q),
-    );
+    let incidents = Resource::new(move || query.get(), get_incidents);
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, incidents_title))) />
         <h1>{t!(i18n, incidents_title)}</h1>
         <section class="panel">
             <h2>{t!(i18n, script_monitoring)}</h2>
             <SearchForm query=query.get_untracked() />
-            <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match incidents.await {
-                        Ok(view) => view! { <JobGroups view query=query.get_untracked() /> }.into_any(),
-                        Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <div data-live="incidents">
+                <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
+                    {move || Suspend::new(async move {
+                        match incidents.await {
+                            Ok(view) => view! { <JobGroups view query=query.get_untracked() /> }.into_any(),
+                            Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
         </section>
     }
 }

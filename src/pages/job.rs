@@ -1,5 +1,5 @@
 //! `/jobs/:id`: one job: status, detailed status, its stages as a timeline, tasks, the event
-//! trail, errors and log, refreshed with the 5 s poll, and the operators' buttons. A
+//! trail, errors and log as a live region (`ui::live`), and the operators' buttons. A
 //! `/jobs/<job_key>` link from before the rename goes to `/incidents/<job_key>`.
 
 use leptos::prelude::*;
@@ -13,9 +13,10 @@ use crate::app::UserResource;
 use crate::i18n::*;
 use crate::model::{incident_path, JobDetailView, JobStatus, JobView, Permission};
 use crate::pages::jobs::{job_name, ProgressBar};
-use crate::ui::poll::use_poll;
+use crate::ui::form_error::FormError;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
+use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn JobPage() -> impl IntoView {
@@ -30,15 +31,12 @@ pub fn JobPage() -> impl IntoView {
 #[component]
 fn JobView(job_id: Uuid) -> impl IntoView {
     let i18n = use_i18n();
-    let poll = use_poll();
-    let act = ServerAction::<ActOnJob>::new();
-    let detail = Resource::new(
-        move || (poll.tick(), act.version().get()),
-        move |_| job_detail(job_id),
-    );
+    let detail = Resource::new(|| (), move |_| job_detail(job_id));
     let me = expect_context::<UserResource>();
     view! {
         <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
+        <FormError />
+        <div data-live="job">
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 let may_act = me
@@ -47,7 +45,7 @@ fn JobView(job_id: Uuid) -> impl IntoView {
                     .flatten()
                     .is_some_and(|user| user.may(Permission::ActOnJobs));
                 match detail.await {
-                    Ok(Some(detail)) => view! { <JobDetail detail may_act act /> }.into_any(),
+                    Ok(Some(detail)) => view! { <JobDetail detail may_act /> }.into_any(),
                     Ok(None) => view! {
                         <Title text="Jobdeck" />
                         <h1 data-testid="job-not-found">{t!(i18n, job_missing)}</h1>
@@ -57,11 +55,12 @@ fn JobView(job_id: Uuid) -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
 #[component]
-fn JobDetail(detail: JobDetailView, may_act: bool, act: ServerAction<ActOnJob>) -> impl IntoView {
+fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
     let i18n = use_i18n();
     let JobDetailView {
         now,
@@ -76,20 +75,13 @@ fn JobDetail(detail: JobDetailView, may_act: bool, act: ServerAction<ActOnJob>) 
     } = detail;
     let name = job_name(&job);
     let status = job.status;
-    let failure = move || {
-        act.value()
-            .get()
-            .and_then(Result::err)
-            .map(|error| view! { <p class="form-error" role="alert">{error.to_string()}</p> })
-    };
     view! {
         <Title text=format!("{name} | Jobdeck") />
         <header class="job-head">
             <StatusBadge status=job.status />
             <h1 data-testid="job-name">{name.clone()}</h1>
         </header>
-        {may_act.then(|| view! { <JobButtons job_id=job.id status act /> })}
-        {failure}
+        {may_act.then(|| view! { <JobButtons job_id=job.id status /> })}
         <JobFacts job=job.clone() now />
         <section class="panel">
             <h2>{t!(i18n, stages)}</h2>
@@ -242,44 +234,38 @@ fn StageTimeline(
     .into_any()
 }
 
+/// Plain forms to the `jobs/act` server function: they work without the browser running
+/// anything, and the server sends the browser back to this page (with an error, if any).
+/// Deleting asks first, in a disclosure rather than a script.
 #[component]
-fn JobButtons(job_id: Uuid, status: JobStatus, act: ServerAction<ActOnJob>) -> impl IntoView {
+fn JobButtons(job_id: Uuid, status: JobStatus) -> impl IntoView {
     let i18n = use_i18n();
     let button = move |action: JobAction,
                        enabled: bool,
                        label: &'static str,
                        class: &'static str| {
         view! {
-            <button type="button" class=class disabled=move || !enabled || act.pending().get()
-                data-action=format!("{action:?}").to_lowercase()
-                on:click=move |_| {
-                    if action == JobAction::Delete && !confirm_delete(t_string!(i18n, confirm_delete)) {
-                        return;
-                    }
-                    act.dispatch(ActOnJob { job_id, action });
-                }>
-                {label}
-            </button>
+            <form method="post" action=ActOnJob::url()>
+                <input type="hidden" name="job_id" value=job_id.to_string() />
+                <input type="hidden" name="action" value=action.as_str() />
+                <button type="submit" class=class disabled=!enabled data-action=action.as_str()>{label}</button>
+            </form>
         }
     };
-    view! {
-        <div class="job-actions" data-testid="job-actions">
-            {untrack(|| button(JobAction::Pause, status.may_become(JobStatus::Paused), t_string!(i18n, pause), ""))}
-            {untrack(|| button(JobAction::Resume, status == JobStatus::Paused, t_string!(i18n, resume), ""))}
-            {untrack(|| button(JobAction::Cancel, status.may_become(JobStatus::Cancelled), t_string!(i18n, cancel), "danger"))}
-            {untrack(|| button(JobAction::Delete, true, t_string!(i18n, delete), "danger"))}
-        </div>
-    }
-}
-
-fn confirm_delete(question: &str) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        window().confirm_with_message(question).unwrap_or(false)
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = question;
-        true
-    }
+    untrack(|| {
+        view! {
+            <div class="job-actions" data-testid="job-actions">
+                {button(JobAction::Pause, status.may_become(JobStatus::Paused), t_string!(i18n, pause), "")}
+                {button(JobAction::Resume, status == JobStatus::Paused, t_string!(i18n, resume), "")}
+                {button(JobAction::Cancel, status.may_become(JobStatus::Cancelled), t_string!(i18n, cancel), "danger")}
+                <details class="confirm">
+                    <summary class="button danger" data-action="ask-delete">{t!(i18n, delete)}</summary>
+                    <div class="confirm-body">
+                        <p>{t!(i18n, confirm_delete)}</p>
+                        {button(JobAction::Delete, true, t_string!(i18n, delete), "danger")}
+                    </div>
+                </details>
+            </div>
+        }
+    })
 }

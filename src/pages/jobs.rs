@@ -1,5 +1,5 @@
 //! `/jobs`: seed 001's jobs, newest first, 50 per page, filtered by status and kind in the
-//! URL, refreshed with the 5 s poll.
+//! URL; the table is a live region (`ui::live`).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,14 +8,12 @@ use leptos_router::hooks::use_query_map;
 use crate::api::jobs::list_jobs;
 use crate::i18n::*;
 use crate::model::{JobKind, JobStatus, JobView, JobsQuery, JobsView};
-use crate::ui::poll::use_poll;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
 #[component]
 pub fn JobsPage() -> impl IntoView {
     let i18n = use_i18n();
-    let poll = use_poll();
     let params = use_query_map();
     let query = Memo::new(move |_| {
         params.with(|p| JobsQuery {
@@ -24,20 +22,22 @@ pub fn JobsPage() -> impl IntoView {
             after: p.get("after").filter(|a| !a.is_empty()),
         })
     });
-    let jobs = Resource::new(move || (query.get(), poll.tick()), |(q, _)| list_jobs(q));
+    let jobs = Resource::new(move || query.get(), list_jobs);
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, jobs_title))) />
         <h1>{t!(i18n, jobs_title)}</h1>
         <section class="panel">
             <FilterForm query=query.get_untracked() />
-            <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match jobs.await {
-                        Ok(view) => view! { <JobsTable view query=query.get_untracked() /> }.into_any(),
-                        Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <div data-live="jobs">
+                <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
+                    {move || Suspend::new(async move {
+                        match jobs.await {
+                            Ok(view) => view! { <JobsTable view query=query.get_untracked() /> }.into_any(),
+                            Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
         </section>
     }
 }

@@ -46,8 +46,8 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <input type="hidden" name="next" value=next />
                 <button type="submit" class="primary">{t!(i18n, sign_in)}</button>
-                <LangSwitch />
             </form>
+            <LangSwitch />
         </div>
     }
 }

@@ -1,9 +1,10 @@
 //! Components shared by the pages.
 
+pub mod form_error;
 pub mod incident_card;
 pub mod lang_switch;
-pub mod poll;
-pub mod secret_once;
+pub mod live;
+pub mod secret_form;
 pub mod sidebar;
 pub mod status_badge;
 pub mod time;

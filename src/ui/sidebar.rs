@@ -5,16 +5,14 @@ use crate::api::job_status::get_job_error_count;
 use crate::i18n::*;
 use crate::model::{CurrentUser, Permission};
 use crate::ui::lang_switch::LangSwitch;
-use crate::ui::poll::use_poll;
 
 /// Navigation on every page, with the count of failing jobs on the incidents entry
-/// (rendered by the server, refreshed with every poll tick), the admin pages for admins,
+/// (a live region: `ui::live` refreshes it), the admin pages for admins,
 /// and who is signed in.
 #[component]
 pub fn Sidebar(user: CurrentUser) -> impl IntoView {
     let i18n = use_i18n();
-    let poll = use_poll();
-    let error_count = Resource::new(move || poll.tick(), |_| get_job_error_count());
+    let error_count = Resource::new(|| (), |_| get_job_error_count());
     let badge = move || {
         error_count
             .get()
@@ -37,7 +35,7 @@ pub fn Sidebar(user: CurrentUser) -> impl IntoView {
                 <li>
                     <A href="/incidents" attr:class="nav-item">
                         <span>{t!(i18n, nav_incidents)}</span>
-                        <Transition fallback=|| ()>{badge}</Transition>
+                        <span data-live="badge"><Transition fallback=|| ()>{badge}</Transition></span>
                     </A>
                 </li>
                 <PlannedItem label=move || t_string!(i18n, nav_recap) />

@@ -1,10 +1,9 @@
 //! Times as people read them: "3分前" / "3 minutes ago", the exact time on hover.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::i18n::{use_i18n, Locale};
-use crate::ui::poll::use_poll;
 
 /// How long ago `at` was, seen from `now`, in the locale's words.
 pub fn relative_text(now: DateTime<Utc>, at: DateTime<Utc>, locale: Locale) -> String {
@@ -61,15 +60,9 @@ impl Unit {
     }
 }
 
-/// The exact time: UTC on the server and at hydration, the viewer's zone afterwards.
-pub fn exact_text(at: DateTime<Utc>, in_viewer_zone: bool) -> String {
-    if in_viewer_zone {
-        at.with_timezone(&Local)
-            .format("%Y-%m-%d %H:%M:%S (UTC%:z)")
-            .to_string()
-    } else {
-        at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-    }
+/// The exact time in UTC; `ui::live` rewrites it in the viewer's zone in the browser.
+pub fn exact_text(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A duration such as "1.2s", "3m 05s" or "2h 04m".
@@ -85,12 +78,9 @@ pub fn duration_text(ms: i64) -> String {
 /// `<time>` showing how long ago `at` was, relative to the server's `now` of the same data.
 #[component]
 pub fn RelativeTime(at: DateTime<Utc>, now: DateTime<Utc>) -> impl IntoView {
-    let i18n = use_i18n();
-    let poll = use_poll();
+    let locale = use_i18n().get_locale_untracked();
     view! {
-        <time datetime=at.to_rfc3339() title=move || exact_text(at, poll.hydrated())>
-            {move || relative_text(now, at, i18n.get_locale())}
-        </time>
+        <time datetime=at.to_rfc3339() title=exact_text(at)>{relative_text(now, at, locale)}</time>
     }
 }
 

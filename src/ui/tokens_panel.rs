@@ -3,29 +3,26 @@
 
 use leptos::prelude::*;
 
+use leptos::server_fn::ServerFn;
+
 use crate::api::accounts::{list_tokens, CreateToken, RevokeToken};
 use crate::i18n::*;
 use crate::model::Role;
-use crate::ui::secret_once::secret_once;
+use crate::ui::form_error::FormError;
+use crate::ui::secret_form::SecretForm;
 
 #[component]
 pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
     let i18n = use_i18n();
-    let create = ServerAction::<CreateToken>::new();
-    let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        move |_| list_tokens(all),
-    );
-    let created = move || {
-        let outcome = create.value().get().map(|r| r.map(|created| created.token));
-        secret_once(t!(i18n, token_once), "new-token", outcome)
-    };
+    let tokens = Resource::new(|| (), move |_| list_tokens(all));
     let format_time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
     };
     view! {
-        <ActionForm action=create attr:class="inline-form" attr:data-testid="create-token">
+        <FormError />
+        <SecretForm action=CreateToken::url().to_string() testid="create-token".to_string()
+            shown_testid="new-token".to_string() secret_field="token".to_string()
+            label=untrack(|| t_string!(i18n, token_once).to_string())>
             <label><span>{t!(i18n, name)}</span><input name="name" required maxlength="100" /></label>
             <label><span>{t!(i18n, role)}</span>
                 <select name="role">
@@ -34,8 +31,8 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
             </label>
             <label><span>{t!(i18n, expires_in_days)}</span><input name="expires_in_days" type="number" min="1" max="3650" /></label>
             <button type="submit" class="primary">{t!(i18n, create)}</button>
-        </ActionForm>
-        {created}
+        </SecretForm>
+        <div data-live="tokens">
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match tokens.await {
@@ -61,10 +58,10 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
                                             <td>{format_time(token.last_used_at).unwrap_or_else(|| "—".into())}</td>
                                             <td>{if live {
                                                 view! {
-                                                    <ActionForm action=revoke>
+                                                    <form method="post" action=RevokeToken::url()>
                                                         <input type="hidden" name="id" value=token.id.to_string() />
                                                         <button type="submit" class="danger">{t!(i18n, revoke)}</button>
-                                                    </ActionForm>
+                                                    </form>
                                                 }.into_any()
                                             } else {
                                                 view! { <span class="muted">{t!(i18n, revoked)}</span> }.into_any()
@@ -78,5 +75,6 @@ pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }

@@ -213,3 +213,49 @@ async fn incidents_page_by_key_over_fifty_thousand_jobs(pool: PgPool) {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// The language switch is a plain form: the choice goes in leptos_i18n's cookie and the
+/// browser goes back to the page it came from (only ever on this site).
+#[sqlx::test]
+async fn the_language_switch_keeps_the_choice_and_goes_back(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let switch = |referer: &'static str, to: &'static str| {
+        app.anonymous
+            .post(format!("{}/lang", app.base_url))
+            .header("Referer", referer)
+            .form(&[("to", to)])
+            .send()
+    };
+    let response = switch("http://127.0.0.1/jobs?kind=recap", "en")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/jobs?kind=recap");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("i18n_pref_locale=en;"), "{cookie}");
+
+    // Back only to this site.
+    let response = switch("https://evil.example//evil.example/x", "ja")
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/incidents");
+
+    let response = switch("http://127.0.0.1/jobs", "fr").await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["field"], "to");
+
+    // The cookie wins over the browser's languages.
+    let html = app
+        .client
+        .get(format!("{}/incidents", app.base_url))
+        .header("Accept-Language", "ja")
+        .header("Cookie", "i18n_pref_locale=en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"en\""));
+}

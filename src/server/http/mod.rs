@@ -9,6 +9,7 @@ pub mod error;
 mod health;
 pub mod job_report;
 mod jobs;
+mod lang;
 mod limits;
 pub mod routes;
 pub mod security;
@@ -42,6 +43,7 @@ pub fn json_routes() -> JsonRoutes {
             post(job_report::job_report).layer(DefaultBodyLimit::max(REPORT_LIMITS.body_bytes)),
         )
         .route(Public, Method::POST, "/login", post(accounts::login))
+        .route(Public, Method::POST, "/lang", post(lang::switch_language))
         .route(Identified, Method::POST, "/logout", post(accounts::logout))
         .route(Identified, Method::GET, "/api/me", get(accounts::me))
         .route(
