@@ -2,6 +2,7 @@
 //! render.
 
 mod account;
+mod dashboard;
 mod error;
 mod job;
 mod job_report;
@@ -10,6 +11,10 @@ mod job_status;
 pub use account::{
     local_path, AuditEventView, AuditPage, CreatedToken, CurrentUser, Permission, Role, TokenView,
     UserView, HOME,
+};
+pub use dashboard::{
+    ActiveJob, DashboardError, DashboardFilter, GenreProgress, HourStats, JobProgress, JobStats,
+    RecentJob, StageProgress, StageState, StageStats, WindowStats, ACTIVE_JOBS, RECENT_JOBS,
 };
 pub use error::AppError;
 pub use job::{

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod http;
 pub mod job_report;

@@ -4,6 +4,7 @@ use sqlx::PgPool;
 
 use super::accounts::tokens::TokenCache;
 use super::config::{AccountSettings, Config, WebhookSecret};
+use super::dashboard::Dashboard;
 use super::db::Readiness;
 use super::job_report::JobReportBatcher;
 use super::jobs::ReportQueue;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub webhook_secret: Option<WebhookSecret>,
     pub accounts: AccountSettings,
     pub tokens: TokenCache,
+    /// The Recap dashboard's figures, computed once per interval.
+    pub dashboard: Dashboard,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             webhook_secret: config.webhook_secret.clone(),
             accounts: config.accounts.clone(),
             tokens: TokenCache::default(),
+            dashboard: Dashboard::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+mod dashboard;
 pub mod envelope;
 pub mod error;
 mod health;
@@ -46,6 +47,18 @@ pub fn json_routes() -> JsonRoutes {
         .route(Public, Method::POST, "/lang", post(lang::switch_language))
         .route(Identified, Method::POST, "/logout", post(accounts::logout))
         .route(Identified, Method::GET, "/api/me", get(accounts::me))
+        .route(
+            Identified,
+            Method::GET,
+            "/v1/dashboard/job-progress",
+            get(dashboard::job_progress),
+        )
+        .route(
+            Identified,
+            Method::GET,
+            "/v1/dashboard/job-stats",
+            get(dashboard::job_stats),
+        )
         .route(
             Identified,
             Method::POST,

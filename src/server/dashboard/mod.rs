@@ -1,0 +1,376 @@
+//! Seed 002's Recap job-status dashboard: the live recap jobs with their eight stages and
+//! genres, recent jobs, and the last 24 hours' figures. Both are computed at most once per
+//! interval per filter ([`cache::Cached`]), so fifty people polling cost what one does.
+//! `GET /v1/dashboard/job-progress`, `GET /v1/dashboard/job-stats` and the page all call
+//! [`Dashboard::job_progress`] and [`Dashboard::job_stats`].
+
+mod cache;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use self::cache::Cached;
+use crate::model::{
+    ActiveJob, DashboardError, DashboardFilter, GenreProgress, HourStats, JobProgress, JobStats,
+    JobStatus, RecentJob, StageProgress, StageState, StageStats, TaskStatus, WindowStats,
+    ACTIVE_JOBS, RECAP_STAGES, RECENT_JOBS,
+};
+
+/// The 24-hour figures move slowly: once per poll interval (seed 002: 5 s).
+const STATS_TTL: Duration = Duration::from_secs(5);
+/// The live jobs move on every report; one second keeps them current and the cost flat.
+const PROGRESS_TTL: Duration = Duration::from_secs(1);
+
+/// The dashboard's figures and their caches; cheap to clone.
+#[derive(Clone)]
+pub struct Dashboard {
+    stats: Arc<Cached<DashboardFilter, Arc<JobStats>>>,
+    progress: Arc<Cached<DashboardFilter, Arc<JobProgress>>>,
+}
+
+impl Default for Dashboard {
+    fn default() -> Self {
+        Self {
+            stats: Arc::new(Cached::new(STATS_TTL)),
+            progress: Arc::new(Cached::new(PROGRESS_TTL)),
+        }
+    }
+}
+
+impl Dashboard {
+    pub async fn job_stats(
+        &self,
+        pool: &PgPool,
+        filter: &DashboardFilter,
+    ) -> Result<Arc<JobStats>, sqlx::Error> {
+        self.stats
+            .get(filter, || async {
+                job_stats_at(pool, filter, Utc::now()).await.map(Arc::new)
+            })
+            .await
+    }
+
+    pub async fn job_progress(
+        &self,
+        pool: &PgPool,
+        filter: &DashboardFilter,
+    ) -> Result<Arc<JobProgress>, sqlx::Error> {
+        let stats = self.job_stats(pool, filter).await?;
+        self.progress
+            .get(filter, || async {
+                job_progress_at(pool, filter, Utc::now(), &stats)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+    }
+}
+
+fn form(sql: &[&'static str; 2], filter: &DashboardFilter) -> &'static str {
+    sql[usize::from(filter.user_id.is_some())]
+}
+
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    current: bool,
+    jobs: i64,
+    completed: i64,
+    failed: i64,
+    cancelled: i64,
+    avg_duration_ms: Option<f64>,
+}
+
+/// The figures as of `now` (the tests pin it), uncached.
+pub async fn job_stats_at(
+    pool: &PgPool,
+    filter: &DashboardFilter,
+    now: DateTime<Utc>,
+) -> Result<JobStats, sqlx::Error> {
+    let user = filter.user_id.as_deref();
+    let windows: Vec<WindowRow> = sqlx::query_as(form(&store::WINDOW_STATS_SQL, filter))
+        .bind(now)
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+    let window = |current: bool| {
+        windows
+            .iter()
+            .find(|w| w.current == current)
+            .map(|w| WindowStats {
+                jobs: w.jobs,
+                completed: w.completed,
+                failed: w.failed,
+                cancelled: w.cancelled,
+                success_rate: (w.completed + w.failed > 0)
+                    .then(|| w.completed as f64 * 100.0 / (w.completed + w.failed) as f64),
+                avg_duration_ms: w.avg_duration_ms,
+            })
+            .unwrap_or_default()
+    };
+    let hours: Vec<(i32, i64, i64)> = sqlx::query_as(form(&store::PER_HOUR_SQL, filter))
+        .bind(now)
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+    let per_hour = (0..24)
+        .rev()
+        .map(|ago: i32| {
+            let (jobs, failures) = hours
+                .iter()
+                .find(|h| h.0 == ago)
+                .map_or((0, 0), |h| (h.1, h.2));
+            HourStats {
+                start: now - chrono::Duration::hours(i64::from(ago) + 1),
+                jobs,
+                failures,
+            }
+        })
+        .collect();
+    let stage_rows: Vec<(String, i64, f64)> =
+        sqlx::query_as(form(&store::STAGE_STATS_SQL, filter))
+            .bind(now)
+            .bind(user)
+            .fetch_all(pool)
+            .await?;
+    let stages = RECAP_STAGES
+        .iter()
+        .filter_map(|stage| {
+            stage_rows
+                .iter()
+                .find(|row| row.0 == *stage)
+                .map(|row| StageStats {
+                    name: row.0.clone(),
+                    runs: row.1,
+                    avg_ms: row.2,
+                })
+        })
+        .collect();
+    Ok(JobStats {
+        generated_at: now,
+        user_id: filter.user_id.clone(),
+        last_24h: window(true),
+        previous_24h: window(false),
+        per_hour,
+        stages,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct ActiveRow {
+    id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
+    trigger_source: String,
+    user_id: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    current_phase: Option<String>,
+    progress_percentage: f64,
+    stages: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecentRow {
+    id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
+    trigger_source: String,
+    user_id: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    articles: i64,
+    genres: i64,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    error_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PhaseRow {
+    job_id: Uuid,
+    name: String,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct GenreRow {
+    job_id: Uuid,
+    name: String,
+    #[sqlx(try_from = "String")]
+    status: TaskStatus,
+    articles: i64,
+    clusters: i64,
+    message: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ErrorRow {
+    job_id: Uuid,
+    code: String,
+    message: String,
+    at: DateTime<Utc>,
+}
+
+fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_milliseconds().max(0)
+}
+
+/// The live jobs and recent ones as of `now`, uncached; `stats` gives each stage's usual
+/// duration.
+pub async fn job_progress_at(
+    pool: &PgPool,
+    filter: &DashboardFilter,
+    now: DateTime<Utc>,
+    stats: &JobStats,
+) -> Result<JobProgress, sqlx::Error> {
+    let user = filter.user_id.as_deref();
+    let active: Vec<ActiveRow> = sqlx::query_as(form(&store::ACTIVE_JOBS_SQL, filter))
+        .bind(now)
+        .bind(user)
+        .bind(ACTIVE_JOBS)
+        .fetch_all(pool)
+        .await?;
+    let recent: Vec<RecentRow> = sqlx::query_as(form(&store::RECENT_JOBS_SQL, filter))
+        .bind(now)
+        .bind(user)
+        .bind(RECENT_JOBS)
+        .fetch_all(pool)
+        .await?;
+    // With no live job, the pipeline shows the last run: where it stopped, or failed.
+    let mut active = active;
+    let mut last_finished = None;
+    if active.is_empty() {
+        if let Some(last) = recent.first() {
+            let row: Option<ActiveRow> = sqlx::query_as(store::JOB_SQL)
+                .bind(last.id)
+                .fetch_optional(pool)
+                .await?;
+            last_finished = row.map(|row| (row, last.status));
+        }
+    }
+    let ids: Vec<Uuid> = active
+        .iter()
+        .chain(last_finished.as_ref().map(|(row, _)| row))
+        .map(|job| job.id)
+        .collect();
+    let (phases, genres, errors) = if ids.is_empty() {
+        (Vec::new(), Vec::new(), Vec::new())
+    } else {
+        let phases: Vec<PhaseRow> = sqlx::query_as(store::PHASES_OF_SQL)
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+        let genres: Vec<GenreRow> = sqlx::query_as(store::GENRES_OF_SQL)
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+        let errors: Vec<ErrorRow> = sqlx::query_as(store::LAST_ERRORS_OF_SQL)
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+        (phases, genres, errors)
+    };
+    let usual: HashMap<&str, i64> = stats
+        .stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.avg_ms.round() as i64))
+        .collect();
+    let build = |job: ActiveRow, finished: Option<JobStatus>| {
+            let mine = |p: &&PhaseRow| p.job_id == job.id;
+            let stage_names = if job.stages.is_empty() {
+                RECAP_STAGES.iter().map(|s| s.to_string()).collect()
+            } else {
+                job.stages.clone()
+            };
+            let stages = stage_names
+                .into_iter()
+                .map(|name| {
+                    let run = phases.iter().filter(mine).rfind(|p| p.name == name);
+                    let last_run = phases.iter().filter(mine).next_back().map(|p| p.name.as_str());
+                    let state = match run {
+                        None => StageState::Pending,
+                        Some(p)
+                            if finished == Some(JobStatus::Failed)
+                                && last_run == Some(p.name.as_str()) =>
+                        {
+                            StageState::Failed
+                        }
+                        Some(p) if p.finished_at.is_some() => StageState::Done,
+                        Some(_) => StageState::Running,
+                    };
+                    StageProgress {
+                        usual_ms: usual.get(name.as_str()).copied(),
+                        started_at: run.map(|p| p.started_at),
+                        elapsed_ms: run.map(|p| millis(p.started_at, p.finished_at.unwrap_or(now))),
+                        name,
+                        state,
+                    }
+                })
+                .collect();
+            ActiveJob {
+                elapsed_ms: millis(job.started_at.unwrap_or(job.created_at), now),
+                genres: genres
+                    .iter()
+                    .filter(|g| g.job_id == job.id)
+                    .map(|g| GenreProgress {
+                        genre: g.name.clone(),
+                        status: g.status,
+                        articles: g.articles,
+                        clusters: g.clusters,
+                        message: g.message.clone(),
+                    })
+                    .collect(),
+                last_error: errors
+                    .iter()
+                    .find(|e| e.job_id == job.id)
+                    .map(|e| DashboardError {
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                        at: e.at,
+                    }),
+                id: job.id,
+                status: job.status,
+                trigger_source: job.trigger_source,
+                user_id: job.user_id,
+                created_at: job.created_at,
+                started_at: job.started_at,
+                current_stage: job.current_phase,
+                progress_percentage: job.progress_percentage,
+                stages,
+            }
+    };
+    let last_finished = last_finished.map(|(row, status)| build(row, Some(status)));
+    let active = active.drain(..).map(|job| build(job, None)).collect();
+    let recent = recent
+        .into_iter()
+        .map(|job| RecentJob {
+            duration_ms: job.started_at.zip(job.finished_at).map(|(s, f)| millis(s, f)),
+            last_error: match (job.error_code, job.error_message, job.error_at) {
+                (Some(code), Some(message), Some(at)) => Some(DashboardError { code, message, at }),
+                _ => None,
+            },
+            id: job.id,
+            status: job.status,
+            trigger_source: job.trigger_source,
+            user_id: job.user_id,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            articles: job.articles,
+            genres: job.genres,
+        })
+        .collect();
+    Ok(JobProgress {
+        generated_at: now,
+        user_id: filter.user_id.clone(),
+        active,
+        last_finished,
+        recent,
+    })
+}
