@@ -4,6 +4,7 @@
 mod accounts;
 mod batching;
 mod cli;
+mod dashboard;
 mod db_outage;
 mod helpers;
 mod http_limits;
