@@ -183,3 +183,20 @@ pub struct JobStats {
     /// Seed 002's stage order; stages with no run in the window are left out.
     pub stages: Vec<StageStats>,
 }
+
+/// The dashboard's charts, drawn on the server as SVG with the figures they show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardCharts {
+    /// Jobs and failures per hour over the last 24 hours.
+    pub per_hour_svg: String,
+    /// Average duration per stage.
+    pub stages_svg: String,
+}
+
+/// Everything `/desktop/recap/job-status` shows: the two endpoints' figures and the charts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecapDashboard {
+    pub stats: JobStats,
+    pub progress: JobProgress,
+    pub charts: DashboardCharts,
+}

@@ -13,8 +13,9 @@ pub use account::{
     UserView, HOME,
 };
 pub use dashboard::{
-    ActiveJob, DashboardError, DashboardFilter, GenreProgress, HourStats, JobProgress, JobStats,
-    RecentJob, StageProgress, StageState, StageStats, WindowStats, ACTIVE_JOBS, RECENT_JOBS,
+    ActiveJob, DashboardCharts, DashboardError, DashboardFilter, GenreProgress, HourStats,
+    JobProgress, JobStats, RecapDashboard, RecentJob, StageProgress, StageState, StageStats,
+    WindowStats, ACTIVE_JOBS, RECENT_JOBS,
 };
 pub use error::AppError;
 pub use job::{

@@ -8,3 +8,4 @@ pub mod job;
 pub mod jobs;
 pub mod login;
 pub mod not_found;
+pub mod recap;

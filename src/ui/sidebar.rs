@@ -38,7 +38,7 @@ pub fn Sidebar(user: CurrentUser) -> impl IntoView {
                         <span data-live="badge"><Transition fallback=|| ()>{badge}</Transition></span>
                     </A>
                 </li>
-                <PlannedItem label=move || t_string!(i18n, nav_recap) />
+                <li><A href="/desktop/recap/job-status" attr:class="nav-item">{t!(i18n, nav_recap)}</A></li>
                 <li><A href="/jobs" attr:class="nav-item">{t!(i18n, nav_jobs)}</A></li>
                 <PlannedItem label=move || t_string!(i18n, nav_recovery) />
             </ul>

@@ -99,7 +99,10 @@ mod tests {
     #[tokio::test]
     async fn a_failure_is_not_kept() {
         let cache = Cached::<u8, u8>::new(Duration::from_secs(5));
-        assert_eq!(cache.get(&1, || async { Err::<u8, _>("down") }).await, Err("down"));
+        assert_eq!(
+            cache.get(&1, || async { Err::<u8, _>("down") }).await,
+            Err("down")
+        );
         assert_eq!(cache.get(&1, || async { Ok::<_, &str>(7) }).await, Ok(7));
     }
 }

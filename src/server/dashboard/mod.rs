@@ -5,6 +5,7 @@
 //! [`Dashboard::job_progress`] and [`Dashboard::job_stats`].
 
 mod cache;
+mod chart;
 mod store;
 
 use std::collections::HashMap;
@@ -17,9 +18,9 @@ use uuid::Uuid;
 
 use self::cache::Cached;
 use crate::model::{
-    ActiveJob, DashboardError, DashboardFilter, GenreProgress, HourStats, JobProgress, JobStats,
-    JobStatus, RecentJob, StageProgress, StageState, StageStats, TaskStatus, WindowStats,
-    ACTIVE_JOBS, RECAP_STAGES, RECENT_JOBS,
+    ActiveJob, DashboardCharts, DashboardError, DashboardFilter, GenreProgress, HourStats,
+    JobProgress, JobStats, JobStatus, RecapDashboard, RecentJob, StageProgress, StageState,
+    StageStats, TaskStatus, WindowStats, ACTIVE_JOBS, RECAP_STAGES, RECENT_JOBS,
 };
 
 /// The 24-hour figures move slowly: once per poll interval (seed 002: 5 s).
@@ -27,10 +28,16 @@ const STATS_TTL: Duration = Duration::from_secs(5);
 /// The live jobs move on every report; one second keeps them current and the cost flat.
 const PROGRESS_TTL: Duration = Duration::from_secs(1);
 
+/// The 24-hour figures with their charts, drawn once when the figures are computed.
+pub struct Figures {
+    pub stats: JobStats,
+    pub charts: DashboardCharts,
+}
+
 /// The dashboard's figures and their caches; cheap to clone.
 #[derive(Clone)]
 pub struct Dashboard {
-    stats: Arc<Cached<DashboardFilter, Arc<JobStats>>>,
+    stats: Arc<Cached<DashboardFilter, Arc<Figures>>>,
     progress: Arc<Cached<DashboardFilter, Arc<JobProgress>>>,
 }
 
@@ -48,10 +55,12 @@ impl Dashboard {
         &self,
         pool: &PgPool,
         filter: &DashboardFilter,
-    ) -> Result<Arc<JobStats>, sqlx::Error> {
+    ) -> Result<Arc<Figures>, sqlx::Error> {
         self.stats
             .get(filter, || async {
-                job_stats_at(pool, filter, Utc::now()).await.map(Arc::new)
+                let stats = job_stats_at(pool, filter, Utc::now()).await?;
+                let charts = chart::charts(&stats);
+                Ok(Arc::new(Figures { stats, charts }))
             })
             .await
     }
@@ -61,14 +70,29 @@ impl Dashboard {
         pool: &PgPool,
         filter: &DashboardFilter,
     ) -> Result<Arc<JobProgress>, sqlx::Error> {
-        let stats = self.job_stats(pool, filter).await?;
+        let figures = self.job_stats(pool, filter).await?;
         self.progress
             .get(filter, || async {
-                job_progress_at(pool, filter, Utc::now(), &stats)
+                job_progress_at(pool, filter, Utc::now(), &figures.stats)
                     .await
                     .map(Arc::new)
             })
             .await
+    }
+
+    /// What the page shows: both endpoints' answers and the charts.
+    pub async fn recap(
+        &self,
+        pool: &PgPool,
+        filter: &DashboardFilter,
+    ) -> Result<RecapDashboard, sqlx::Error> {
+        let figures = self.job_stats(pool, filter).await?;
+        let progress = self.job_progress(pool, filter).await?;
+        Ok(RecapDashboard {
+            stats: figures.stats.clone(),
+            progress: JobProgress::clone(&progress),
+            charts: figures.charts.clone(),
+        })
     }
 }
 
@@ -132,12 +156,11 @@ pub async fn job_stats_at(
             }
         })
         .collect();
-    let stage_rows: Vec<(String, i64, f64)> =
-        sqlx::query_as(form(&store::STAGE_STATS_SQL, filter))
-            .bind(now)
-            .bind(user)
-            .fetch_all(pool)
-            .await?;
+    let stage_rows: Vec<(String, i64, f64)> = sqlx::query_as(form(&store::STAGE_STATS_SQL, filter))
+        .bind(now)
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
     let stages = RECAP_STAGES
         .iter()
         .filter_map(|stage| {
@@ -283,75 +306,79 @@ pub async fn job_progress_at(
         .map(|s| (s.name.as_str(), s.avg_ms.round() as i64))
         .collect();
     let build = |job: ActiveRow, finished: Option<JobStatus>| {
-            let mine = |p: &&PhaseRow| p.job_id == job.id;
-            let stage_names = if job.stages.is_empty() {
-                RECAP_STAGES.iter().map(|s| s.to_string()).collect()
-            } else {
-                job.stages.clone()
-            };
-            let stages = stage_names
-                .into_iter()
-                .map(|name| {
-                    let run = phases.iter().filter(mine).rfind(|p| p.name == name);
-                    let last_run = phases.iter().filter(mine).next_back().map(|p| p.name.as_str());
-                    let state = match run {
-                        None => StageState::Pending,
-                        Some(p)
-                            if finished == Some(JobStatus::Failed)
-                                && last_run == Some(p.name.as_str()) =>
-                        {
-                            StageState::Failed
-                        }
-                        Some(p) if p.finished_at.is_some() => StageState::Done,
-                        Some(_) => StageState::Running,
-                    };
-                    StageProgress {
-                        usual_ms: usual.get(name.as_str()).copied(),
-                        started_at: run.map(|p| p.started_at),
-                        elapsed_ms: run.map(|p| millis(p.started_at, p.finished_at.unwrap_or(now))),
-                        name,
-                        state,
+        let mine = |p: &&PhaseRow| p.job_id == job.id;
+        // A failed run failed in the stage it entered last.
+        let last_run = phases.iter().rfind(mine).map(|p| p.name.as_str());
+        let stage_names = if job.stages.is_empty() {
+            RECAP_STAGES.iter().map(|s| s.to_string()).collect()
+        } else {
+            job.stages.clone()
+        };
+        let stages = stage_names
+            .into_iter()
+            .map(|name| {
+                let run = phases.iter().filter(mine).rfind(|p| p.name == name);
+                let state = match run {
+                    None => StageState::Pending,
+                    Some(p)
+                        if finished == Some(JobStatus::Failed)
+                            && last_run == Some(p.name.as_str()) =>
+                    {
+                        StageState::Failed
                     }
+                    Some(p) if p.finished_at.is_some() => StageState::Done,
+                    Some(_) => StageState::Running,
+                };
+                StageProgress {
+                    usual_ms: usual.get(name.as_str()).copied(),
+                    started_at: run.map(|p| p.started_at),
+                    elapsed_ms: run.map(|p| millis(p.started_at, p.finished_at.unwrap_or(now))),
+                    name,
+                    state,
+                }
+            })
+            .collect();
+        ActiveJob {
+            elapsed_ms: millis(job.started_at.unwrap_or(job.created_at), now),
+            genres: genres
+                .iter()
+                .filter(|g| g.job_id == job.id)
+                .map(|g| GenreProgress {
+                    genre: g.name.clone(),
+                    status: g.status,
+                    articles: g.articles,
+                    clusters: g.clusters,
+                    message: g.message.clone(),
                 })
-                .collect();
-            ActiveJob {
-                elapsed_ms: millis(job.started_at.unwrap_or(job.created_at), now),
-                genres: genres
-                    .iter()
-                    .filter(|g| g.job_id == job.id)
-                    .map(|g| GenreProgress {
-                        genre: g.name.clone(),
-                        status: g.status,
-                        articles: g.articles,
-                        clusters: g.clusters,
-                        message: g.message.clone(),
-                    })
-                    .collect(),
-                last_error: errors
-                    .iter()
-                    .find(|e| e.job_id == job.id)
-                    .map(|e| DashboardError {
-                        code: e.code.clone(),
-                        message: e.message.clone(),
-                        at: e.at,
-                    }),
-                id: job.id,
-                status: job.status,
-                trigger_source: job.trigger_source,
-                user_id: job.user_id,
-                created_at: job.created_at,
-                started_at: job.started_at,
-                current_stage: job.current_phase,
-                progress_percentage: job.progress_percentage,
-                stages,
-            }
+                .collect(),
+            last_error: errors
+                .iter()
+                .find(|e| e.job_id == job.id)
+                .map(|e| DashboardError {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    at: e.at,
+                }),
+            id: job.id,
+            status: job.status,
+            trigger_source: job.trigger_source,
+            user_id: job.user_id,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            current_stage: job.current_phase,
+            progress_percentage: job.progress_percentage,
+            stages,
+        }
     };
     let last_finished = last_finished.map(|(row, status)| build(row, Some(status)));
     let active = active.drain(..).map(|job| build(job, None)).collect();
     let recent = recent
         .into_iter()
         .map(|job| RecentJob {
-            duration_ms: job.started_at.zip(job.finished_at).map(|(s, f)| millis(s, f)),
+            duration_ms: job
+                .started_at
+                .zip(job.finished_at)
+                .map(|(s, f)| millis(s, f)),
             last_error: match (job.error_code, job.error_message, job.error_at) {
                 (Some(code), Some(message), Some(at)) => Some(DashboardError { code, message, at }),
                 _ => None,

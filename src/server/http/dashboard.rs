@@ -46,5 +46,5 @@ pub async fn job_stats(
     principal.require(Permission::ReadJobs)?;
     let filter = filter(&params)?;
     let stats = state.dashboard.job_stats(&state.pool, &filter).await?;
-    Ok(Json(JobStats::clone(&stats)))
+    Ok(Json(stats.stats.clone()))
 }
