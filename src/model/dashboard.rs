@@ -104,6 +104,7 @@ pub struct ActiveJob {
     pub user_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
+    /// How long it has run; for the last finished job, how long it ran.
     pub elapsed_ms: i64,
     pub current_stage: Option<String>,
     pub progress_percentage: f64,

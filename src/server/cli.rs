@@ -56,6 +56,9 @@ enum Command {
         /// Stop after this many jobs.
         #[arg(long)]
         jobs: Option<usize>,
+        /// One job in this many fails at a random stage (1: every job, 0: none).
+        #[arg(long, default_value_t = 8)]
+        fail_every: u32,
     },
 }
 
@@ -195,6 +198,7 @@ async fn simulate(command: Command) -> Result<(), CliError> {
         concurrency,
         speed,
         jobs,
+        fail_every,
         ..
     } = command
     else {
@@ -212,6 +216,7 @@ async fn simulate(command: Command) -> Result<(), CliError> {
         concurrency: concurrency.max(1),
         speed,
         jobs,
+        fail_every,
     };
     super::sim::live::run(options)
         .await

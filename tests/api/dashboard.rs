@@ -509,6 +509,11 @@ async fn job_progress_shows_stages_genres_and_the_last_error(pool: PgPool) {
     assert!(progress.active.is_empty());
     let last = progress.last_finished.expect("the last run");
     assert_eq!(last.id, live);
+    assert_eq!(
+        last.elapsed_ms,
+        9 * 60_000,
+        "how long it ran, not until now"
+    );
     let states: Vec<StageState> = last.stages.iter().map(|s| s.state).collect();
     assert_eq!(
         states[..3],

@@ -86,6 +86,7 @@ async fn the_live_simulator_runs_recap_jobs_through_the_apis(pool: PgPool) {
         concurrency: 2,
         speed: 2_000.0,
         jobs: Some(4),
+        fail_every: 8,
     })
     .await
     .unwrap();

@@ -193,6 +193,7 @@ struct ActiveRow {
     user_id: Option<String>,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
     current_phase: Option<String>,
     progress_percentage: f64,
     stages: Vec<String>,
@@ -339,7 +340,10 @@ pub async fn job_progress_at(
             })
             .collect();
         ActiveJob {
-            elapsed_ms: millis(job.started_at.unwrap_or(job.created_at), now),
+            elapsed_ms: millis(
+                job.started_at.unwrap_or(job.created_at),
+                job.finished_at.unwrap_or(now),
+            ),
             genres: genres
                 .iter()
                 .filter(|g| g.job_id == job.id)

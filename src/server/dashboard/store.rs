@@ -70,7 +70,7 @@ both!(
     /// Live recap jobs, newest first (`jobs_recap_live_idx`); `$3` is how many.
     ACTIVE_JOBS_SQL,
     "SELECT j.id, j.status, j.trigger_source, j.user_id, j.created_at, j.started_at,
-            j.current_phase, j.progress_percentage, j.stages
+            j.finished_at, j.current_phase, j.progress_percentage, j.stages
      FROM jobs j
      WHERE j.kind = 'recap' AND j.status IN ('pending', 'running', 'paused') AND j.created_at <= $1 ",
     "AND j.id IN (SELECT id FROM mine) ",
@@ -97,8 +97,8 @@ both!(
 );
 
 pub const JOB_SQL: &str = "
-    SELECT id, status, trigger_source, user_id, created_at, started_at, current_phase,
-           progress_percentage, stages
+    SELECT id, status, trigger_source, user_id, created_at, started_at, finished_at,
+           current_phase, progress_percentage, stages
     FROM jobs WHERE id = $1";
 
 pub const PHASES_OF_SQL: &str = "

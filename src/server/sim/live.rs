@@ -24,6 +24,8 @@ pub struct LiveOptions {
     pub speed: f64,
     /// Stop after this many jobs (forever when `None`).
     pub jobs: Option<usize>,
+    /// One job in this many fails at a random stage; 0: none fails.
+    pub fail_every: u32,
 }
 
 const GENRES: [&str; 6] = [
@@ -193,9 +195,8 @@ async fn recap_job(api: &Api, mut rng: StdRng) -> Result<(), SimError> {
         json!({ "job_id": id, "tasks": tasks }),
     )
     .await?;
-    let fail_at = rng
-        .random_ratio(1, 8)
-        .then(|| rng.random_range(0..RECAP_STAGES.len()));
+    let fails = api.options.fail_every > 0 && rng.random_ratio(1, api.options.fail_every);
+    let fail_at = fails.then(|| rng.random_range(0..RECAP_STAGES.len()));
     let result = drive(api, &mut rng, &id, &genres, fail_at).await;
     match result {
         Err(error) if stopped(&error) => Ok(()),
