@@ -142,10 +142,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let started = std::time::Instant::now();
             let counts = super::sim::bulk::bulk(&pool, jobs, seed).await?;
             println!(
-                "wrote {} jobs, {} events, {} errors in {:.1}s",
+                "wrote {} jobs, {} events, {} errors, {} phases, {} articles in {:.1}s",
                 counts.jobs,
                 counts.events,
                 counts.errors,
+                counts.phases,
+                counts.articles,
                 started.elapsed().as_secs_f64()
             );
         }

@@ -13,6 +13,22 @@ async fn bulk_history_has_the_documented_counts_and_distributions(pool: PgPool) 
     assert_eq!(count(&pool, "jobs").await, 20_000);
     assert_eq!(count(&pool, "job_events").await as u64, counts.events);
     assert_eq!(count(&pool, "job_errors").await as u64, counts.errors);
+    assert_eq!(count(&pool, "job_phases").await as u64, counts.phases);
+    assert_eq!(
+        count(&pool, "recap_job_articles").await as u64,
+        counts.articles
+    );
+    // A completed recap job ran all eight stages back to back, ending when it did.
+    let (broken_runs,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM jobs j
+         WHERE j.kind = 'recap' AND j.status = 'completed'
+           AND ((SELECT count(*) FROM job_phases p WHERE p.job_id = j.id) <> 8
+                OR (SELECT max(finished_at) FROM job_phases p WHERE p.job_id = j.id) <> j.finished_at)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(broken_runs, 0);
 
     let share = |sql: &'static str| {
         let pool = pool.clone();

@@ -58,8 +58,11 @@ impl Dashboard {
     ) -> Result<Arc<Figures>, sqlx::Error> {
         self.stats
             .get(filter, || async {
+                let started = std::time::Instant::now();
                 let stats = job_stats_at(pool, filter, Utc::now()).await?;
                 let charts = chart::charts(&stats);
+                // scripts/bench reads these to report what one computation costs.
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, user = ?filter.user_id, "job stats computed");
                 Ok(Arc::new(Figures { stats, charts }))
             })
             .await
@@ -73,9 +76,10 @@ impl Dashboard {
         let figures = self.job_stats(pool, filter).await?;
         self.progress
             .get(filter, || async {
-                job_progress_at(pool, filter, Utc::now(), &figures.stats)
-                    .await
-                    .map(Arc::new)
+                let started = std::time::Instant::now();
+                let progress = job_progress_at(pool, filter, Utc::now(), &figures.stats).await?;
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, user = ?filter.user_id, "job progress computed");
+                Ok(Arc::new(progress))
             })
             .await
     }

@@ -9,6 +9,11 @@
 //! - `job_events`: the job's path through the state machine (2–4 rows).
 //! - `job_errors`: one per failed job, codes TIMEOUT 40 %, RATE_LIMITED 30 %,
 //!   PARSE_ERROR 20 %, OUT_OF_MEMORY 10 %.
+//! - `job_phases` of each recap job that ran: its stages up to where it is or ended, the
+//!   run split by seed 002's typical stage times (the live one open).
+//! - `recap_job_articles`: three per recap job, from feeds of any of 5,000 users (a sample:
+//!   real jobs take in hundreds, but the dashboard's user filter only needs who they came
+//!   from).
 
 use std::fmt::Write;
 
@@ -24,7 +29,20 @@ pub struct BulkCounts {
     pub jobs: u64,
     pub events: u64,
     pub errors: u64,
+    pub phases: u64,
+    pub articles: u64,
 }
+
+/// Seed 002's stages' typical share of a run (the simulator's pace, in seconds).
+const STAGE_WEIGHTS: [u32; 8] = [8, 5, 3, 14, 4, 9, 3, 2];
+const GENRES: [&str; 6] = [
+    "tech",
+    "business",
+    "sports",
+    "entertainment",
+    "science",
+    "world",
+];
 
 const STATUS_WEIGHTS: [(JobStatus, u32); 6] = [
     (JobStatus::Completed, 850),
@@ -73,7 +91,8 @@ pub async fn bulk(pool: &PgPool, jobs: u64, seed: u64) -> Result<BulkCounts, sql
     let mut counts = BulkCounts::default();
     let now = Utc::now();
     let mut left = jobs;
-    // Chunks keep memory bounded: each is three COPYs (jobs, then their events and errors).
+    // Chunks keep memory bounded: each is five COPYs (jobs, then their events, errors,
+    // phases and articles).
     while left > 0 {
         let n = left.min(CHUNK_JOBS);
         let rows = generate(&mut rng, n, now, &mut counts);
@@ -81,6 +100,8 @@ pub async fn bulk(pool: &PgPool, jobs: u64, seed: u64) -> Result<BulkCounts, sql
             (COPY_JOBS_SQL, rows.jobs),
             (COPY_EVENTS_SQL, rows.events),
             (COPY_ERRORS_SQL, rows.errors),
+            (COPY_PHASES_SQL, rows.phases),
+            (COPY_ARTICLES_SQL, rows.articles),
         ] {
             let mut copy = tx.copy_in_raw(statement).await?;
             copy.send(text.into_bytes()).await?;
@@ -89,7 +110,7 @@ pub async fn bulk(pool: &PgPool, jobs: u64, seed: u64) -> Result<BulkCounts, sql
         left -= n;
     }
     tx.commit().await?;
-    sqlx::query("ANALYZE jobs, job_events, job_errors")
+    sqlx::query("ANALYZE jobs, job_events, job_errors, job_phases, recap_job_articles")
         .execute(pool)
         .await?;
     Ok(counts)
@@ -100,6 +121,9 @@ const COPY_JOBS_SQL: &str = "
                priority, max_parallel_tasks, max_attempts, retry_interval, current_phase,
                progress_percentage, error_count, stages, created_by, created_at,
                started_at, finished_at, updated_at) FROM STDIN";
+const COPY_PHASES_SQL: &str = "COPY job_phases (job_id, name, started_at, finished_at) FROM STDIN";
+const COPY_ARTICLES_SQL: &str =
+    "COPY recap_job_articles (job_id, feed_id, original_user_id, genre, created_at) FROM STDIN";
 const COPY_EVENTS_SQL: &str =
     "COPY job_events (job_id, from_status, to_status, at, actor) FROM STDIN";
 const COPY_ERRORS_SQL: &str = "COPY job_errors (job_id, code, class, message, at) FROM STDIN";
@@ -112,6 +136,8 @@ struct Rows {
     jobs: String,
     events: String,
     errors: String,
+    phases: String,
+    articles: String,
 }
 
 fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut BulkCounts) -> Rows {
@@ -149,11 +175,17 @@ fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut B
                 "user",
             ),
         };
+        // The recap stage a run reached (the last one when it completed).
+        let mut reached = None;
         let (phase, progress) = match (kind, status) {
             (_, JobStatus::Pending) => (NULL.to_string(), 0.0),
-            (JobKind::Recap, JobStatus::Completed) => ("Persist".to_string(), 100.0),
+            (JobKind::Recap, JobStatus::Completed) => {
+                reached = Some(RECAP_STAGES.len() - 1);
+                ("Persist".to_string(), 100.0)
+            }
             (JobKind::Recap, _) => {
                 let at = rng.random_range(0..RECAP_STAGES.len());
+                reached = Some(at);
                 (RECAP_STAGES[at].to_string(), (at * 100 / 8) as f64)
             }
             (JobKind::Batch, JobStatus::Completed) => ("done".to_string(), 100.0),
@@ -189,6 +221,37 @@ fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut B
             );
             from = to.as_str();
             counts.events += 1;
+        }
+        if let Some(reached) = reached {
+            let total: u32 = STAGE_WEIGHTS.iter().sum();
+            let mut at = started;
+            for (i, name) in RECAP_STAGES.iter().enumerate().take(reached + 1) {
+                let end = if i < reached {
+                    Some(at + run * STAGE_WEIGHTS[i] as i32 / total as i32)
+                } else {
+                    // The stage it is in stays open; a finished run ended in it.
+                    finished
+                };
+                let _ = writeln!(
+                    rows.phases,
+                    "{id}\t{name}\t{}\t{}",
+                    ts(at),
+                    end.map(ts).unwrap_or_else(|| NULL.into())
+                );
+                at = end.unwrap_or(at);
+                counts.phases += 1;
+            }
+            for _ in 0..3 {
+                let _ = writeln!(
+                    rows.articles,
+                    "{id}\tfeed-{}\tuser-{}\t{}\t{}",
+                    rng.random_range(0..20_000),
+                    rng.random_range(0..5_000),
+                    GENRES[rng.random_range(0..GENRES.len())],
+                    ts(started)
+                );
+                counts.articles += 1;
+            }
         }
         if failed {
             let code = pick(rng, &ERROR_CODES.map(|(code, weight, _)| (code, weight)));
