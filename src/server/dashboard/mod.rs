@@ -1,6 +1,8 @@
 //! Seed 002's Recap job-status dashboard: the live recap jobs with their eight stages and
 //! genres, recent jobs, and the last 24 hours' figures. Both are computed at most once per
-//! interval per filter ([`cache::Cached`]), so fifty people polling cost what one does.
+//! interval per filter ([`cache::Cached`]), so fifty people polling cost what one does, and
+//! once computed, a poller never waits for the database: the next figures are computed in
+//! the background while the last ones are answered.
 //! `GET /v1/dashboard/job-progress`, `GET /v1/dashboard/job-stats` and the page all call
 //! [`Dashboard::job_progress`] and [`Dashboard::job_stats`].
 
@@ -37,7 +39,7 @@ pub struct Figures {
 /// The dashboard's figures and their caches; cheap to clone.
 #[derive(Clone)]
 pub struct Dashboard {
-    stats: Arc<Cached<DashboardFilter, Arc<Figures>>>,
+    stats: Arc<FiguresCache>,
     progress: Arc<Cached<DashboardFilter, Arc<JobProgress>>>,
 }
 
@@ -56,16 +58,7 @@ impl Dashboard {
         pool: &PgPool,
         filter: &DashboardFilter,
     ) -> Result<Arc<Figures>, sqlx::Error> {
-        self.stats
-            .get(filter, || async {
-                let started = std::time::Instant::now();
-                let stats = job_stats_at(pool, filter, Utc::now()).await?;
-                let charts = chart::charts(&stats);
-                // scripts/bench reads these to report what one computation costs.
-                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, user = ?filter.user_id, "job stats computed");
-                Ok(Arc::new(Figures { stats, charts }))
-            })
-            .await
+        figures(&self.stats, pool, filter).await
     }
 
     pub async fn job_progress(
@@ -73,15 +66,20 @@ impl Dashboard {
         pool: &PgPool,
         filter: &DashboardFilter,
     ) -> Result<Arc<JobProgress>, sqlx::Error> {
-        let figures = self.job_stats(pool, filter).await?;
-        self.progress
-            .get(filter, || async {
+        // Only the figures' cache: the progress cache's own task must not keep it alive.
+        let (stats, pool, owned) = (self.stats.clone(), pool.clone(), filter.clone());
+        let compute = move || {
+            let (stats, pool, filter) = (stats.clone(), pool.clone(), owned.clone());
+            async move {
+                // Each stage's usual time comes from the 24-hour figures.
+                let figures = figures(&stats, &pool, &filter).await?;
                 let started = std::time::Instant::now();
-                let progress = job_progress_at(pool, filter, Utc::now(), &figures.stats).await?;
+                let progress = job_progress_at(&pool, &filter, Utc::now(), &figures.stats).await?;
                 tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, user = ?filter.user_id, "job progress computed");
                 Ok(Arc::new(progress))
-            })
-            .await
+            }
+        };
+        self.progress.get(filter, compute).await
     }
 
     /// What the page shows: both endpoints' answers and the charts.
@@ -98,6 +96,28 @@ impl Dashboard {
             charts: figures.charts.clone(),
         })
     }
+}
+
+type FiguresCache = Cached<DashboardFilter, Arc<Figures>>;
+
+async fn figures(
+    cache: &Arc<FiguresCache>,
+    pool: &PgPool,
+    filter: &DashboardFilter,
+) -> Result<Arc<Figures>, sqlx::Error> {
+    let (pool, owned) = (pool.clone(), filter.clone());
+    let compute = move || {
+        let (pool, filter) = (pool.clone(), owned.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let stats = job_stats_at(&pool, &filter, Utc::now()).await?;
+            let charts = chart::charts(&stats);
+            // scripts/bench reads these to report what one computation costs.
+            tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, user = ?filter.user_id, "job stats computed");
+            Ok(Arc::new(Figures { stats, charts }))
+        }
+    };
+    cache.get(filter, compute).await
 }
 
 fn form(sql: &[&'static str; 2], filter: &DashboardFilter) -> &'static str {
