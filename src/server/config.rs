@@ -230,11 +230,24 @@ pub fn leptos_options(path: &Path) -> Result<LeptosOptions, ConfigError> {
         name: "Leptos.toml",
         problem: e.to_string(),
     };
-    if path.exists() {
-        Ok(get_config_from_file(path).map_err(invalid)?.leptos_options)
+    let mut options = if path.exists() {
+        get_config_from_file(path).map_err(invalid)?.leptos_options
     } else {
-        get_config_from_str(include_str!("../../Leptos.toml")).map_err(invalid)
+        get_config_from_str(include_str!("../../Leptos.toml")).map_err(invalid)?
+    };
+    // Leptos looks for the hashes beside the running binary; without them it would link
+    // names that a hashed build does not have. Say so once, and link the plain names.
+    let hashes = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(&*options.hash_file)));
+    if options.hash_files && !hashes.as_ref().is_some_and(|h| h.exists()) {
+        tracing::warn!(
+            expected = ?hashes,
+            "hash-files is on but the build's hash file is not beside the binary: linking unhashed asset names"
+        );
+        options.hash_files = false;
     }
+    Ok(options)
 }
 
 #[cfg(test)]

@@ -146,6 +146,15 @@ impl TestApp {
     /// The same, without waiting for the database.
     pub async fn spawn_unready(pool: PgPool, config: Config) -> Self {
         let options = LeptosOptions::builder().output_name("jobdeck").build();
+        Self::spawn_unready_with(pool, config, options).await
+    }
+
+    /// Serving the site folder and settings of `options`.
+    pub async fn spawn_site(pool: PgPool, options: LeptosOptions) -> Self {
+        Self::spawn_unready_with(pool, test_config(), options).await
+    }
+
+    async fn spawn_unready_with(pool: PgPool, config: Config, options: LeptosOptions) -> Self {
         let state = AppState::build(pool, options, &config);
         start_services(&state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -259,3 +259,54 @@ async fn the_language_switch_keeps_the_choice_and_goes_back(pool: PgPool) {
         .unwrap();
     assert!(html.contains("<html lang=\"en\""));
 }
+
+#[sqlx::test]
+async fn assets_are_served_precompressed_and_cached_by_their_hashed_names(pool: PgPool) {
+    // A site folder as `cargo leptos build --release --precompress` leaves it.
+    let root = std::env::temp_dir().join(format!("jobdeck-site-{}", unique()));
+    let pkg = root.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("jobdeck.abc123.js"), "plain").unwrap();
+    std::fs::write(pkg.join("jobdeck.abc123.js.br"), "brotli").unwrap();
+    std::fs::write(pkg.join("jobdeck.abc123.js.gz"), "gzip").unwrap();
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("jobdeck")
+        .site_root(root.to_string_lossy().to_string())
+        .hash_files(true)
+        .build();
+    let app = TestApp::spawn_site(pool, options).await;
+    let get = |encoding: &'static str| {
+        app.anonymous
+            .get(app.url("/pkg/jobdeck.abc123.js"))
+            .header("Accept-Encoding", encoding)
+            .send()
+    };
+    for (accept, encoding, body) in [
+        ("br, gzip", Some("br"), "brotli"),
+        ("gzip", Some("gzip"), "gzip"),
+        ("identity", None, "plain"),
+    ] {
+        let response = get(accept).await.unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let got = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(got.as_deref(), encoding, "{accept}");
+        assert_eq!(response.text().await.unwrap(), body, "{accept}");
+    }
+    // A file that is not there is not cached, and needs no identity to be missing.
+    let missing = app
+        .anonymous
+        .get(app.url("/pkg/jobdeck.old.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().get("cache-control").is_none());
+    std::fs::remove_dir_all(root).unwrap();
+}

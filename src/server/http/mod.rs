@@ -3,6 +3,7 @@
 //! `serve`.
 
 pub mod accounts;
+mod assets;
 pub mod auth;
 mod dashboard;
 pub mod envelope;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .merge(identified)
         .merge(pages)
+        .merge(assets::pkg_router(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn(security::security_headers))
         .with_state(state)
