@@ -10,8 +10,8 @@
 //!
 //! With `--get` it sends `GET --url` instead, with `--bearer TOKEN` as its identity: an
 //! authenticated read (`/api/me`, a page) under the same closed loop. A `{n}` in the URL
-//! becomes a request counter modulo `--jobs`, so every request can ask something new (a
-//! cache miss).
+//! becomes a counter shared by all connections, modulo `--jobs`, so every request can ask
+//! something new (a cache miss).
 //!
 //! With `--job-ops create` or `--job-ops update` (and `--bearer` an operator token, `--url`
 //! the `/job-operations` route) it sends seed 001's `createJob`, or `updateBatchJob`
@@ -110,7 +110,7 @@ async fn worker(
         let body = body(args, n);
         n += 1;
         let started = Instant::now();
-        if (200..300).contains(&post(&client, args, n - 1, body).await) {
+        if (200..300).contains(&post(&client, args, body).await) {
             tally
                 .latencies_us
                 .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -123,7 +123,7 @@ async fn worker(
 
 /// Posts one report (or with `--get`, reads the URL) and reads the whole answer; its
 /// status, or 0 for a transport error.
-async fn post(client: &reqwest::Client, args: &Args, n: usize, body: String) -> u16 {
+async fn post(client: &reqwest::Client, args: &Args, body: String) -> u16 {
     let request = if args.job_ops.is_some() {
         client
             .post(&args.url)
@@ -131,7 +131,15 @@ async fn post(client: &reqwest::Client, args: &Args, n: usize, body: String) -> 
             .bearer_auth(args.bearer.as_deref().unwrap_or_default())
             .body(body)
     } else if args.get {
-        let request = client.get(args.url.replace("{n}", &(n % args.jobs).to_string()));
+        // One counter for all workers, so that no two requests share a `{n}`.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let url = if args.url.contains("{n}") {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            args.url.replace("{n}", &(n % args.jobs).to_string())
+        } else {
+            args.url.clone()
+        };
+        let request = client.get(url);
         match &args.bearer {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -265,11 +273,10 @@ async fn open_loop(args: &'static Args, rate: u64) {
             };
             let (client, counts, ok_latencies) =
                 (client.clone(), counts.clone(), ok_latencies.clone());
-            let n = sent as usize;
-            let body = body(args, n);
+            let body = body(args, sent as usize);
             tokio::spawn(async move {
                 let began = Instant::now();
-                let status = post(&client, args, n, body).await;
+                let status = post(&client, args, body).await;
                 let elapsed = began.elapsed();
                 match status {
                     200 => {

@@ -1,10 +1,14 @@
 //! A figure computed once per interval per key, however many people ask. The first caller
 //! of a key computes it (callers arriving meanwhile wait for that one computation), and a
 //! background task then recomputes it every interval for as long as someone keeps asking,
-//! so a poller is answered from memory and never waits for the database. A key nobody asked
-//! for in [`IDLE`] is dropped with its task. If recomputing fails, the last value is still
-//! answered for up to [`STALE_FOR`] intervals; after that callers compute (and fail) again.
-//! Each portal process has its own; several portals cost one computation each per interval.
+//! so pollers are answered from memory and never wait for the database. A key nobody asked
+//! for in [`IDLE`] is dropped with its task. At most [`MAX_LIVE`] keys have a task (the
+//! first ones asked for: all jobs, and a few users' filters); any further key is computed by
+//! the caller once it is older than the interval, so a viewer sending many `user_id`s
+//! cannot make the portal recompute them all forever. If recomputing fails, the last value
+//! is still answered for up to [`STALE_FOR`] intervals; after that callers compute (and
+//! fail) again. Each portal process has its own; several portals cost one computation each
+//! per interval.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +20,8 @@ use tokio::sync::OnceCell;
 
 /// Keys kept at most; past it, the least recently asked half is dropped.
 const MAX_KEYS: usize = 1_000;
+/// Keys recomputed in the background at most.
+const MAX_LIVE: usize = 16;
 /// How many intervals an old value may still be answered when recomputing fails.
 const STALE_FOR: u32 = 6;
 /// A key nobody asked for this long stops being recomputed.
@@ -25,11 +31,18 @@ struct Slot<T> {
     made: Instant,
     value: Arc<OnceCell<T>>,
     asked: Instant,
+    /// A background task recomputes it.
+    live: bool,
+}
+
+struct Slots<K, T> {
+    by_key: HashMap<K, Slot<T>>,
+    live: usize,
 }
 
 pub struct Cached<K, T> {
     ttl: Duration,
-    slots: Mutex<HashMap<K, Slot<T>>>,
+    slots: Mutex<Slots<K, T>>,
 }
 
 impl<K, T> Cached<K, T>
@@ -40,62 +53,80 @@ where
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots {
+                by_key: HashMap::new(),
+                live: 0,
+            }),
         }
     }
 
-    /// The value for `key`, from memory once it has been computed (see the module comment).
-    /// A failed computation is not kept: the next caller tries again.
+    /// The value for `key` (see the module comment for how fresh). A failed computation is
+    /// not kept: the next caller tries again.
     pub async fn get<E, F, Fut>(self: &Arc<Self>, key: &K, compute: F) -> Result<T, E>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let (cell, new) = {
+        let (cell, start_task) = {
             let mut slots = self.slots.lock().expect("cache poisoned");
             let now = Instant::now();
-            match slots.get_mut(key) {
+            let answer_for = |live: bool| if live { self.ttl * STALE_FOR } else { self.ttl };
+            match slots.by_key.get_mut(key) {
                 Some(slot) => {
                     slot.asked = now;
                     if let Some(value) = slot.value.get() {
-                        if slot.made.elapsed() < self.ttl * STALE_FOR {
+                        if slot.made.elapsed() < answer_for(slot.live) {
                             return Ok(value.clone());
                         }
-                        // Too old to answer: compute in the caller, as for a new key.
+                        // Too old: this caller computes, the others wait for it.
                         slot.value = Arc::new(OnceCell::new());
                         slot.made = now;
                     }
                     (slot.value.clone(), false)
                 }
                 None => {
-                    if slots.len() >= MAX_KEYS {
-                        let mut asked: Vec<Instant> = slots.values().map(|s| s.asked).collect();
+                    if slots.by_key.len() >= MAX_KEYS {
+                        let mut asked: Vec<Instant> =
+                            slots.by_key.values().map(|s| s.asked).collect();
                         asked.sort_unstable();
                         let cut = asked[asked.len() / 2];
-                        slots.retain(|_, slot| slot.asked > cut);
+                        slots.by_key.retain(|_, slot| slot.asked > cut);
                     }
+                    let live = slots.live < MAX_LIVE;
+                    slots.live += usize::from(live);
                     let slot = Slot {
                         made: now,
                         value: Arc::new(OnceCell::new()),
                         asked: now,
+                        live,
                     };
                     let cell = slot.value.clone();
-                    slots.insert(key.clone(), slot);
-                    (cell, true)
+                    slots.by_key.insert(key.clone(), slot);
+                    (cell, live)
                 }
             }
         };
         let compute = Arc::new(compute);
         let result = cell.get_or_try_init(|| compute()).await.cloned();
-        if new {
-            tokio::spawn(Self::recompute(Arc::downgrade(self), key.clone(), compute));
+        if start_task {
+            let (cache, key) = (Arc::downgrade(self), key.clone());
+            tokio::spawn(async move {
+                Self::recompute(&cache, &key, compute).await;
+                if let Some(this) = cache.upgrade() {
+                    let mut slots = this.slots.lock().expect("cache poisoned");
+                    slots.live -= 1;
+                    if let Some(slot) = slots.by_key.get_mut(&key) {
+                        slot.live = false;
+                    }
+                }
+            });
         }
         result
     }
 
     /// Every interval while the key is asked for and the cache lives.
-    async fn recompute<E, F, Fut>(cache: Weak<Self>, key: K, compute: Arc<F>)
+    async fn recompute<E, F, Fut>(cache: &Weak<Self>, key: &K, compute: Arc<F>)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -109,13 +140,14 @@ where
             let Some(this) = cache.upgrade() else { return };
             {
                 let mut slots = this.slots.lock().expect("cache poisoned");
-                match slots.get(&key) {
-                    Some(slot) if slot.asked.elapsed() < IDLE => {}
-                    Some(_) => {
-                        slots.remove(&key);
+                match slots.by_key.get(key) {
+                    Some(slot) if slot.live && slot.asked.elapsed() < IDLE => {}
+                    Some(slot) if slot.live => {
+                        slots.by_key.remove(key);
                         return;
                     }
-                    None => return,
+                    // Dropped, or dropped and asked for again (a new slot, maybe a new task).
+                    _ => return,
                 }
             }
             drop(this);
@@ -123,7 +155,7 @@ where
             let result = compute().await;
             let Some(this) = cache.upgrade() else { return };
             let mut slots = this.slots.lock().expect("cache poisoned");
-            match (result, slots.get_mut(&key)) {
+            match (result, slots.by_key.get_mut(key)) {
                 (Ok(value), Some(slot)) => {
                     slot.value = Arc::new(OnceCell::new_with(Some(value)));
                     slot.made = made;
@@ -207,6 +239,44 @@ mod tests {
         assert!(
             runs_then <= 1 + 300 / 50 + 1,
             "about once per interval: {runs_then}"
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_past_the_live_ones_are_computed_by_their_callers_once_per_interval() {
+        let cache = Arc::new(Cached::<usize, usize>::new(Duration::from_millis(40)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = {
+            let runs = runs.clone();
+            move || {
+                let runs = runs.clone();
+                async move { Ok::<_, String>(runs.fetch_add(1, Ordering::SeqCst)) }
+            }
+        };
+        for key in 0..MAX_LIVE + 10 {
+            cache.get(&key, counted.clone()).await.unwrap();
+        }
+        assert_eq!(cache.slots.lock().unwrap().live, MAX_LIVE);
+        let asked_once = runs.load(Ordering::SeqCst);
+        assert_eq!(asked_once, MAX_LIVE + 10);
+        // Nobody asks the extra keys again: only the live ones are recomputed.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let background = runs.load(Ordering::SeqCst) - asked_once;
+        assert!(
+            (MAX_LIVE..=3 * MAX_LIVE).contains(&background),
+            "{background}"
+        );
+        // An extra key asked again within its interval is answered from memory; after it,
+        // its caller computes.
+        let key = MAX_LIVE + 1;
+        let before = runs.load(Ordering::SeqCst);
+        cache.get(&key, counted.clone()).await.unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), before + 1, "older than 40 ms");
+        let before = runs.load(Ordering::SeqCst);
+        cache.get(&key, counted.clone()).await.unwrap();
+        assert!(
+            runs.load(Ordering::SeqCst) <= before + MAX_LIVE,
+            "fresh: not recomputed by the caller"
         );
     }
 
