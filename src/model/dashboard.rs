@@ -132,8 +132,10 @@ pub struct RecentJob {
 pub struct JobProgress {
     pub generated_at: DateTime<Utc>,
     pub user_id: Option<String>,
-    /// Pending, running and paused recap jobs, newest first.
+    /// Pending, running and paused recap jobs, newest first, at most [`ACTIVE_JOBS`].
     pub active: Vec<ActiveJob>,
+    /// More live jobs than `active` holds.
+    pub more_active: bool,
     /// With no live job, the newest finished one, its stages as they ended (the stage a
     /// failed run stopped in is `failed`).
     pub last_finished: Option<ActiveJob>,

@@ -76,7 +76,11 @@ fn Dashboard(dashboard: RecapDashboard) -> impl IntoView {
         && progress.recent.is_empty()
         && stats.last_24h.jobs == 0
         && stats.previous_24h.jobs == 0;
-    let active_count = progress.active.len();
+    let active_count = if progress.more_active {
+        format!("{}+", progress.active.len())
+    } else {
+        progress.active.len().to_string()
+    };
     view! {
         <section class="metrics" data-live="recap-metrics" aria-label=move || t_string!(i18n, last_24h)>
             <Metrics stats=stats.clone() />

@@ -301,6 +301,36 @@ async fn the_window_is_exact_at_its_edges(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn at_most_ten_live_jobs_are_listed_and_it_says_there_are_more(pool: PgPool) {
+    let now = pinned_now();
+    let mut ids = Vec::new();
+    for minutes in 0..11 {
+        let seed = Seed {
+            status: JobStatus::Running,
+            user_id: None,
+            started_at: now - Duration::minutes(30 - minutes),
+            finished_at: None,
+        };
+        ids.push(insert_job(&pool, &seed).await);
+    }
+    let filter = DashboardFilter::default();
+    let stats = job_stats_at(&pool, &filter, now).await.unwrap();
+    let progress = job_progress_at(&pool, &filter, now, &stats).await.unwrap();
+    let listed: Vec<Uuid> = progress.active.iter().map(|j| j.id).collect();
+    ids.reverse();
+    assert_eq!(listed, ids[..10], "the newest ten");
+    assert!(progress.more_active);
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(ids[10])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let progress = job_progress_at(&pool, &filter, now, &stats).await.unwrap();
+    assert_eq!(progress.active.len(), 10);
+    assert!(!progress.more_active, "exactly ten");
+}
+
+#[sqlx::test]
 async fn with_no_jobs_the_figures_are_empty_not_zero(pool: PgPool) {
     let now = pinned_now();
     let stats = job_stats_at(&pool, &DashboardFilter::default(), now)

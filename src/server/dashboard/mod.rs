@@ -282,7 +282,8 @@ pub async fn job_progress_at(
     let active: Vec<ActiveRow> = sqlx::query_as(form(&store::ACTIVE_JOBS_SQL, filter))
         .bind(now)
         .bind(user)
-        .bind(ACTIVE_JOBS)
+        // One more than shown, to know whether there are more.
+        .bind(ACTIVE_JOBS + 1)
         .fetch_all(pool)
         .await?;
     let recent: Vec<RecentRow> = sqlx::query_as(form(&store::RECENT_JOBS_SQL, filter))
@@ -291,8 +292,10 @@ pub async fn job_progress_at(
         .bind(RECENT_JOBS)
         .fetch_all(pool)
         .await?;
-    // With no live job, the pipeline shows the last run: where it stopped, or failed.
     let mut active = active;
+    let more_active = active.len() > ACTIVE_JOBS as usize;
+    active.truncate(ACTIVE_JOBS as usize);
+    // With no live job, the pipeline shows the last run: where it stopped, or failed.
     let mut last_finished = None;
     if active.is_empty() {
         if let Some(last) = recent.first() {
@@ -425,6 +428,7 @@ pub async fn job_progress_at(
         generated_at: now,
         user_id: filter.user_id.clone(),
         active,
+        more_active,
         last_finished,
         recent,
     })
