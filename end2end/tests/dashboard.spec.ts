@@ -130,3 +130,26 @@ test("the user filter is in the URL and narrows the dashboard", async ({ page })
   await expect(page.getByTestId("user-filter")).toHaveValue("nobody-has-this-id");
   expect(problems).toEqual([]);
 });
+
+test("when the server does not answer, the dashboard keeps its data and says since when", async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto(PATH);
+  await waitForHydration(page);
+  const metrics = page.locator('[data-live="recap-metrics"]');
+  const shown = await metrics.innerHTML();
+  // The refreshes (fetches of this same URL) fail; the page itself stays.
+  const failing = (url: URL) => url.pathname === PATH;
+  await page.route(failing, (route) =>
+    route.request().resourceType() === "fetch" ? route.abort() : route.continue(),
+  );
+  const status = page.getByTestId("live-status");
+  await expect(status).toHaveText(/^更新停止: \d{2}:\d{2}:\d{2}$/, { timeout: 12_000 });
+  await expect(status).toHaveClass(/stale/);
+  expect(await metrics.innerHTML()).toBe(shown);
+  await page.screenshot({ path: "test-results/screens/recap-stale.png" });
+  // Back: the mark goes on the next refresh.
+  await page.unroute(failing);
+  await expect(status).toBeEmpty({ timeout: 12_000 });
+  // A refused fetch is reported by the browser itself; nothing else may be.
+  expect(problems.filter((p) => !p.includes("Failed to load resource"))).toEqual([]);
+});

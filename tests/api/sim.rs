@@ -125,3 +125,37 @@ async fn the_live_simulator_runs_recap_jobs_through_the_apis(pool: PgPool) {
     .unwrap();
     assert_eq!(audited, 4);
 }
+
+#[sqlx::test]
+async fn a_failing_simulated_job_fails_with_its_error_and_closes_its_genres(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    live::run(live::LiveOptions {
+        url: app.base_url.clone(),
+        token: app.token(Role::Operator).await,
+        webhook_secret: None,
+        concurrency: 3,
+        speed: 2_000.0,
+        jobs: Some(6),
+        fail_every: 1,
+    })
+    .await
+    .unwrap();
+    let (failed, with_error, open_tasks): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'failed'),
+                count(*) FILTER (WHERE EXISTS (SELECT 1 FROM job_errors e WHERE e.job_id = j.id)),
+                (SELECT count(*) FROM job_tasks WHERE status IN ('pending', 'running'))
+         FROM jobs j WHERE kind = 'recap'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (failed, with_error),
+        (6, 6),
+        "--fail-every 1: every job fails, saying why"
+    );
+    assert_eq!(
+        open_tasks, 0,
+        "no genre of a failed job is left pending or running"
+    );
+}

@@ -274,15 +274,26 @@ async fn drive(
         pause(api, secs).await;
         if fail_at == Some(i) {
             let (code, message) = FAILURES[rng.random_range(0..FAILURES.len())];
-            if *stage == "Genre" {
-                let genre = genres[0];
+            // A pipeline that gives up closes its genres: the one that broke fails, the
+            // others are cancelled (after the Genre stage they are all completed already).
+            let genre_stage = RECAP_STAGES.iter().position(|s| *s == "Genre").unwrap_or(0);
+            if i <= genre_stage {
+                let tasks: Vec<Value> = genres
+                    .iter()
+                    .enumerate()
+                    .map(|(n, genre)| {
+                        if n == 0 && i == genre_stage {
+                            json!({ "name": genre, "status": "failed", "message": message,
+                                    "error_details": { "code": code, "message": message } })
+                        } else {
+                            json!({ "name": genre, "status": "cancelled" })
+                        }
+                    })
+                    .collect();
                 api.call(
                     "/task-operations",
                     "updateTasks",
-                    json!({ "job_id": id, "tasks": [{
-                        "name": genre, "status": "failed", "message": message,
-                        "error_details": { "code": code, "message": message },
-                    }]}),
+                    json!({ "job_id": id, "tasks": tasks }),
                 )
                 .await?;
             }
