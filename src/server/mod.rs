@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod sim;
 pub mod startup;
 mod state;
+mod svg_chart;
 pub mod tasks;
 
 pub use state::AppState;

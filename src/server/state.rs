@@ -14,6 +14,8 @@ use super::jobs::ReportQueue;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// The stylesheet's (hashed) URL, looked up once.
+    pub stylesheet_href: String,
     pub pool: PgPool,
     /// Set once the database has been reached and migrated (`startup::start_services`).
     pub readiness: Readiness,
@@ -33,6 +35,7 @@ impl AppState {
     /// other background services are started by `startup::start_services`.
     pub fn build(pool: PgPool, leptos_options: LeptosOptions, config: &Config) -> Self {
         Self {
+            stylesheet_href: super::http::assets::stylesheet_href(&leptos_options),
             leptos_options,
             job_reports: JobReportBatcher::start(pool.clone(), config.batch),
             job_updates: ReportQueue::start(pool.clone()),

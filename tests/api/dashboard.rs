@@ -618,28 +618,15 @@ async fn the_endpoints_need_a_viewer_and_refuse_malformed_parameters(pool: PgPoo
             assert_eq!(counted, jobs, "{path}{query}: {body}");
         }
     }
-    let body: Value = body_json(
-        viewer
-            .get(app.url("/v1/dashboard/job-stats"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let get = |path: &str| viewer.get(app.url(path)).send();
+    let body = body_json(get("/v1/dashboard/job-stats").await.unwrap()).await;
     assert_eq!(body["last_24h"]["failed"], 1);
     assert_eq!(
         body["last_24h"]["success_rate"], 0.0,
         "one failed, none completed"
     );
     assert_eq!(body["per_hour"].as_array().unwrap().len(), 24);
-    let body: Value = body_json(
-        viewer
-            .get(app.url("/v1/dashboard/job-progress"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = body_json(get("/v1/dashboard/job-progress").await.unwrap()).await;
     assert_eq!(body["recent"][0]["id"], id.to_string());
     assert_eq!(body["recent"][0]["status"], "failed");
     assert_eq!(body["last_finished"]["id"], id.to_string());

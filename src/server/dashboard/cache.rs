@@ -172,7 +172,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    type Counted = Pin<Box<dyn Future<Output = Result<usize, String>> + Send>>;
+
+    /// A computation that takes `delay` and answers how many ran before it.
+    fn counting(
+        runs: &Arc<AtomicUsize>,
+        delay: Duration,
+    ) -> impl Fn() -> Counted + Clone + Send + Sync + 'static {
+        let runs = runs.clone();
+        move || {
+            let runs = runs.clone();
+            Box::pin(async move {
+                // No delay: no await either, so nothing else runs in between.
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(runs.fetch_add(1, Ordering::SeqCst))
+            })
+        }
+    }
 
     #[tokio::test]
     async fn fifty_callers_share_one_computation() {
@@ -181,14 +202,9 @@ mod tests {
         let calls = (0..50).map(|_| {
             let (cache, runs) = (cache.clone(), runs.clone());
             tokio::spawn(async move {
-                let compute = move || {
-                    let runs = runs.clone();
-                    async move {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        Ok::<_, String>(runs.fetch_add(1, Ordering::SeqCst))
-                    }
-                };
-                cache.get(&1, compute).await
+                cache
+                    .get(&1, counting(&runs, Duration::from_millis(20)))
+                    .await
             })
         });
         for call in calls {
@@ -210,16 +226,7 @@ mod tests {
     async fn a_polled_key_is_recomputed_in_the_background_and_answered_from_memory() {
         let cache = Arc::new(Cached::<u8, usize>::new(Duration::from_millis(50)));
         let runs = Arc::new(AtomicUsize::new(0));
-        let slow = {
-            let runs = runs.clone();
-            move || {
-                let runs = runs.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                    Ok::<_, String>(runs.fetch_add(1, Ordering::SeqCst))
-                }
-            }
-        };
+        let slow = counting(&runs, Duration::from_millis(30));
         assert_eq!(cache.get(&1, slow.clone()).await, Ok(0));
         // Polled for 300 ms: every answer is immediate, and the value moves on by itself.
         let mut last = 0;
@@ -246,13 +253,7 @@ mod tests {
     async fn keys_past_the_live_ones_are_computed_by_their_callers_once_per_interval() {
         let cache = Arc::new(Cached::<usize, usize>::new(Duration::from_millis(40)));
         let runs = Arc::new(AtomicUsize::new(0));
-        let counted = {
-            let runs = runs.clone();
-            move || {
-                let runs = runs.clone();
-                async move { Ok::<_, String>(runs.fetch_add(1, Ordering::SeqCst)) }
-            }
-        };
+        let counted = counting(&runs, Duration::ZERO);
         for key in 0..MAX_LIVE + 10 {
             cache.get(&key, counted.clone()).await.unwrap();
         }
@@ -284,13 +285,7 @@ mod tests {
     async fn the_background_task_ends_with_the_cache() {
         let cache = Arc::new(Cached::<u8, usize>::new(Duration::from_millis(10)));
         let runs = Arc::new(AtomicUsize::new(0));
-        let counted = {
-            let runs = runs.clone();
-            move || {
-                let runs = runs.clone();
-                async move { Ok::<_, String>(runs.fetch_add(1, Ordering::SeqCst)) }
-            }
-        };
+        let counted = counting(&runs, Duration::ZERO);
         cache.get(&1, counted).await.unwrap();
         drop(cache);
         tokio::time::sleep(Duration::from_millis(50)).await;

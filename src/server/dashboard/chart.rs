@@ -5,6 +5,7 @@
 use plotters::prelude::*;
 
 use crate::model::{DashboardCharts, JobStats};
+use crate::server::svg_chart::{render, Drawn};
 
 const JOBS: RGBColor = RGBColor(147, 197, 253);
 const FAILURES: RGBColor = RGBColor(220, 38, 38);
@@ -17,25 +18,9 @@ const HEIGHT: u32 = 240;
 
 pub fn charts(stats: &JobStats) -> DashboardCharts {
     DashboardCharts {
-        per_hour_svg: svg(|svg| per_hour(svg, stats)),
-        stages_svg: svg(|svg| stages(svg, stats)),
+        per_hour_svg: render("jobs per hour", (WIDTH, HEIGHT), |svg| per_hour(svg, stats)),
+        stages_svg: render("stage durations", (WIDTH, HEIGHT), |svg| stages(svg, stats)),
     }
-}
-
-type Drawn<'a> = Result<(), Box<dyn std::error::Error + 'a>>;
-
-fn svg(draw: impl for<'a> FnOnce(&'a mut String) -> Drawn<'a>) -> String {
-    let mut svg = String::new();
-    if let Err(error) = draw(&mut svg) {
-        tracing::error!(%error, "dashboard chart could not be drawn");
-        return String::new();
-    }
-    // plotters writes fixed pixel sizes; a viewBox lets CSS scale the chart to its card.
-    svg.replacen(
-        &format!(r#"<svg width="{WIDTH}" height="{HEIGHT}" "#),
-        &format!(r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" "#),
-        1,
-    )
 }
 
 /// Bars of every finished job per hour, its failures in red over them; hours are labelled by

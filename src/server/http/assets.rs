@@ -16,6 +16,27 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Unhashed names can change content under the same URL: ask each time (a 304 is cheap).
 const REVALIDATE: &str = "no-cache";
 
+/// The stylesheet's URL: its hashed name from the hash file beside the binary (what
+/// Leptos's `HashedStylesheet` would read on every render), read once at start.
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let hash = options
+        .hash_files
+        .then(|| {
+            let exe = std::env::current_exe().ok()?;
+            let hashes = std::fs::read_to_string(exe.parent()?.join(&*options.hash_file)).ok()?;
+            hashes.lines().find_map(|line| {
+                let (kind, hash) = line.split_once(':')?;
+                (kind.trim() == "css").then(|| format!(".{}", hash.trim()))
+            })
+        })
+        .flatten()
+        .unwrap_or_default();
+    format!(
+        "/{}/{}{hash}.css",
+        options.site_pkg_dir, options.output_name
+    )
+}
+
 pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Router<S> {
     let dir = Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     let policy = HeaderValue::from_static(if options.hash_files {

@@ -3,7 +3,7 @@
 //! `serve`.
 
 pub mod accounts;
-mod assets;
+pub mod assets;
 pub mod auth;
 mod dashboard;
 pub mod envelope;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use plotters::prelude::*;
 
 use crate::model::{JobReportView, ReportStatus};
+use crate::server::svg_chart::{render, Drawn};
 
 const SUCCESS: RGBColor = RGBColor(22, 163, 74);
 const ERROR: RGBColor = RGBColor(220, 38, 38);
@@ -12,24 +13,13 @@ const GRID: RGBColor = RGBColor(229, 231, 235);
 /// Duration of each run over time, one dot per run coloured by outcome. Runs that reported
 /// no duration sit on the zero line, so every outcome is visible.
 pub fn runs_svg(runs: &[JobReportView]) -> String {
-    let mut svg = String::new();
-    if let Err(error) = draw(&mut svg, runs) {
-        tracing::error!(%error, "job chart could not be drawn");
-        return String::new();
-    }
-    // plotters writes fixed pixel sizes; a viewBox lets CSS scale the chart to its column.
-    svg.replacen(
-        r#"<svg width="720" height="260" "#,
-        r#"<svg viewBox="0 0 720 260" role="img" "#,
-        1,
-    )
+    render("job runs", SIZE, |svg| draw(svg, runs))
 }
 
-fn draw<'a>(
-    svg: &'a mut String,
-    runs: &[JobReportView],
-) -> Result<(), Box<dyn std::error::Error + 'a>> {
-    let root = SVGBackend::with_string(svg, (720, 260)).into_drawing_area();
+const SIZE: (u32, u32) = (720, 260);
+
+fn draw<'a>(svg: &'a mut String, runs: &[JobReportView]) -> Drawn<'a> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (from, to) = time_range(runs);
     // Six labels over a short span would all read the same minute.

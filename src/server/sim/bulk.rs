@@ -23,6 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
 
+use super::{GENRES, STAGE_SECS};
 use crate::model::{ErrorClass, JobKind, JobStatus, RECAP_STAGES};
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,16 +37,6 @@ pub struct BulkCounts {
 
 /// How far back recap jobs get their stage runs and articles.
 pub const DETAIL_DAYS: i64 = 30;
-/// Seed 002's stages' typical share of a run (the simulator's pace, in seconds).
-const STAGE_WEIGHTS: [u32; 8] = [8, 5, 3, 14, 4, 9, 3, 2];
-const GENRES: [&str; 6] = [
-    "tech",
-    "business",
-    "sports",
-    "entertainment",
-    "science",
-    "world",
-];
 
 const STATUS_WEIGHTS: [(JobStatus, u32); 6] = [
     (JobStatus::Completed, 850),
@@ -227,11 +218,12 @@ fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut B
         }
         let detailed = created > now - Duration::days(DETAIL_DAYS);
         if let Some(reached) = reached.filter(|_| detailed) {
-            let total: u32 = STAGE_WEIGHTS.iter().sum();
+            // Each stage takes its typical share of the run.
+            let total: u32 = STAGE_SECS.iter().sum();
             let mut at = started;
             for (i, name) in RECAP_STAGES.iter().enumerate().take(reached + 1) {
                 let end = if i < reached {
-                    Some(at + run * STAGE_WEIGHTS[i] as i32 / total as i32)
+                    Some(at + run * STAGE_SECS[i] as i32 / total as i32)
                 } else {
                     // The stage it is in stays open; a finished run ended in it.
                     finished

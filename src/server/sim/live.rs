@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use super::{GENRES, STAGE_SECS};
 use crate::model::RECAP_STAGES;
 
 pub struct LiveOptions {
@@ -28,16 +29,6 @@ pub struct LiveOptions {
     pub fail_every: u32,
 }
 
-const GENRES: [&str; 6] = [
-    "tech",
-    "business",
-    "sports",
-    "entertainment",
-    "science",
-    "world",
-];
-/// Typical seconds per stage at speed 1.
-const STAGE_SECS: [f64; 8] = [8.0, 5.0, 3.0, 14.0, 4.0, 9.0, 3.0, 2.0];
 const FAILURES: [(&str, &str); 3] = [
     ("TIMEOUT", "feed fetch timed out after 30s"),
     ("RATE_LIMITED", "summariser answered 429; retry after 60s"),
@@ -270,7 +261,7 @@ async fn drive(
             )
             .await?;
         }
-        let secs = STAGE_SECS[i] * rng.random_range(0.6..1.4);
+        let secs = f64::from(STAGE_SECS[i]) * rng.random_range(0.6..1.4);
         pause(api, secs).await;
         if fail_at == Some(i) {
             let (code, message) = FAILURES[rng.random_range(0..FAILURES.len())];
