@@ -3,9 +3,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use crate::api::accounts::get_current_user;
 use crate::i18n::I18nContextProvider;
-use crate::model::{AppError, CurrentUser};
 use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
 use crate::pages::incident::IncidentPage;
@@ -17,6 +15,7 @@ use crate::pages::not_found::NotFound;
 use crate::pages::recap::RecapJobStatusPage;
 use crate::ui::live::LiveRefresh;
 use crate::ui::sidebar::Sidebar;
+use crate::ui::signed_in::{provide_signed_in, signed_in};
 
 /// The HTML document around the app; `<html lang>` is set by the i18n provider. Pages render
 /// in `SsrMode::Async`: the first response already holds the data and the error badge.
@@ -56,25 +55,16 @@ fn Stale() -> impl IntoView {
     view! { <LiveRefresh stale_label=untrack(|| crate::i18n::t_string!(i18n, stale_since).to_string()) /> }
 }
 
-/// Who is signed in, for every component that needs to know (`None` on the login page).
-pub type UserResource = Resource<Result<Option<CurrentUser>, AppError>>;
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Who is signed in: fetched once per page load (a sign-in or sign-out reloads the page).
-    let me: UserResource = Resource::new(|| (), |_| get_current_user());
-    provide_context(me);
+    provide_signed_in();
     view! {
         <I18nContextProvider>
             <Title text="Jobdeck" />
             <Router>
                 <div class="layout">
-                    <Transition fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            me.await.ok().flatten().map(|user| view! { <Sidebar user /> })
-                        })}
-                    </Transition>
+                    {signed_in().map(|user| view! { <Sidebar user /> })}
                     <main class="content">
                         <Stale />
                         <Routes fallback=NotFound>

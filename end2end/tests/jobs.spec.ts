@@ -59,7 +59,7 @@ test("a reported job moves through its stages without a reload, and an operator 
   await waitForHydration(page);
   await expect(page.getByTestId("job-phase")).toHaveText("Fetch");
   const timeline = page.getByTestId("stage-timeline");
-  await expect(timeline.locator('[data-stage="Fetch"]')).toHaveAttribute("data-state", "current");
+  await expect(timeline.locator('[data-stage="Fetch"]')).toHaveAttribute("data-state", "running");
 
   // The pipeline moves on; the open page follows on its next poll.
   await op(pipeline, token, "updateBatchJob", stage(id, "Preprocess", 15));
@@ -70,7 +70,7 @@ test("a reported job moves through its stages without a reload, and an operator 
   });
   await expect(page.getByTestId("job-phase")).toHaveText("Dedup");
   await expect(timeline.locator('[data-stage="Fetch"]')).toHaveAttribute("data-state", "done");
-  await expect(timeline.locator('[data-stage="Dedup"]')).toHaveAttribute("data-state", "current");
+  await expect(timeline.locator('[data-stage="Dedup"]')).toHaveAttribute("data-state", "running");
   await expect(page.locator('tr[data-task="tech"] .status')).toHaveAttribute("data-status", "running");
   await page.screenshot({ path: "test-results/screens/job.png", fullPage: true });
 

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::model::{AppError, AuditPage, CreatedToken, CurrentUser, Role, TokenView, UserView};
+use crate::model::{AppError, AuditPage, CreatedToken, Cursor, Role, TokenView, UserView};
 
 #[cfg(feature = "ssr")]
 use crate::model::Permission;
@@ -26,21 +26,6 @@ fn signed_in_user(principal: &crate::server::accounts::Principal) -> Result<(), 
             message: "sign in as a user to manage tokens".into(),
         }),
     }
-}
-
-/// The signed-in user, or `None` on the login page.
-#[server(endpoint = "me")]
-pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    crate::api::answer(
-        async move {
-            match crate::api::allowed(Permission::ManageOwnAccount) {
-                Ok((_, principal)) => Ok(Some(principal.current_user())),
-                Err(AppError::Unauthorized) => Ok(None),
-                Err(error) => Err(error),
-            }
-        }
-        .await,
-    )
 }
 
 #[server(endpoint = "admin/users/list")]
@@ -82,23 +67,27 @@ pub async fn update_user(
         async move {
             let (state, principal) = crate::api::allowed(Permission::Administer)?;
             let change = users::UserChange { role, disabled };
-            Ok(users::update_user(&state.pool, &principal.actor(), id, change).await?)
+            let actor = principal.actor();
+            Ok(users::update_user(&state.pool, &state.tokens, &actor, id, change).await?)
         }
         .await,
     )
 }
 
-/// Returns the new, generated password, shown once.
+/// Returns the new, generated password, shown once. `revoke_tokens` is the form's
+/// checkbox (present when ticked).
 #[server(endpoint = "admin/users/reset-password")]
-pub async fn reset_password(id: Uuid) -> Result<String, AppError> {
+pub async fn reset_password(id: Uuid, revoke_tokens: Option<String>) -> Result<String, AppError> {
     crate::api::answer(
         async move {
             let (state, principal) = crate::api::allowed(Permission::Administer)?;
             let password = users::reset_password(
                 &state.pool,
+                &state.tokens,
                 &principal.actor(),
                 users::UserRef::Id(id),
                 None,
+                revoke_tokens.is_some(),
             )
             .await?;
             Ok(password.expose().to_string())
@@ -109,12 +98,18 @@ pub async fn reset_password(id: Uuid) -> Result<String, AppError> {
 
 /// Ends every session of the user, this one too: they sign in again with the new password.
 #[server(endpoint = "account/password")]
-pub async fn change_password(current: String, new: String) -> Result<(), AppError> {
+pub async fn change_password(
+    current: String,
+    new: String,
+    revoke_tokens: Option<String>,
+) -> Result<(), AppError> {
     crate::api::answer(
         async move {
             let (state, principal) = crate::api::allowed(Permission::ManageOwnAccount)?;
             let new = password("new", new)?;
-            users::change_password(&state.pool, &principal, current, new).await?;
+            let revoke = revoke_tokens.is_some();
+            users::change_password(&state.pool, &state.tokens, &principal, current, new, revoke)
+                .await?;
             // This session has ended too: sign in with the new password.
             leptos_axum::redirect("/login");
             Ok(())
@@ -183,7 +178,7 @@ pub async fn revoke_token(id: Uuid) -> Result<(), AppError> {
 pub async fn list_audit(
     actor: Option<String>,
     action: Option<String>,
-    before: Option<i64>,
+    after: Option<Cursor>,
 ) -> Result<AuditPage, AppError> {
     crate::api::answer(
         async move {
@@ -191,7 +186,7 @@ pub async fn list_audit(
             let filter = crate::server::audit::AuditFilter {
                 actor,
                 action,
-                before,
+                after,
             };
             Ok(crate::server::audit::list_audit(&state.pool, &filter).await?)
         }

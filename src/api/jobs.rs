@@ -1,10 +1,9 @@
 //! Server functions of the jobs pages; the same service functions as `/job-operations`.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{AppError, JobDetailView, JobsQuery, JobsView};
+use crate::model::{AppError, JobAction, JobDetailView, JobsQuery, JobsView};
 
 #[cfg(feature = "ssr")]
 use crate::model::Permission;
@@ -37,55 +36,30 @@ pub async fn job_detail(job_id: Uuid) -> Result<Option<JobDetailView>, AppError>
     )
 }
 
-/// What an operator's button asks of a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobAction {
-    Pause,
-    Resume,
-    Cancel,
-    Delete,
-}
-
-impl JobAction {
-    /// The form value, as serde reads it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobAction::Pause => "pause",
-            JobAction::Resume => "resume",
-            JobAction::Cancel => "cancel",
-            JobAction::Delete => "delete",
-        }
-    }
-}
-
+/// An operator's button: the same `jobs::perform` as `/job-operations`, so the permission,
+/// the allowed statuses (`model::JobAction`) and the audit row are the route's.
 #[server(endpoint = "jobs/act")]
 pub async fn act_on_job(job_id: Uuid, action: JobAction) -> Result<(), AppError> {
-    use crate::server::jobs::{self, input::DeleteJob, input::JobCommand};
+    use crate::server::jobs::{self, input::DeleteJob, input::JobCommand, input::JobOperation};
     crate::api::answer(
         async move {
-            let (state, principal) = crate::api::allowed(Permission::ActOnJobs)?;
-            let (pool, actor) = (&state.pool, principal.actor());
+            let (state, principal) = crate::api::allowed(Permission::ReadJobs)?;
             let command = JobCommand {
                 job_id,
                 reason: None,
             };
-            match action {
-                JobAction::Pause => jobs::pause_job(pool, &actor, command).await.map(drop),
-                JobAction::Resume => jobs::resume_job(pool, &actor, command).await.map(drop),
-                JobAction::Cancel => jobs::cancel_job(pool, &actor, command).await.map(drop),
-                JobAction::Delete => jobs::delete_job(
-                    pool,
-                    &actor,
-                    DeleteJob {
-                        job_id,
-                        force: false,
-                    },
-                )
-                .await
-                .map(drop),
-            }
-            .map_err(AppError::from)?;
+            let operation = match action {
+                JobAction::Pause => JobOperation::PauseJob(command),
+                JobAction::Resume => JobOperation::ResumeJob(command),
+                JobAction::Cancel => JobOperation::CancelJob(command),
+                JobAction::Retry => JobOperation::RetryJob(command),
+                JobAction::Delete => JobOperation::DeleteJob(DeleteJob {
+                    job_id,
+                    force: false,
+                }),
+            };
+            let actor = principal.actor();
+            jobs::perform(&state.pool, &state.job_updates, &actor, operation).await?;
             // The job is gone: its page has nothing to show.
             if action == JobAction::Delete {
                 leptos_axum::redirect("/jobs");

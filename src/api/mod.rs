@@ -3,7 +3,7 @@
 
 pub mod accounts;
 pub mod dashboard;
-pub mod job_status;
+pub mod incidents;
 pub mod jobs;
 
 /// The state and the caller's principal (put on the request by `http::auth::page_gate`),

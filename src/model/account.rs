@@ -5,15 +5,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Users hold one of the first three; `Worker` exists only on API tokens and may only
-/// report on jobs. The order of the user roles is their rank.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Worker,
-    Viewer,
-    Operator,
-    Admin,
+use super::wire::wire_enum;
+
+wire_enum! {
+    /// Users hold one of the last three; `Worker` exists only on API tokens and may only
+    /// drive the jobs it works on. The order of the user roles is their rank.
+    #[derive(PartialOrd, Ord)]
+    pub enum Role ("role") {
+        Worker = "worker",
+        Viewer = "viewer",
+        Operator = "operator",
+        Admin = "admin",
+    }
 }
 
 /// Everything an identity may be allowed to do.
@@ -45,21 +48,7 @@ impl Permission {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Worker, Role::Viewer, Role::Operator, Role::Admin];
     pub const USER_ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Worker => "worker",
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|role| role.as_str() == text)
-    }
 
     /// The whole access policy.
     pub fn may(self, permission: Permission) -> bool {
@@ -89,17 +78,11 @@ impl Role {
     }
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for Role {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        Role::parse(&value).ok_or_else(|| format!("unknown role {value:?}"))
+wire_enum! {
+    /// Whether what the audit log records worked, or was refused.
+    pub enum AuditOutcome ("audit outcome") {
+        Success = "success",
+        Failure = "failure",
     }
 }
 
@@ -164,14 +147,14 @@ pub struct AuditEventView {
     pub action: String,
     pub target: Option<String>,
     pub details: serde_json::Value,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
 }
 
 /// One page of the audit log, newest first; `next` continues after its last row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub events: Vec<AuditEventView>,
-    pub next: Option<i64>,
+    pub next: Option<super::Cursor>,
 }
 
 /// Where to go after signing in: `next` only when it is a path on this site. Anything that

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{JobStatus, TaskStatus};
+use super::wire::wire_enum;
+use super::{JobStatus, TaskStatus, TriggerSource};
 
 /// Recent jobs in `job-progress`.
 pub const RECENT_JOBS: i64 = 20;
@@ -48,24 +49,13 @@ impl DashboardFilter {
     }
 }
 
-/// Where a stage of a job's pipeline is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageState {
-    Pending,
-    Running,
-    Done,
-    Failed,
-}
-
-impl StageState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageState::Pending => "pending",
-            StageState::Running => "running",
-            StageState::Done => "done",
-            StageState::Failed => "failed",
-        }
+wire_enum! {
+    /// Where a stage of a job's pipeline is.
+    pub enum StageState ("stage state") {
+        Pending = "pending",
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
     }
 }
 
@@ -100,7 +90,7 @@ pub struct DashboardError {
 pub struct ActiveJob {
     pub id: Uuid,
     pub status: JobStatus,
-    pub trigger_source: String,
+    pub trigger_source: TriggerSource,
     pub user_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -117,7 +107,7 @@ pub struct ActiveJob {
 pub struct RecentJob {
     pub id: Uuid,
     pub status: JobStatus,
-    pub trigger_source: String,
+    pub trigger_source: TriggerSource,
     pub user_id: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

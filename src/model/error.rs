@@ -12,13 +12,23 @@ pub enum AppError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("it was deleted")]
+    Gone,
     #[error("{message}")]
     Invalid {
         field: Option<String>,
         message: String,
     },
+    /// Well formed, but names something that does not fit (a task the job does not have).
+    #[error("{message}")]
+    Unprocessable {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Limited(String),
     #[error("the database is unavailable; retry later")]
     Unavailable,
     #[error("internal error")]
@@ -34,8 +44,11 @@ impl AppError {
             AppError::Unauthorized => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
+            AppError::Gone => 410,
             AppError::Invalid { .. } => 400,
+            AppError::Unprocessable { .. } => 422,
             AppError::Conflict(_) => 409,
+            AppError::Limited(_) => 429,
             AppError::Unavailable => 503,
             AppError::Internal | AppError::Transport(_) => 500,
         }

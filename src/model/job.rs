@@ -5,42 +5,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Pending,
-    Running,
-    Paused,
-    Completed,
-    Failed,
-    Cancelled,
+use super::wire::wire_enum;
+use super::{parse_id, parse_time, time_part, BadCursor, Cursor, Permission};
+
+wire_enum! {
+    pub enum JobStatus ("status") {
+        Pending = "pending",
+        Running = "running",
+        Paused = "paused",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 6] = [
-        JobStatus::Pending,
-        JobStatus::Running,
-        JobStatus::Paused,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Running => "running",
-            JobStatus::Paused => "paused",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
     /// The whole state machine: where a job may go from `self`.
     ///
     /// ```text
@@ -74,6 +53,20 @@ impl JobStatus {
             .collect()
     }
 
+    /// Who may move a job from `self` to `to` (or report on it, `to == self`). The pipeline
+    /// or worker driving a run may start it, finish it and report progress; pausing,
+    /// resuming, cancelling and retrying are an operator's decisions (`JobAction`).
+    pub fn permission_to(self, to: JobStatus) -> Permission {
+        use JobStatus::*;
+        match (self, to) {
+            (from, to) if from == to => Permission::ReportOnJobs,
+            (Pending, Running) | (Running, Completed) | (Running, Failed) => {
+                Permission::ReportOnJobs
+            }
+            _ => Permission::ActOnJobs,
+        }
+    }
+
     /// The run has ended: the job has a `finished_at` exactly in these (a CHECK in the
     /// schema says so too). A failed job can still be retried; the other two are final.
     pub fn is_finished(self) -> bool {
@@ -81,6 +74,15 @@ impl JobStatus {
             self,
             JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
         )
+    }
+
+    /// The statuses of [`is_finished`](Self::is_finished), for SQL (`= ANY($n)`).
+    pub fn finished() -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .map(Self::as_str)
+            .collect()
     }
 
     /// No way out.
@@ -94,52 +96,75 @@ impl JobStatus {
     }
 }
 
-impl std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+wire_enum! {
+    /// An operator's command on a job, from the page's buttons or `/job-operations`. The
+    /// statuses each is offered from are decided here, for the service and the buttons.
+    pub enum JobAction ("job action") {
+        Pause = "pause",
+        Resume = "resume",
+        Cancel = "cancel",
+        Retry = "retry",
+        Delete = "delete",
     }
 }
 
-impl TryFrom<String> for JobStatus {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).ok_or_else(|| {
-            format!(
-                "unknown status {value:?}; one of {}",
-                Self::ALL.map(JobStatus::as_str).join(", ")
-            )
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    Batch,
-    Recap,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Batch, JobKind::Recap];
-
-    pub fn as_str(self) -> &'static str {
+impl JobAction {
+    /// The action's name on `/job-operations` and in the audit log.
+    pub fn name(self) -> &'static str {
         match self {
-            JobKind::Batch => "batch",
-            JobKind::Recap => "recap",
+            JobAction::Pause => "pauseJob",
+            JobAction::Resume => "resumeJob",
+            JobAction::Cancel => "cancelJob",
+            JobAction::Retry => "retryJob",
+            JobAction::Delete => "deleteJob",
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    pub fn permission(self) -> Permission {
+        Permission::ActOnJobs
+    }
+
+    /// Where the command sends the job; `None` for delete, which removes it.
+    pub fn target(self) -> Option<JobStatus> {
+        match self {
+            JobAction::Pause => Some(JobStatus::Paused),
+            JobAction::Resume => Some(JobStatus::Running),
+            JobAction::Cancel => Some(JobStatus::Cancelled),
+            JobAction::Retry => Some(JobStatus::Pending),
+            JobAction::Delete => None,
+        }
+    }
+
+    /// The statuses the command is allowed from. Resume is for a paused job only: a
+    /// pending job is started by its pipeline or worker, not resumed by an operator.
+    pub fn allowed_from(self) -> &'static [JobStatus] {
+        use JobStatus::*;
+        match self {
+            JobAction::Pause => &[Running],
+            JobAction::Resume => &[Paused],
+            JobAction::Cancel => &[Pending, Running, Paused],
+            JobAction::Retry => &[Failed],
+            JobAction::Delete => &JobStatus::ALL,
+        }
+    }
+
+    pub fn allowed(self, from: JobStatus) -> bool {
+        self.allowed_from().contains(&from)
     }
 }
 
-impl TryFrom<String> for JobKind {
-    type Error = String;
+wire_enum! {
+    /// Seed 002's `trigger_source`: who started a job.
+    pub enum TriggerSource ("trigger_source") {
+        System = "system",
+        User = "user",
+    }
+}
 
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).ok_or_else(|| format!("unknown kind {value:?}; one of batch, recap"))
+wire_enum! {
+    pub enum JobKind ("kind") {
+        Batch = "batch",
+        Recap = "recap",
     }
 }
 
@@ -155,39 +180,17 @@ pub const RECAP_STAGES: [&str; 8] = [
     "Persist",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
+wire_enum! {
+    pub enum TaskStatus ("task status") {
+        Pending = "pending",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 5] = [
-        TaskStatus::Pending,
-        TaskStatus::Running,
-        TaskStatus::Completed,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Running => "running",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
     /// A task's own machine: a failed task may be tried again.
     pub fn next(self) -> &'static [TaskStatus] {
         use TaskStatus::*;
@@ -209,56 +212,45 @@ impl TaskStatus {
             TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
         )
     }
+
+    /// The statuses of [`is_finished`](Self::is_finished), for SQL (`= ANY($n)`).
+    pub fn finished() -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .map(Self::as_str)
+            .collect()
+    }
+
+    /// Entering this status starts an attempt (`attempt + 1`, a new `started_at`): the one
+    /// place that says so, read by every statement that moves tasks.
+    pub const ATTEMPT_STARTS: TaskStatus = TaskStatus::Running;
 }
 
-impl TryFrom<String> for TaskStatus {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).ok_or_else(|| {
-            format!(
-                "unknown task status {value:?}; one of {}",
-                Self::ALL.map(TaskStatus::as_str).join(", ")
-            )
-        })
+wire_enum! {
+    /// The level of a line in a job's log.
+    pub enum LogLevel ("log level") {
+        Info = "info",
+        Warn = "warn",
+        Error = "error",
     }
 }
 
-/// What kind of failure an error code names, which decides whether retrying can help.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorClass {
-    /// Timeouts, rate limits, lost connections: the same work may succeed later.
-    Transient,
-    /// Memory, CPU, disk or quota exhausted.
-    Resource,
-    /// The input cannot be processed as it is (parse or validation errors).
-    Input,
-    /// Anything else.
-    Unknown,
+wire_enum! {
+    /// What kind of failure an error code names, which decides whether retrying can help.
+    pub enum ErrorClass ("error class") {
+        /// Timeouts, rate limits, lost connections: the same work may succeed later.
+        Transient = "transient",
+        /// Memory, CPU, disk or quota exhausted.
+        Resource = "resource",
+        /// The input cannot be processed as it is (parse or validation errors).
+        Input = "input",
+        /// Anything else.
+        Unknown = "unknown",
+    }
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 4] = [
-        ErrorClass::Transient,
-        ErrorClass::Resource,
-        ErrorClass::Input,
-        ErrorClass::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Transient => "transient",
-            ErrorClass::Resource => "resource",
-            ErrorClass::Input => "input",
-            ErrorClass::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|class| class.as_str() == text)
-    }
-
     /// Classifies an error code (`TIMEOUT`, `RATE_LIMITED`, `PARSE_ERROR`, ...) by the
     /// words in it, so a pipeline's own codes land in a sensible class too.
     pub fn of_code(code: &str) -> Self {
@@ -312,6 +304,12 @@ pub struct JobLimits {
     pub batch_items: usize,
     /// How long a deleted job whose pipeline never calls again is kept before it goes.
     pub delete_grace_secs: i64,
+    /// Stages a job may declare.
+    pub max_stages: usize,
+    /// Bytes of a task's payload, written out as JSON.
+    pub payload_bytes: usize,
+    /// Tasks a job may have in all.
+    pub tasks_per_job: usize,
 }
 
 pub const JOB_LIMITS: JobLimits = JobLimits {
@@ -330,6 +328,9 @@ pub const JOB_LIMITS: JobLimits = JobLimits {
     stack_chars: 32_000,
     batch_items: 1_000,
     delete_grace_secs: 300,
+    max_stages: 64,
+    payload_bytes: 16 * 1024,
+    tasks_per_job: 10_000,
 };
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -366,7 +367,7 @@ pub struct JobView {
     pub product_id: Option<String>,
     pub sending_group_id: Option<String>,
     pub user_id: Option<String>,
-    pub trigger_source: String,
+    pub trigger_source: TriggerSource,
     pub priority: i16,
     pub max_parallel_tasks: i32,
     pub retry_config: RetryConfig,
@@ -407,8 +408,8 @@ pub struct TaskCounts {
 pub struct JobsQuery {
     pub status: Option<JobStatus>,
     pub kind: Option<JobKind>,
-    /// `created_at` in microseconds and the id of the last job of the previous page.
-    pub after: Option<String>,
+    /// Just after the last job of the previous page.
+    pub after: Option<Cursor>,
 }
 
 impl JobsQuery {
@@ -421,7 +422,7 @@ impl JobsQuery {
             params.push(format!("kind={}", kind.as_str()));
         }
         if let Some(after) = &self.after {
-            params.push(format!("after={}", super::encode_component(after)));
+            params.push(format!("after={}", after.as_str()));
         }
         if params.is_empty() {
             "/jobs".to_string()
@@ -430,14 +431,18 @@ impl JobsQuery {
         }
     }
 
-    /// Reads the cursor back; a malformed one starts from the top.
-    pub fn cursor(&self) -> Option<(i64, Uuid)> {
-        let (micros, id) = self.after.as_deref()?.split_once('.')?;
-        Some((micros.parse().ok()?, id.parse().ok()?))
+    /// Where the next page starts: just after `job`.
+    pub fn cursor_of(job: &JobView) -> Cursor {
+        Cursor::new(&[&time_part(job.created_at), &job.id.to_string()])
     }
 
-    pub fn cursor_of(job: &JobView) -> String {
-        format!("{}.{}", job.created_at.timestamp_micros(), job.id)
+    /// The position `after` names; a cursor this list did not write is refused.
+    pub fn position(&self) -> Result<Option<(DateTime<Utc>, Uuid)>, BadCursor> {
+        let Some(after) = &self.after else {
+            return Ok(None);
+        };
+        let [at, id] = after.parts()?;
+        Ok(Some((parse_time(&at)?, parse_id(&id)?)))
     }
 }
 
@@ -445,7 +450,7 @@ impl JobsQuery {
 pub struct JobsView {
     pub now: DateTime<Utc>,
     pub jobs: Vec<JobView>,
-    pub next: Option<String>,
+    pub next: Option<Cursor>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -472,8 +477,8 @@ pub struct JobPhaseView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct JobEventView {
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<JobStatus>,
+    pub to_status: JobStatus,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub reason: Option<String>,
@@ -483,7 +488,7 @@ pub struct JobEventView {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct JobLogView {
     pub task_name: Option<String>,
-    pub level: String,
+    pub level: LogLevel,
     pub message: String,
     pub at: DateTime<Utc>,
 }
@@ -496,7 +501,8 @@ pub struct JobDetailView {
     pub job: JobView,
     pub counts: TaskCounts,
     pub tasks: Vec<JobTaskView>,
-    pub phases: Vec<JobPhaseView>,
+    /// The job's stages, each to come, running, done or failed.
+    pub stages: Vec<super::StageProgress>,
     pub events: Vec<JobEventView>,
     pub errors: Vec<JobErrorView>,
     pub logs: Vec<JobLogView>,

@@ -1,39 +1,18 @@
-use serde::{Deserialize, Serialize};
+use super::wire::wire_enum;
 
-/// The outcome a script reports. Seed 003 allows exactly these two values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportStatus {
-    Success,
-    Error,
+wire_enum! {
+    /// The outcome a script reports. Seed 003 allows exactly these two values.
+    pub enum ReportStatus ("report status") {
+        Success = "success",
+        Error = "error",
+    }
 }
 
 impl ReportStatus {
-    pub const ALL: [ReportStatus; 2] = [ReportStatus::Success, ReportStatus::Error];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportStatus::Success => "success",
-            ReportStatus::Error => "error",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
     /// A job whose last report has this status is an incident: listed first and counted
     /// by the sidebar badge. The one place that decides it.
     pub fn is_failing(self) -> bool {
         self == ReportStatus::Error
-    }
-}
-
-impl TryFrom<String> for ReportStatus {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).ok_or_else(|| format!("unknown report status {value:?}"))
     }
 }
 

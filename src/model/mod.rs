@@ -2,29 +2,35 @@
 //! render.
 
 mod account;
+mod cursor;
 mod dashboard;
 mod error;
+mod incidents;
 mod job;
 mod job_report;
-mod job_status;
+mod stages;
+mod wire;
 
 pub use account::{
-    local_path, AuditEventView, AuditPage, CreatedToken, CurrentUser, Permission, Role, TokenView,
-    UserView, HOME,
+    local_path, AuditEventView, AuditOutcome, AuditPage, CreatedToken, CurrentUser, Permission,
+    Role, TokenView, UserView, HOME,
 };
+pub use cursor::{parse_id, parse_number, parse_time, time_part, BadCursor, Cursor};
 pub use dashboard::{
     ActiveJob, DashboardCharts, DashboardError, DashboardFilter, GenreProgress, HourStats,
     JobProgress, JobStats, RecapDashboard, RecentJob, StageProgress, StageState, StageStats,
     WindowStats, ACTIVE_JOBS, RECENT_JOBS,
 };
 pub use error::AppError;
+pub use incidents::{
+    encode_component, incident_path, IncidentDetailView, IncidentView, IncidentsQuery,
+    IncidentsView, JobReportView, StatusFilter,
+};
 pub use job::{
-    DetailedStatus, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobKind, JobLimits,
-    JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery, JobsView, ResourceLimits,
-    RetryConfig, TaskCounts, TaskStatus, JOB_LIMITS, RECAP_STAGES,
+    DetailedStatus, ErrorClass, JobAction, JobDetailView, JobErrorView, JobEventView, JobKind,
+    JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery, JobsView,
+    LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus, TriggerSource, JOB_LIMITS,
+    RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
-pub use job_status::{
-    encode_component, incident_path, IncidentDetailView, IncidentsQuery, IncidentsView,
-    JobReportView, JobStatusView, StatusFilter,
-};
+pub use stages::stage_progress;

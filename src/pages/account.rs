@@ -4,25 +4,18 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::accounts::ChangePassword;
-use crate::app::UserResource;
 use crate::i18n::*;
 use crate::model::{CurrentUser, Role};
 use crate::ui::form_error::FormError;
+use crate::ui::signed_in::signed_in;
 use crate::ui::tokens_panel::TokensPanel;
 use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let me = expect_context::<UserResource>();
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let me = me.await.ok().flatten();
-                let roles = grantable_roles(me.as_ref());
-                view! { <AccountBody me roles /> }
-            })}
-        </Suspense>
-    }
+    let me = signed_in();
+    let roles = grantable_roles(me.as_ref());
+    view! { <AccountBody me roles /> }
 }
 
 /// The roles `me` may put on a token.
@@ -52,6 +45,7 @@ fn AccountBody(me: Option<CurrentUser>, roles: Vec<Role>) -> impl IntoView {
                     <input type="password" name="current" autocomplete="current-password" required /></label>
                 <label><span>{t!(i18n, new_password)}</span>
                     <input type="password" name="new" autocomplete="new-password" minlength="10" required /></label>
+                <label class="check"><input type="checkbox" name="revoke_tokens" value="on" />{t!(i18n, revoke_tokens_too)}</label>
                 <button type="submit" class="primary">{t!(i18n, save)}</button>
             </form>
         </section>

@@ -7,12 +7,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::accounts::{list_audit, list_users, CreateUser, ResetPassword, UpdateUser};
-use crate::app::UserResource;
 use crate::i18n::*;
-use crate::model::Role;
+use crate::model::{AuditOutcome, Cursor, Role};
 use crate::pages::account::grantable_roles;
 use crate::ui::form_error::FormError;
 use crate::ui::secret_form::SecretForm;
+use crate::ui::signed_in::signed_in;
 use crate::ui::tokens_panel::TokensPanel;
 
 #[component]
@@ -80,6 +80,7 @@ pub fn UsersPage() -> impl IntoView {
                                                         testid=format!("reset-{id_reset}") shown_testid="new-password".to_string()
                                                         label=password_once class="row-form".to_string()>
                                                         <input type="hidden" name="id" value=id_reset.clone() />
+                                                        <label class="check"><input type="checkbox" name="revoke_tokens" value="on" />{t!(i18n, revoke_tokens_too)}</label>
                                                         <button type="submit">{t!(i18n, reset_password)}</button>
                                                     </SecretForm>
                                                 </div></td>
@@ -99,17 +100,12 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let i18n = use_i18n();
-    let me = expect_context::<UserResource>();
+    let roles = grantable_roles(signed_in().as_ref());
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, tokens_title))) />
         <h1>{t!(i18n, tokens_title)}</h1>
         <section class="panel">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let me = me.await.ok().flatten();
-                    view! { <TokensPanel all=true roles=grantable_roles(me.as_ref()) /> }
-                })}
-            </Suspense>
+            <TokensPanel all=true roles />
         </section>
     }
 }
@@ -123,13 +119,15 @@ pub fn AuditLogPage() -> impl IntoView {
             (
                 p.get("actor").filter(|s| !s.is_empty()),
                 p.get("action").filter(|s| !s.is_empty()),
-                p.get("before").and_then(|b| b.parse::<i64>().ok()),
+                p.get("after")
+                    .filter(|a| !a.is_empty())
+                    .map(Cursor::from_text),
             )
         })
     });
     let page = Resource::new(
         move || filter.get(),
-        |(actor, action, before)| list_audit(actor, action, before),
+        |(actor, action, after)| list_audit(actor, action, after),
     );
     let (actor, action, _) = filter.get_untracked();
     view! {
@@ -147,8 +145,8 @@ pub fn AuditLogPage() -> impl IntoView {
                         Err(error) => view! { <p class="load-failed">{error.to_string()}</p> }.into_any(),
                         Ok(page) => {
                             let (actor, action, _) = filter.get_untracked();
-                            let older = page.next.map(|before| {
-                                let mut href = format!("/admin/audit?before={before}");
+                            let older = page.next.map(|after| {
+                                let mut href = format!("/admin/audit?after={}", after.as_str());
                                 if let Some(actor) = &actor { href.push_str(&format!("&actor={}", crate::model::encode_component(actor))); }
                                 if let Some(action) = &action { href.push_str(&format!("&action={}", crate::model::encode_component(action))); }
                                 href
@@ -161,14 +159,14 @@ pub fn AuditLogPage() -> impl IntoView {
                                     </tr></thead>
                                     <tbody>
                                         {page.events.into_iter().map(|event| {
-                                            let failed = event.outcome != "success";
+                                            let failed = event.outcome != AuditOutcome::Success;
                                             view! {
                                             <tr class:failing=failed>
                                                 <td>{event.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
                                                 <td>{event.actor}</td>
                                                 <td><code>{event.action}</code></td>
                                                 <td>{event.target.unwrap_or_default()}</td>
-                                                <td>{event.outcome}</td>
+                                                <td>{event.outcome.as_str()}</td>
                                                 <td>{event.client_addr.unwrap_or_default()}</td>
                                                 <td><code class="details">{event.details.to_string()}</code></td>
                                             </tr>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::job_status::get_incident_detail;
+use crate::api::incidents::get_incident_detail;
 use crate::i18n::*;
 use crate::model::IncidentDetailView;
 use crate::ui::status_badge::StatusBadge;

@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::job_status::get_incidents;
+use crate::api::incidents::get_incidents;
 use crate::i18n::*;
-use crate::model::{IncidentsQuery, IncidentsView, StatusFilter};
+use crate::model::{Cursor, IncidentsQuery, IncidentsView, StatusFilter};
 use crate::ui::incident_card::IncidentCard;
 
 #[component]
@@ -18,7 +18,10 @@ pub fn IncidentsPage() -> impl IntoView {
         params.with(|p| IncidentsQuery {
             q: p.get("q").unwrap_or_default(),
             status: StatusFilter::parse(&p.get("status").unwrap_or_default()),
-            after: p.get("after").filter(|a| !a.is_empty()),
+            after: p
+                .get("after")
+                .filter(|a| !a.is_empty())
+                .map(Cursor::from_text),
         })
     });
     let incidents = Resource::new(move || query.get(), get_incidents);
@@ -51,7 +54,7 @@ fn SearchForm(query: IncidentsQuery) -> impl IntoView {
     };
     view! {
         <form class="search" method="get" action="/incidents" role="search">
-            <input type="search" name="q" value=query.q.clone()
+            <input type="search" name="q" maxlength="200" value=query.q.clone()
                 placeholder=move || t_string!(i18n, search_placeholder)
                 aria-label=move || t_string!(i18n, search_placeholder) />
             <select name="status" aria-label=move || t_string!(i18n, status_filter)>
@@ -94,7 +97,7 @@ fn JobGroups(view: IncidentsView, query: IncidentsQuery) -> impl IntoView {
         .count();
     let mut failing = jobs;
     let healthy = failing.split_off(split);
-    let group = move |jobs: Vec<crate::model::JobStatusView>| {
+    let group = move |jobs: Vec<crate::model::IncidentView>| {
         jobs.into_iter()
             .map(|job| view! { <IncidentCard job now /> })
             .collect_view()

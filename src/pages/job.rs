@@ -8,12 +8,14 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
-use crate::api::jobs::{job_detail, ActOnJob, JobAction};
-use crate::app::UserResource;
+use crate::api::jobs::{job_detail, ActOnJob};
 use crate::i18n::*;
-use crate::model::{incident_path, JobDetailView, JobStatus, JobView, Permission};
+use crate::model::{
+    incident_path, JobAction, JobDetailView, JobStatus, JobView, Permission, StageProgress,
+};
 use crate::pages::jobs::{job_name, ProgressBar};
 use crate::ui::form_error::FormError;
+use crate::ui::signed_in::signed_in;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 use leptos::server_fn::ServerFn;
@@ -32,18 +34,13 @@ pub fn JobPage() -> impl IntoView {
 fn JobView(job_id: Uuid) -> impl IntoView {
     let i18n = use_i18n();
     let detail = Resource::new(|| (), move |_| job_detail(job_id));
-    let me = expect_context::<UserResource>();
+    let may_act = signed_in().is_some_and(|user| user.may(Permission::ActOnJobs));
     view! {
         <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
         <FormError />
         <div data-live="job">
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
-                let may_act = me
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|user| user.may(Permission::ActOnJobs));
                 match detail.await {
                     Ok(Some(detail)) => view! { <JobDetail detail may_act /> }.into_any(),
                     Ok(None) => view! {
@@ -67,7 +64,7 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
         job,
         counts,
         tasks,
-        phases,
+        stages,
         events,
         errors,
         logs,
@@ -85,7 +82,7 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
         <JobFacts job=job.clone() now />
         <section class="panel">
             <h2>{t!(i18n, stages)}</h2>
-            <StageTimeline stages=job.stages.clone() phases current=job.detailed_status.current_phase.clone() status now />
+            <StageTimeline stages />
         </section>
         <section class="panel">
             <h2>{t!(i18n, tasks)}" "<small class="muted">{format!("{}/{}", counts.completed, counts.total)}</small></h2>
@@ -141,7 +138,7 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
                 {events.into_iter().map(|event| view! {
                     <li class="run">
                         <RelativeTime at=event.at now />
-                        <span>{event.from_status.unwrap_or_else(|| "∅".into())}" → "{event.to_status}</span>
+                        <span>{event.from_status.map_or("∅", |s| s.as_str())}" → "{event.to_status.as_str()}</span>
                         <span class="muted">{event.actor}</span>
                         <span class="run-message">{event.reason}</span>
                     </li>
@@ -179,7 +176,7 @@ fn JobFacts(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
             <div><dt>{t!(i18n, phase)}</dt><dd data-testid="job-phase">{d.current_phase.clone().unwrap_or_else(|| "—".into())}</dd></div>
             <div><dt>{t!(i18n, active_tasks)}</dt><dd>{d.active_tasks}</dd></div>
             <div><dt>{t!(i18n, error_count)}</dt><dd>{d.error_count}</dd></div>
-            <div><dt>{t!(i18n, kind)}</dt><dd>{job.kind.as_str()}" · "{job.trigger_source.clone()}</dd></div>
+            <div><dt>{t!(i18n, kind)}</dt><dd>{job.kind.as_str()}" · "{job.trigger_source.as_str()}</dd></div>
             <div><dt>{t!(i18n, priority)}</dt><dd>{job.priority}</dd></div>
             <div><dt>{t!(i18n, max_parallel_tasks)}</dt><dd>{job.max_parallel_tasks}</dd></div>
             <div><dt>{t!(i18n, retries)}</dt><dd>{format!("{} × {}s", job.retry_config.max_attempts, job.retry_config.retry_interval)}</dd></div>
@@ -191,40 +188,22 @@ fn JobFacts(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
 }
 
 /// The stages in order: done, current or still to come, with how long each took.
+/// The stages as the server decided them (`model::stage_progress`).
 #[component]
-fn StageTimeline(
-    stages: Vec<String>,
-    phases: Vec<crate::model::JobPhaseView>,
-    current: Option<String>,
-    status: JobStatus,
-    now: chrono::DateTime<chrono::Utc>,
-) -> impl IntoView {
+fn StageTimeline(stages: Vec<StageProgress>) -> impl IntoView {
     let i18n = use_i18n();
-    // A job without declared stages shows the phases it reported.
-    let names: Vec<String> = if stages.is_empty() {
-        phases.iter().map(|p| p.name.clone()).collect()
-    } else {
-        stages
-    };
-    if names.is_empty() {
+    if stages.is_empty() {
         return view! { <p class="muted">{t!(i18n, no_stages)}</p> }.into_any();
     }
     view! {
         <ol class="timeline" data-testid="stage-timeline">
-            {names.into_iter().map(|name| {
-                let ran = phases.iter().rev().find(|p| p.name == name);
-                let is_current = current.as_deref() == Some(name.as_str()) && !status.is_finished();
-                let state = match ran {
-                    _ if is_current => "current",
-                    Some(p) if p.finished_at.is_some() => "done",
-                    Some(_) => "current",
-                    None => "todo",
-                };
-                let key = name.clone();
-                let took = ran.map(|p| duration_text((p.finished_at.unwrap_or(now) - p.started_at).num_milliseconds().max(0)));
+            {stages.into_iter().map(|stage| {
+                let state = stage.state.as_str();
+                let took = stage.elapsed_ms.map(duration_text);
+                let key = stage.name.clone();
                 view! {
                     <li class=format!("stage stage-{state}") data-stage=key data-state=state>
-                        <span class="stage-name">{name}</span>
+                        <span class="stage-name">{stage.name}</span>
                         <small class="muted">{took}</small>
                     </li>
                 }
@@ -255,9 +234,10 @@ fn JobButtons(job_id: Uuid, status: JobStatus) -> impl IntoView {
     untrack(|| {
         view! {
             <div class="job-actions" data-testid="job-actions">
-                {button(JobAction::Pause, status.may_become(JobStatus::Paused), t_string!(i18n, pause), "")}
-                {button(JobAction::Resume, status == JobStatus::Paused, t_string!(i18n, resume), "")}
-                {button(JobAction::Cancel, status.may_become(JobStatus::Cancelled), t_string!(i18n, cancel), "danger")}
+                {button(JobAction::Pause, JobAction::Pause.allowed(status), t_string!(i18n, pause), "")}
+                {button(JobAction::Resume, JobAction::Resume.allowed(status), t_string!(i18n, resume), "")}
+                {button(JobAction::Retry, JobAction::Retry.allowed(status), t_string!(i18n, retry), "")}
+                {button(JobAction::Cancel, JobAction::Cancel.allowed(status), t_string!(i18n, cancel), "danger")}
                 <details class="confirm">
                     <summary class="button danger" data-action="ask-delete">{t!(i18n, delete)}</summary>
                     <div class="confirm-body">

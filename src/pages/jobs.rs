@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::jobs::list_jobs;
 use crate::i18n::*;
-use crate::model::{JobKind, JobStatus, JobView, JobsQuery, JobsView};
+use crate::model::{Cursor, JobKind, JobStatus, JobView, JobsQuery, JobsView};
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
@@ -19,7 +19,10 @@ pub fn JobsPage() -> impl IntoView {
         params.with(|p| JobsQuery {
             status: p.get("status").as_deref().and_then(JobStatus::parse),
             kind: p.get("kind").as_deref().and_then(JobKind::parse),
-            after: p.get("after").filter(|a| !a.is_empty()),
+            after: p
+                .get("after")
+                .filter(|a| !a.is_empty())
+                .map(Cursor::from_text),
         })
     });
     let jobs = Resource::new(move || query.get(), list_jobs);

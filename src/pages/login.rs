@@ -26,6 +26,7 @@ pub fn LoginPage() -> impl IntoView {
             .map(|code| match code.as_str() {
                 "disabled" => t_string!(i18n, login_disabled),
                 "limited" => t_string!(i18n, login_limited),
+                "busy" => t_string!(i18n, login_busy),
                 _ => t_string!(i18n, login_invalid),
             })
     };

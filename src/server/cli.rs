@@ -79,6 +79,9 @@ enum UserCommand {
     ResetPassword {
         #[arg(long)]
         email: String,
+        /// Also revoke every API token the user owns.
+        #[arg(long)]
+        revoke_tokens: bool,
     },
 }
 
@@ -161,10 +164,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 println!("password (shown once): {generated}");
             }
         }
-        Command::User(UserCommand::ResetPassword { email }) => {
+        Command::User(UserCommand::ResetPassword {
+            email,
+            revoke_tokens,
+        }) => {
             let email = Email::parse(&email)?;
             let (password, generated) = password_from_stdin_or_generated()?;
-            users::reset_password(&pool, &Actor::cli(), UserRef::Email(&email), Some(password))
+            // This process checks no tokens: other portals' caches forget within CACHE_TTL.
+            let cache = TokenCache::default();
+            let actor = Actor::cli();
+            let user = UserRef::Email(&email);
+            users::reset_password(&pool, &cache, &actor, user, Some(password), revoke_tokens)
                 .await?;
             println!(
                 "reset the password of {}; it must be changed at next login",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use leptos::config::{get_config_from_file, get_config_from_str, LeptosOptions};
 use subtle::ConstantTimeEq;
 
+use super::http::client_addr::TrustedProxies;
 use super::job_report::BatchOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +69,28 @@ pub struct AccountSettings {
     pub public_origin: Option<String>,
     /// `JOBDECK_SESSION_IDLE_MINUTES` (default 720): a session unused this long ends.
     pub session_idle: Duration,
+    /// `JOBDECK_SESSION_MAX_DAYS` (default 7): a session ends this long after its login,
+    /// however much it is used.
+    pub session_max: Duration,
+    /// `JOBDECK_TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (`http::client_addr`); none by default.
+    pub trusted_proxies: TrustedProxies,
     /// `JOBDECK_ADMIN_EMAIL` and `JOBDECK_ADMIN_PASSWORD`: the first admin, created at start
     /// only while no user exists.
     pub first_admin: Option<(String, String)>,
 }
 
 impl AccountSettings {
+    /// The session cookie's name: under https `__Host-`, which a browser keeps only from a
+    /// secure origin, for the whole host and no subdomain.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-jobdeck_session"
+        } else {
+            "jobdeck_session"
+        }
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.public_origin
             .as_deref()
@@ -86,6 +103,8 @@ impl Default for AccountSettings {
         Self {
             public_origin: None,
             session_idle: Duration::from_secs(12 * 3600),
+            session_max: Duration::from_secs(7 * 24 * 3600),
+            trusted_proxies: TrustedProxies::default(),
             first_admin: None,
         }
     }
@@ -104,6 +123,9 @@ pub struct HttpLimits {
     /// `JOBDECK_SHUTDOWN_DRAIN_MS` (default 20000): after SIGTERM, longest wait for requests
     /// in flight; then their connections are closed.
     pub shutdown_drain: Duration,
+    /// `JOBDECK_RENDER_TIMEOUT_MS` (default 10000): longest a page or server function may
+    /// take to answer in full; past it the portal logs the path and answers 503.
+    pub render_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -113,6 +135,7 @@ impl Default for HttpLimits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             shutdown_drain: Duration::from_secs(20),
+            render_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -178,12 +201,23 @@ impl Config {
                 header_timeout: millis("JOBDECK_HTTP_HEADER_TIMEOUT_MS", http.header_timeout)?,
                 body_timeout: millis("JOBDECK_HTTP_BODY_TIMEOUT_MS", http.body_timeout)?,
                 shutdown_drain: millis("JOBDECK_SHUTDOWN_DRAIN_MS", http.shutdown_drain)?,
+                render_timeout: millis("JOBDECK_RENDER_TIMEOUT_MS", http.render_timeout)?,
             },
             accounts: AccountSettings {
                 public_origin: public_origin(var("JOBDECK_PUBLIC_URL"))?,
                 session_idle: Duration::from_secs(
                     60 * number("JOBDECK_SESSION_IDLE_MINUTES", 720)?,
                 ),
+                session_max: Duration::from_secs(
+                    24 * 3600 * number("JOBDECK_SESSION_MAX_DAYS", 7)?,
+                ),
+                trusted_proxies: TrustedProxies::parse(
+                    &var("JOBDECK_TRUSTED_PROXIES").unwrap_or_default(),
+                )
+                .map_err(|problem| ConfigError::Invalid {
+                    name: "JOBDECK_TRUSTED_PROXIES",
+                    problem,
+                })?,
                 first_admin: match (
                     var("JOBDECK_ADMIN_EMAIL").filter(|s| !s.is_empty()),
                     var("JOBDECK_ADMIN_PASSWORD").filter(|s| !s.is_empty()),

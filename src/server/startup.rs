@@ -18,16 +18,19 @@ pub enum StartError {
 }
 
 /// Every background service of a portal process, listed here and nowhere else. Each must be
-/// safe when several portals share one database.
+/// safe when several portals share one database, and starts only once the schema is there.
 pub fn start_services(state: &AppState) {
-    tokio::spawn(bring_up(state.clone()));
-    tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
-    tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
+    let state = state.clone();
+    tokio::spawn(async move {
+        bring_up(&state).await;
+        tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
+        tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
+    });
 }
 
 /// Waits for the database, migrates it (sqlx serialises concurrent runs with a lock),
 /// creates the first admin if asked and none exists, then marks the portal ready.
-async fn bring_up(state: AppState) {
+async fn bring_up(state: &AppState) {
     db::migrate_with_backoff(&state.pool).await;
     if let Some((email, password)) = &state.accounts.first_admin {
         bootstrap_first_admin(&state.pool, email, password).await;

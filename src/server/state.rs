@@ -2,6 +2,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 
+use super::accounts::login::LoginGate;
 use super::accounts::tokens::TokenCache;
 use super::config::{AccountSettings, Config, WebhookSecret};
 use super::dashboard::Dashboard;
@@ -25,8 +26,12 @@ pub struct AppState {
     pub webhook_secret: Option<WebhookSecret>,
     pub accounts: AccountSettings,
     pub tokens: TokenCache,
+    /// At most one password check per core (`accounts::login`).
+    pub login_gate: LoginGate,
     /// The Recap dashboard's figures, computed once per interval.
     pub dashboard: Dashboard,
+    /// The bound on rendering a page (`http::render_bound`).
+    pub render_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -44,7 +49,9 @@ impl AppState {
             webhook_secret: config.webhook_secret.clone(),
             accounts: config.accounts.clone(),
             tokens: TokenCache::default(),
+            login_gate: LoginGate::for_cores(),
             dashboard: Dashboard::default(),
+            render_timeout: config.http.render_timeout,
         }
     }
 }

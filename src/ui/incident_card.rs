@@ -2,13 +2,13 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::i18n::*;
-use crate::model::{incident_path, JobStatusView};
+use crate::model::{incident_path, IncidentView};
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::RelativeTime;
 
 /// One job on the incidents page.
 #[component]
-pub fn IncidentCard(job: JobStatusView, now: DateTime<Utc>) -> impl IntoView {
+pub fn IncidentCard(job: IncidentView, now: DateTime<Utc>) -> impl IntoView {
     let i18n = use_i18n();
     let failing = job.last_status.is_failing();
     let message = job.last_message.clone();

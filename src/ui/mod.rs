@@ -7,6 +7,7 @@ pub mod live;
 pub mod recap;
 pub mod secret_form;
 pub mod sidebar;
+pub mod signed_in;
 pub mod status_badge;
 pub mod time;
 pub mod tokens_panel;

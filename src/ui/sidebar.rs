@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::job_status::get_job_error_count;
+use crate::api::incidents::get_job_error_count;
 use crate::i18n::*;
 use crate::model::{CurrentUser, Permission};
 use crate::ui::lang_switch::LangSwitch;

@@ -13,8 +13,12 @@ pub use principal::{Denied, Principal};
 
 use std::borrow::Cow;
 
-/// What an account operation can refuse. Converted to `ApiError` in `http::accounts` and
-/// to the pages' `AppError` below.
+use axum::http::StatusCode;
+
+use crate::server::failure::{DomainError, Failure, Refusal};
+
+/// What an account operation can refuse; its status and body are decided in
+/// [`DomainError`] below.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{message}")]
@@ -41,18 +45,18 @@ impl AccountError {
     }
 }
 
-impl From<AccountError> for crate::model::AppError {
-    fn from(error: AccountError) -> Self {
-        use crate::model::AppError;
-        match error {
-            AccountError::Invalid { field, message } => AppError::Invalid {
-                field: Some(field.to_string()),
-                message: message.into_owned(),
-            },
-            AccountError::Denied(denied) => denied.into(),
-            AccountError::NotFound(_) => AppError::NotFound,
-            AccountError::Conflict(message) => AppError::Conflict(message.into_owned()),
-            AccountError::Database(error) => error.into(),
+impl DomainError for AccountError {
+    fn failure(self) -> Failure {
+        let message = self.to_string();
+        match self {
+            AccountError::Invalid { field, .. } => {
+                Refusal::new(StatusCode::BAD_REQUEST, message).field(field)
+            }
+            AccountError::Denied(denied) => return denied.failure(),
+            AccountError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, message),
+            AccountError::Conflict(_) => Refusal::new(StatusCode::CONFLICT, message),
+            AccountError::Database(error) => return Failure::Database(error),
         }
+        .into()
     }
 }

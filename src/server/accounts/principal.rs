@@ -2,8 +2,11 @@
 
 use uuid::Uuid;
 
-use crate::model::{AppError, CurrentUser, Permission, Role};
+use axum::http::StatusCode;
+
+use crate::model::{CurrentUser, Permission, Role};
 use crate::server::audit::Actor;
+use crate::server::failure::{DomainError, Failure, Refusal};
 
 #[derive(Clone, Debug)]
 pub struct Principal {
@@ -17,6 +20,8 @@ pub struct Principal {
     pub must_change_password: bool,
     /// Set when the principal came from a session cookie.
     pub session: Option<[u8; 32]>,
+    /// The user who owns the token, for a token.
+    pub token_owner: Option<Uuid>,
     pub client_addr: Option<String>,
 }
 
@@ -28,9 +33,9 @@ pub struct Denied {
     pub permission: Permission,
 }
 
-impl From<Denied> for AppError {
-    fn from(_: Denied) -> Self {
-        AppError::Forbidden
+impl DomainError for Denied {
+    fn failure(self) -> Failure {
+        Refusal::new(StatusCode::FORBIDDEN, self).into()
     }
 }
 
@@ -47,17 +52,20 @@ impl Principal {
         }
     }
 
+    /// A token's actions are audited with its owner: `token:<name> (<owner's email>)`.
     pub fn actor(&self) -> Actor {
         let label = match (self.token_id, &self.email) {
-            (Some(_), _) => format!("token:{}", self.name),
+            (Some(_), Some(owner)) => format!("token:{} ({owner})", self.name),
+            (Some(_), None) => format!("token:{}", self.name),
             (None, Some(email)) => email.clone(),
             (None, None) => self.name.clone(),
         };
         Actor {
-            user_id: self.user_id,
+            user_id: self.user_id.or(self.token_owner),
             token_id: self.token_id,
             label,
             client_addr: self.client_addr.clone(),
+            role: self.role,
         }
     }
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::secret::{random_base62, sha256};
 use super::Principal;
 use crate::model::Role;
+use crate::server::config::AccountSettings;
 
-pub const COOKIE: &str = "jobdeck_session";
 /// How often expired sessions are deleted. Each portal runs the sweep; the DELETE is
 /// idempotent, so several at once only repeat each other's work.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
@@ -54,22 +54,27 @@ const FIND_SESSION_SQL: &str = "
     SELECT u.id, u.email, u.display_name, u.role, u.must_change_password,
            s.last_seen_at < now() - interval '1 minute' AS stale
     FROM sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.id_hash = $1 AND s.expires_at > now() AND NOT u.disabled";
+    WHERE s.id_hash = $1 AND s.expires_at > now() AND NOT u.disabled
+      AND s.created_at > now() - make_interval(secs => $2)";
 
-/// Sliding expiry, written at most once a minute per session.
+/// Sliding expiry, written at most once a minute per session, never past the session's
+/// absolute end (`$3` after its login).
 const TOUCH_SESSION_SQL: &str = "
-    UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => $2)
+    UPDATE sessions SET last_seen_at = now(),
+        expires_at = least(now() + make_interval(secs => $2), created_at + make_interval(secs => $3))
     WHERE id_hash = $1";
 
-/// The user behind a session cookie, if the session is live and the user not disabled.
+/// The user behind a session cookie, if the session is live (used within the idle time,
+/// and younger than the session's longest life) and the user not disabled.
 pub async fn find_session(
     pool: &PgPool,
     id: &str,
-    idle: Duration,
+    settings: &AccountSettings,
 ) -> Result<Option<Principal>, sqlx::Error> {
     let hash = sha256(id);
     let Some(row) = sqlx::query_as::<_, SessionRow>(FIND_SESSION_SQL)
         .bind(hash.as_slice())
+        .bind(settings.session_max.as_secs_f64())
         .fetch_optional(pool)
         .await?
     else {
@@ -78,7 +83,8 @@ pub async fn find_session(
     if row.stale {
         sqlx::query(TOUCH_SESSION_SQL)
             .bind(hash.as_slice())
-            .bind(idle.as_secs_f64())
+            .bind(settings.session_idle.as_secs_f64())
+            .bind(settings.session_max.as_secs_f64())
             .execute(pool)
             .await?;
     }
@@ -90,6 +96,7 @@ pub async fn find_session(
         role: row.role,
         must_change_password: row.must_change_password,
         session: Some(hash),
+        token_owner: None,
         client_addr: None,
     }))
 }

@@ -113,6 +113,7 @@ pub async fn authenticate_token(
             role: row.role,
             must_change_password: false,
             session: None,
+            token_owner: row.owner_id,
             client_addr: None,
         });
     cache.put(hash, principal.clone());
@@ -257,6 +258,20 @@ const REVOKE_TOKEN_SQL: &str = "
     WHERE revoked_at IS NULL AND (id = $1::uuid OR ($1::uuid IS NULL AND name = $2::text))
       AND ($3::uuid IS NULL OR owner_id = $3)
     RETURNING name";
+
+/// Revokes every live token a user owns (disabled, or a password reset that asked for it).
+pub async fn revoke_user_tokens(
+    conn: &mut sqlx::PgConnection,
+    user_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE owner_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
 
 /// Which token to revoke.
 pub enum TokenRef<'a> {

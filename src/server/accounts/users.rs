@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::password::{self, Password};
 use super::sessions::end_user_sessions;
+use super::tokens::{revoke_user_tokens, TokenCache};
 use super::{AccountError, Principal};
 use crate::model::{Role, UserView};
 use crate::server::audit::{self, Actor, Event, Outcome};
@@ -154,10 +155,13 @@ const UPDATE_USER_SQL: &str = "
     WHERE id = $1
     RETURNING id, email, display_name, role, disabled, must_change_password, created_at";
 
-/// Changes a user's role or disables them. Disabling ends their sessions. The last enabled
-/// admin cannot be demoted or disabled, so the portal always has someone who can manage it.
+/// Changes a user's role or disables them. Disabling ends their sessions and revokes their
+/// tokens. Either clears this portal's token cache at once, so a demoted owner's token stops
+/// here now and on other portals within `tokens::CACHE_TTL`. The last enabled admin cannot
+/// be demoted or disabled, so the portal always has someone who can manage it.
 pub async fn update_user(
     pool: &PgPool,
+    cache: &TokenCache,
     actor: &Actor,
     id: Uuid,
     change: UserChange,
@@ -173,8 +177,9 @@ pub async fn update_user(
     let mut tx = pool.begin().await?;
     // Lock the enabled admins so two admins cannot demote each other at once.
     let admins: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE",
+        "SELECT id FROM users WHERE role = $1 AND NOT disabled ORDER BY id FOR UPDATE",
     )
+    .bind(Role::Admin)
     .fetch_all(&mut *tx)
     .await?;
     let loses_admin =
@@ -191,8 +196,10 @@ pub async fn update_user(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(AccountError::NotFound("user"))?;
+    let mut revoked = 0;
     if change.disabled == Some(true) {
         end_user_sessions(&mut tx, id).await?;
+        revoked = revoke_user_tokens(&mut tx, id).await?;
     }
     audit::record(
         &mut tx,
@@ -200,12 +207,17 @@ pub async fn update_user(
         Event {
             action: "updateUser",
             target: Some(&user.email),
-            details: serde_json::json!({ "role": change.role, "disabled": change.disabled }),
+            details: serde_json::json!({
+                "role": change.role,
+                "disabled": change.disabled,
+                "revoked_tokens": revoked,
+            }),
             outcome: Outcome::Success,
         },
     )
     .await?;
     tx.commit().await?;
+    cache.clear();
     Ok(user)
 }
 
@@ -216,12 +228,15 @@ pub enum UserRef<'a> {
 }
 
 /// Sets a new password (given, or generated and returned to be shown once), makes the user
-/// change it at next login and ends their sessions.
+/// change it at next login and ends their sessions; with `revoke_tokens`, their API tokens
+/// stop too (someone who knew the old password may have made some).
 pub async fn reset_password(
     pool: &PgPool,
+    cache: &TokenCache,
     actor: &Actor,
     user: UserRef<'_>,
     password: Option<Password>,
+    revoke_tokens: bool,
 ) -> Result<Password, AccountError> {
     let password = password.unwrap_or_else(Password::generate);
     let hash = password::hash(&password).await;
@@ -241,27 +256,38 @@ pub async fn reset_password(
     .await?;
     let (id, email) = found.ok_or(AccountError::NotFound("user"))?;
     end_user_sessions(&mut tx, id).await?;
+    let revoked = if revoke_tokens {
+        revoke_user_tokens(&mut tx, id).await?
+    } else {
+        0
+    };
     audit::record(
         &mut tx,
         actor,
         Event {
             action: "resetPassword",
             target: Some(&email),
-            details: serde_json::json!({}),
+            details: serde_json::json!({ "revoked_tokens": revoked }),
             outcome: Outcome::Success,
         },
     )
     .await?;
     tx.commit().await?;
+    if revoke_tokens {
+        cache.clear();
+    }
     Ok(password)
 }
 
-/// A user changes their own password; every session of theirs ends, this one too.
+/// A user changes their own password; every session of theirs ends, this one too, and with
+/// `revoke_tokens` every token of theirs.
 pub async fn change_password(
     pool: &PgPool,
+    cache: &TokenCache,
     principal: &Principal,
     current: String,
     new: Password,
+    revoke_tokens: bool,
 ) -> Result<(), AccountError> {
     let id = principal
         .user_id
@@ -288,18 +314,26 @@ pub async fn change_password(
     .execute(&mut *tx)
     .await?;
     end_user_sessions(&mut tx, id).await?;
+    let revoked = if revoke_tokens {
+        revoke_user_tokens(&mut tx, id).await?
+    } else {
+        0
+    };
     audit::record(
         &mut tx,
         &principal.actor(),
         Event {
             action: "changePassword",
             target: principal.email.as_deref(),
-            details: serde_json::json!({}),
+            details: serde_json::json!({ "revoked_tokens": revoked }),
             outcome: Outcome::Success,
         },
     )
     .await?;
     tx.commit().await?;
+    if revoke_tokens {
+        cache.clear();
+    }
     Ok(())
 }
 

@@ -6,19 +6,24 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::model::{AuditEventView, AuditPage};
+use crate::model::{parse_number, AuditEventView, AuditPage, BadCursor, Cursor, Permission, Role};
+use crate::server::failure::{DomainError, Failure};
 
-/// Who acted, as the audit log names them.
+/// Who acted, as the audit log names them, and the role they acted with (which the
+/// services check where a decision depends on the data, such as a job's status).
 #[derive(Clone, Debug)]
 pub struct Actor {
+    /// The user, or a token's owner.
     pub user_id: Option<Uuid>,
     pub token_id: Option<Uuid>,
-    /// An email, a token's name, `cli` or `system`.
+    /// An email, `token:<name> (<owner's email>)`, `cli` or `system`.
     pub label: String,
     pub client_addr: Option<String>,
+    pub role: Role,
 }
 
 impl Actor {
+    /// The command line and the portal itself act with every permission.
     pub fn cli() -> Self {
         Self::named("cli")
     }
@@ -33,24 +38,16 @@ impl Actor {
             token_id: None,
             label: label.to_string(),
             client_addr: None,
+            role: Role::Admin,
         }
+    }
+
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role.may(permission)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failure,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-        }
-    }
-}
+pub use crate::model::AuditOutcome as Outcome;
 
 /// One thing that happened. `action` is the wire name of what was asked (`createUser`).
 pub struct Event<'a> {
@@ -77,10 +74,34 @@ pub async fn record(
         .bind(event.action)
         .bind(event.target)
         .bind(&event.details)
-        .bind(event.outcome.as_str())
+        .bind(event.outcome)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Records a refused or conflicting action (403, 409) on its own, after the refused
+/// change rolled back. A failure to record it is logged, never turned into the answer.
+pub async fn record_refusal(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &'static str,
+    target: Option<&str>,
+    why: &str,
+) {
+    let event = Event {
+        action,
+        target,
+        details: serde_json::json!({ "refused": why }),
+        outcome: Outcome::Failure,
+    };
+    let recorded = async {
+        let mut conn = pool.acquire().await?;
+        record(&mut conn, actor, event).await
+    };
+    if let Err(error) = recorded.await {
+        tracing::warn!(%error, action, "could not audit a refused action");
+    }
 }
 
 /// Rows per page of the audit log.
@@ -91,8 +112,8 @@ pub const PAGE_SIZE: i64 = 100;
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
-    /// Continue with events older than this id.
-    pub before: Option<i64>,
+    /// Continue just after the last event of the previous page.
+    pub after: Option<Cursor>,
 }
 
 const LIST_AUDIT_SQL: &str = "
@@ -104,18 +125,43 @@ const LIST_AUDIT_SQL: &str = "
     ORDER BY id DESC
     LIMIT $4";
 
+/// What reading the audit log can refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    BadCursor(#[from] BadCursor),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl DomainError for AuditError {
+    fn failure(self) -> Failure {
+        match self {
+            AuditError::BadCursor(bad) => bad.failure(),
+            AuditError::Database(error) => Failure::Database(error),
+        }
+    }
+}
+
 /// Newest first, by key.
-pub async fn list_audit(pool: &PgPool, filter: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
+pub async fn list_audit(pool: &PgPool, filter: &AuditFilter) -> Result<AuditPage, AuditError> {
+    let before = match &filter.after {
+        Some(after) => {
+            let [id] = after.parts()?;
+            parse_number(&id)?
+        }
+        None => i64::MAX,
+    };
     let mut events: Vec<AuditEventView> = sqlx::query_as(LIST_AUDIT_SQL)
         .bind(filter.actor.as_deref().filter(|s| !s.is_empty()))
         .bind(filter.action.as_deref().filter(|s| !s.is_empty()))
-        .bind(filter.before.unwrap_or(i64::MAX))
+        .bind(before)
         .bind(PAGE_SIZE + 1)
         .fetch_all(pool)
         .await?;
     let next = (events.len() as i64 > PAGE_SIZE).then(|| {
         events.truncate(PAGE_SIZE as usize);
-        events[events.len() - 1].id
+        Cursor::new(&[&events[events.len() - 1].id.to_string()])
     });
     Ok(AuditPage { events, next })
 }

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use self::cache::Cached;
 use crate::model::{
-    ActiveJob, DashboardCharts, DashboardError, DashboardFilter, GenreProgress, HourStats,
-    JobProgress, JobStats, JobStatus, RecapDashboard, RecentJob, StageProgress, StageState,
-    StageStats, TaskStatus, WindowStats, ACTIVE_JOBS, RECAP_STAGES, RECENT_JOBS,
+    stage_progress, ActiveJob, DashboardCharts, DashboardError, DashboardFilter, GenreProgress,
+    HourStats, JobPhaseView, JobProgress, JobStats, JobStatus, RecapDashboard, RecentJob,
+    StageStats, TaskStatus, TriggerSource, WindowStats, ACTIVE_JOBS, RECAP_STAGES, RECENT_JOBS,
 };
 
 /// The 24-hour figures move slowly: once per poll interval (seed 002: 5 s).
@@ -213,7 +213,7 @@ struct ActiveRow {
     id: Uuid,
     #[sqlx(try_from = "String")]
     status: JobStatus,
-    trigger_source: String,
+    trigger_source: TriggerSource,
     user_id: Option<String>,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
@@ -228,7 +228,7 @@ struct RecentRow {
     id: Uuid,
     #[sqlx(try_from = "String")]
     status: JobStatus,
-    trigger_source: String,
+    trigger_source: TriggerSource,
     user_id: Option<String>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -334,38 +334,24 @@ pub async fn job_progress_at(
         .map(|s| (s.name.as_str(), s.avg_ms.round() as i64))
         .collect();
     let build = |job: ActiveRow, finished: Option<JobStatus>| {
-        let mine = |p: &&PhaseRow| p.job_id == job.id;
-        // A failed run failed in the stage it entered last.
-        let last_run = phases.iter().rfind(mine).map(|p| p.name.as_str());
-        let stage_names = if job.stages.is_empty() {
+        let runs: Vec<JobPhaseView> = phases
+            .iter()
+            .filter(|p| p.job_id == job.id)
+            .map(|p| JobPhaseView {
+                name: p.name.clone(),
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+            })
+            .collect();
+        let declared = if job.stages.is_empty() {
             RECAP_STAGES.iter().map(|s| s.to_string()).collect()
         } else {
             job.stages.clone()
         };
-        let stages = stage_names
-            .into_iter()
-            .map(|name| {
-                let run = phases.iter().filter(mine).rfind(|p| p.name == name);
-                let state = match run {
-                    None => StageState::Pending,
-                    Some(p)
-                        if finished == Some(JobStatus::Failed)
-                            && last_run == Some(p.name.as_str()) =>
-                    {
-                        StageState::Failed
-                    }
-                    Some(p) if p.finished_at.is_some() => StageState::Done,
-                    Some(_) => StageState::Running,
-                };
-                StageProgress {
-                    usual_ms: usual.get(name.as_str()).copied(),
-                    started_at: run.map(|p| p.started_at),
-                    elapsed_ms: run.map(|p| millis(p.started_at, p.finished_at.unwrap_or(now))),
-                    name,
-                    state,
-                }
-            })
-            .collect();
+        let mut stages = stage_progress(&declared, &runs, finished.unwrap_or(job.status), now);
+        for stage in &mut stages {
+            stage.usual_ms = usual.get(stage.name.as_str()).copied();
+        }
         ActiveJob {
             elapsed_ms: millis(
                 job.started_at.unwrap_or(job.created_at),

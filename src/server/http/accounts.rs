@@ -1,4 +1,4 @@
-//! Sign in and out, and `GET /api/me`; the account domain's errors as `ApiError`.
+//! Sign in and out, and `GET /api/me`.
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue};
@@ -7,46 +7,14 @@ use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{client_addr, session_cookie};
+use super::auth::session_cookie;
+use super::client_addr::client_addr;
 use super::error::ApiError;
 use super::security::check_same_origin;
 use crate::model::{encode_component, local_path, CurrentUser, HOME};
 use crate::server::accounts::login::{self, LoginError};
-use crate::server::accounts::sessions::COOKIE;
-use crate::server::accounts::{secret, AccountError, Principal};
+use crate::server::accounts::{secret, Principal};
 use crate::server::AppState;
-
-impl From<AccountError> for ApiError {
-    fn from(error: AccountError) -> Self {
-        match error {
-            AccountError::Invalid { field, message } => ApiError::invalid(Some(field), message),
-            AccountError::Denied(denied) => ApiError::Forbidden(denied.to_string().into()),
-            AccountError::NotFound(what) => ApiError::NotFound(format!("{what} not found").into()),
-            AccountError::Conflict(message) => ApiError::Conflict(message),
-            AccountError::Database(error) => error.into(),
-        }
-    }
-}
-
-impl From<crate::server::accounts::Denied> for ApiError {
-    fn from(denied: crate::server::accounts::Denied) -> Self {
-        ApiError::Forbidden(denied.to_string().into())
-    }
-}
-
-impl From<LoginError> for ApiError {
-    fn from(error: LoginError) -> Self {
-        match error {
-            LoginError::Invalid => ApiError::Unauthorized(error.to_string().into()),
-            LoginError::Disabled => ApiError::Forbidden(error.to_string().into()),
-            LoginError::Limited { retry_after } => ApiError::TooManyRequests {
-                retry_after,
-                message: error.to_string().into(),
-            },
-            LoginError::Database(error) => error.into(),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -64,11 +32,15 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if let Err(error) = check_same_origin(&state, request.method(), request.headers()) {
+    if let Err(error) = check_same_origin(&state, &request) {
         return error.into_response();
     }
-    let addr = client_addr(request.extensions());
-    let old_session = session_cookie(request.headers()).map(secret::sha256);
+    let addr = client_addr(
+        &state.accounts.trusted_proxies,
+        request.extensions(),
+        request.headers(),
+    );
+    let old_session = session_cookie(&state, request.headers()).map(|id| secret::sha256(&id));
     let form = if is_json {
         Json::<LoginForm>::from_request(request, &state)
             .await
@@ -84,15 +56,14 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    let result = login::login(
-        &state.pool,
-        &form.email,
-        form.password,
-        addr,
-        state.accounts.session_idle,
+    let attempt = login::Attempt {
+        email: &form.email,
+        password: form.password,
+        client_addr: addr,
         old_session,
-    )
-    .await;
+        idle: state.accounts.session_idle,
+    };
+    let result = login::login(&state.pool, &state.login_gate, attempt).await;
     let next = local_path(&form.next).unwrap_or(HOME);
     match result {
         Ok(done) => {
@@ -108,6 +79,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
             let code = match error {
                 LoginError::Disabled => "disabled",
                 LoginError::Limited { .. } => "limited",
+                LoginError::Busy => "busy",
                 _ => "invalid",
             };
             Redirect::to(&format!(
@@ -126,7 +98,8 @@ fn set_cookie(response: &mut Response, state: &AppState, session: &str) {
     } else {
         ""
     };
-    let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    let name = state.accounts.session_cookie();
+    let cookie = format!("{name}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -139,10 +112,16 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     login::logout(&state.pool, &principal).await?;
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("jobdeck_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    let secure = if state.accounts.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let name = state.accounts.session_cookie();
+    let cleared = format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cleared) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
     Ok(response)
 }
 

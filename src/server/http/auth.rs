@@ -2,17 +2,20 @@
 //! session cookie (one lookup, or a cached token), then hands handlers a [`Principal`].
 //! Without one a page redirects to `/login?next=...` and anything else answers 401 JSON.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use axum_extra::extract::cookie::CookieJar;
+use leptos::server_fn::ServerFn;
+
+use super::client_addr::client_addr;
 use super::error::{ApiError, DATABASE_UNAVAILABLE};
+use crate::api::accounts::ChangePassword;
 use crate::model::encode_component;
-use crate::server::accounts::sessions::{find_session, COOKIE};
+use crate::server::accounts::sessions::find_session;
 use crate::server::accounts::tokens::authenticate_token;
 use crate::server::accounts::Principal;
 use crate::server::AppState;
@@ -21,24 +24,14 @@ use crate::server::AppState;
 pub const PUBLIC_PAGES: &[&str] = &["/login"];
 /// Where a user whose password must change is sent.
 const ACCOUNT_PAGE: &str = "/account";
+const LOGOUT: &str = "/logout";
 
 /// The session id in a request's cookies, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
+pub fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let jar = CookieJar::from_headers(headers);
+    jar.get(state.accounts.session_cookie())
+        .map(|cookie| cookie.value().to_string())
         .filter(|value| !value.is_empty())
-}
-
-pub fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<String> {
-    parts_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
 }
 
 /// Who is calling: a bearer token wins over a cookie. A token that is malformed, unknown,
@@ -61,8 +54,8 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Princip
             Ok(Some(principal)) => Ok(Some(principal)),
         };
     }
-    match session_cookie(headers) {
-        Some(id) => Ok(find_session(&state.pool, id, state.accounts.session_idle).await?),
+    match session_cookie(state, headers) {
+        Some(id) => Ok(find_session(&state.pool, &id, &state.accounts).await?),
         None => Ok(None),
     }
 }
@@ -71,10 +64,15 @@ async fn identify(state: &AppState, request: &mut Request) -> Result<Option<Prin
     if !state.readiness.is_ready() {
         return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
     }
+    let addr = client_addr(
+        &state.accounts.trusted_proxies,
+        request.extensions(),
+        request.headers(),
+    );
     let principal = resolve(state, request.headers())
         .await?
         .map(|mut principal| {
-            principal.client_addr = client_addr(request.extensions());
+            principal.client_addr = addr;
             principal
         });
     if let Some(principal) = &principal {
@@ -83,10 +81,23 @@ async fn identify(state: &AppState, request: &mut Request) -> Result<Option<Prin
     Ok(principal)
 }
 
+/// A user whose password was set by someone else changes it before doing anything else:
+/// every request that is not a read is refused, but the password change and logout.
+fn must_change_password_first(principal: &Principal, request: &Request) -> Option<ApiError> {
+    let path = request.uri().path();
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let allowed = reads || path == LOGOUT || path == <ChangePassword as ServerFn>::PATH;
+    (principal.must_change_password && !allowed)
+        .then(|| ApiError::Forbidden("change your password first (on /account)".into()))
+}
+
 /// Around the JSON routes: no identity, 401.
 pub async fn api_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match identify(&state, &mut request).await {
-        Ok(Some(_)) => next.run(request).await,
+        Ok(Some(principal)) => match must_change_password_first(&principal, &request) {
+            Some(refused) => refused.into_response(),
+            None => next.run(request).await,
+        },
         Ok(None) => ApiError::Unauthorized("sign in or send Authorization: Bearer <token>".into())
             .into_response(),
         Err(error) => error.into_response(),
@@ -115,7 +126,10 @@ pub async fn page_gate(
         {
             Redirect::to(ACCOUNT_PAGE).into_response()
         }
-        Ok(Some(_)) => next.run(request).await,
+        Ok(Some(principal)) => match must_change_password_first(&principal, &request) {
+            Some(refused) => refused.into_response(),
+            None => next.run(request).await,
+        },
         Ok(None) if is_page && request.method() == Method::GET => {
             let here = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             Redirect::to(&format!("/login?next={}", encode_component(here))).into_response()

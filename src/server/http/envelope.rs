@@ -12,9 +12,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::server::failure::Refusal;
 
 pub struct Envelope<T>(pub T);
 
@@ -26,6 +28,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        // A form or text body cannot be a cross-site JSON call in disguise: only JSON is read.
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::Refused(
+                Refusal::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "send the body as JSON with Content-Type: application/json",
+                )
+                .field("Content-Type"),
+            ));
+        }
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|_| ApiError::invalid(None, "could not read the request body"))?;

@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::server::db;
+use crate::server::failure::Refusal;
 
 type Message = Cow<'static, str>;
 
@@ -67,6 +68,9 @@ pub enum ApiError {
     /// 500: the message is for the caller; the cause has been logged.
     #[error("{0}")]
     Internal(Message),
+    /// A domain's refusal, with the status its error type chose (`server::failure`).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
 }
 
 pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable";
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Detailed { status, .. } => *status,
+            ApiError::Refused(refusal) => refusal.status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +117,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { field, .. } => field.clone(),
             ApiError::Unprocessable { field, .. } => field.clone(),
+            ApiError::Refused(refusal) => refusal.field.clone(),
             _ => None,
         }
     }
@@ -123,6 +129,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
             ApiError::Unavailable(_) => Some(1),
+            ApiError::Refused(refusal) => refusal.retry_after,
             _ => None,
         };
         let body = ErrorBody {
@@ -130,6 +137,7 @@ impl IntoResponse for ApiError {
             field: self.field(),
             details: match &self {
                 ApiError::Detailed { details, .. } => Some(details.clone()),
+                ApiError::Refused(refusal) => refusal.details.clone(),
                 _ => None,
             },
         };

@@ -2,14 +2,17 @@
 //! server reads on every page) and sends the browser back where it was, so switching needs
 //! nothing running in the browser.
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::security::check_same_origin;
 use crate::i18n::Locale;
 use crate::model::{local_path, HOME};
+use crate::server::AppState;
 use leptos_i18n::Locale as _;
 
 /// leptos_i18n's cookie name.
@@ -20,7 +23,16 @@ pub struct LangForm {
     to: String,
 }
 
-pub async fn switch_language(headers: HeaderMap, Form(form): Form<LangForm>) -> Response {
+/// Behind the same-origin check, like every form: another site cannot switch it.
+pub async fn switch_language(State(state): State<AppState>, request: Request) -> Response {
+    if let Err(error) = check_same_origin(&state, &request) {
+        return error.into_response();
+    }
+    let headers = request.headers().clone();
+    let form = match Form::<LangForm>::from_request(request, &state).await {
+        Ok(Form(form)) => form,
+        Err(error) => return ApiError::invalid(Some("to"), error.body_text()).into_response(),
+    };
     let Some(locale) = [Locale::ja, Locale::en]
         .into_iter()
         .find(|locale| locale.as_str() == form.to)

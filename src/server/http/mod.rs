@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod auth;
+pub mod client_addr;
 mod dashboard;
 pub mod envelope;
 pub mod error;
@@ -13,13 +14,15 @@ pub mod job_report;
 mod jobs;
 mod lang;
 mod limits;
+mod render_bound;
 pub mod routes;
 pub mod security;
 mod serve;
+mod tasks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::provide_context;
@@ -70,7 +73,7 @@ pub fn json_routes() -> JsonRoutes {
             Identified,
             Method::POST,
             "/task-operations",
-            post(jobs::task_operations),
+            post(tasks::task_operations),
         )
 }
 
@@ -88,14 +91,21 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .route_layer(from_fn_with_state(state.clone(), auth::page_gate))
-        .route_layer(from_fn_with_state(state.clone(), security::same_origin));
+        .route_layer(from_fn_with_state(state.clone(), security::same_origin))
+        .route_layer(from_fn_with_state(
+            state.render_timeout,
+            render_bound::render_bound,
+        ));
     Router::new()
         .merge(public)
         .merge(identified)
         .merge(pages)
         .merge(assets::pkg_router(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn(security::security_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            security::security_headers,
+        ))
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::session_cookie;
+use super::client_addr::request_scheme;
 use super::error::ApiError;
 use crate::server::AppState;
 
@@ -21,24 +22,31 @@ pub struct CspNonce(pub String);
 /// It guards the routes that accept a session (and `POST /login`); the webhook and the
 /// health check take no cookie, so a forged request there gains nothing.
 pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match check_same_origin(&state, request.method(), request.headers()) {
+    match check_same_origin(&state, &request) {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     }
 }
 
-pub fn check_same_origin(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+pub fn check_same_origin(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return Ok(());
     }
+    let headers = request.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let same = match origin {
-        Some(origin) => is_this_site(state, headers, origin),
-        None if session_cookie(headers).is_some() => headers
+        Some(origin) => {
+            let scheme = request_scheme(
+                &state.accounts.trusted_proxies,
+                request.extensions(),
+                headers,
+            );
+            is_this_site(state, headers, scheme, origin)
+        }
+        None if session_cookie(state, headers).is_some() => headers
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes() == b"same-origin"),
         None => true,
@@ -52,21 +60,26 @@ pub fn check_same_origin(
     }
 }
 
-fn is_this_site(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+/// The origin must be `JOBDECK_PUBLIC_URL`'s, or else the request's own: the scheme it
+/// arrived by (`http`, or `https` from a trusted proxy) and its `Host`.
+fn is_this_site(state: &AppState, headers: &HeaderMap, scheme: &str, origin: &str) -> bool {
     let origin = origin.to_ascii_lowercase();
     match &state.accounts.public_origin {
         Some(site) => origin == *site,
         None => {
             let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-            let origin_host = origin.split_once("://").map(|(_, host)| host);
-            host.is_some_and(|host| Some(host.to_ascii_lowercase().as_str()) == origin_host)
+            host.is_some_and(|host| origin == format!("{scheme}://{}", host.to_ascii_lowercase()))
         }
     }
 }
 
 /// Pages may run only this site's scripts (the hydration loader by nonce, the WASM by
 /// `wasm-unsafe-eval`); nothing may frame them; everything else gets the strictest policy.
-pub async fn security_headers(mut request: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let nonce = crate::server::accounts::secret::random_base62(22);
     request.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut response = next.run(request).await;
@@ -97,5 +110,12 @@ pub async fn security_headers(mut request: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Served as https (JOBDECK_PUBLIC_URL): browsers keep to https for a year.
+    if state.accounts.secure_cookies() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     response
 }

@@ -1,15 +1,19 @@
-//! The bodies of `POST /job-operations` and `POST /task-operations`, `{action, data}` as
-//! seed 001 prints them, parsed by serde into validating newtypes (`http::envelope`), so a
-//! service function only ever sees valid values. Checks that span fields (a batch job
-//! needs its product, a task graph has no cycle) are in [`NewJob::check`] and friends.
+//! The bodies of `POST /job-operations`, `{action, data}` as seed 001 prints them, parsed by
+//! serde into validating newtypes (`server::input`), so a service function only ever sees
+//! valid values. Checks that span fields (a batch job needs its product) are in
+//! [`NewJob::check`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::JobError;
-use crate::model::{JobKind, JobStatus, TaskStatus, JOB_LIMITS, RECAP_STAGES};
+use crate::model::{
+    JobAction, JobKind, JobStatus, Permission, TriggerSource, JOB_LIMITS, RECAP_STAGES,
+};
+use crate::server::input::{bounded, first_duplicate, Count, Message, Name, Percent, Stack};
+use crate::server::tasks::input::{check_tasks, NewTask};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", content = "data", rename_all = "camelCase")]
@@ -21,93 +25,62 @@ pub enum JobOperation {
     PauseJob(JobCommand),
     ResumeJob(JobCommand),
     CancelJob(JobCommand),
+    RetryJob(JobCommand),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "action", content = "data", rename_all = "camelCase")]
-pub enum TaskOperation {
-    AddTasks(NewTasks),
-    UpdateTasks(TaskUpdates),
-    RecordArticles(NewArticles),
-}
-
-/// An id, code, phase or task name: 1 to `JOB_LIMITS.name_chars` characters, not blank.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Name(String);
-
-impl TryFrom<String> for Name {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.trim().is_empty() {
-            Err("must not be empty".into())
-        } else if value.chars().count() > JOB_LIMITS.name_chars {
-            Err(format!("longer than {} characters", JOB_LIMITS.name_chars))
-        } else {
-            Ok(Name(value))
+impl JobOperation {
+    /// An operator's command among them, which `model::JobAction` describes.
+    pub fn action(&self) -> Option<JobAction> {
+        match self {
+            JobOperation::PauseJob(_) => Some(JobAction::Pause),
+            JobOperation::ResumeJob(_) => Some(JobAction::Resume),
+            JobOperation::CancelJob(_) => Some(JobAction::Cancel),
+            JobOperation::RetryJob(_) => Some(JobAction::Retry),
+            JobOperation::DeleteJob(_) => Some(JobAction::Delete),
+            _ => None,
         }
     }
-}
 
-impl Name {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Free text up to `N` characters.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Text<const N: usize>(String);
-
-impl<const N: usize> TryFrom<String> for Text<N> {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.chars().count() > N {
-            Err(format!("longer than {N} characters"))
-        } else {
-            Ok(Text(value))
+    /// The action's wire name, as serde reads it; also the audit row's action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobOperation::CreateJob(_) => "createJob",
+            JobOperation::UpdateBatchJob(_) => "updateBatchJob",
+            JobOperation::GetJobInfo(_) => "getJobInfo",
+            other => other.action().map_or("", JobAction::name),
         }
     }
-}
 
-impl<const N: usize> Text<N> {
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// What the caller's role must allow. `updateBatchJob` also checks the transition
+    /// itself (`JobStatus::permission_to`) once the job's status is known.
+    pub fn permission(&self) -> Permission {
+        match self {
+            JobOperation::GetJobInfo(_) => Permission::ReadJobs,
+            JobOperation::UpdateBatchJob(_) => Permission::ReportOnJobs,
+            JobOperation::CreateJob(_) => Permission::ActOnJobs,
+            other => other
+                .action()
+                .map_or(Permission::ActOnJobs, JobAction::permission),
+        }
     }
-}
 
-pub type Message = Text<{ JOB_LIMITS.message_chars }>;
-pub type Stack = Text<{ JOB_LIMITS.stack_chars }>;
-
-/// An integer within a documented range; the range is in the error message.
-macro_rules! bounded {
-    ($name:ident, $ty:ty, $range:expr) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-        #[serde(try_from = "i64")]
-        pub struct $name($ty);
-
-        impl TryFrom<i64> for $name {
-            type Error = String;
-
-            fn try_from(value: i64) -> Result<Self, String> {
-                let (min, max) = $range;
-                if (min as i64..=max as i64).contains(&value) {
-                    Ok($name(value as $ty))
-                } else {
-                    Err(format!("must be between {min} and {max}, got {value}"))
-                }
-            }
+    pub fn job_id(&self) -> Option<Uuid> {
+        match self {
+            JobOperation::CreateJob(_) => None,
+            JobOperation::UpdateBatchJob(update) => Some(update.job_id),
+            JobOperation::DeleteJob(delete) => Some(delete.job_id),
+            JobOperation::GetJobInfo(job) => Some(job.job_id),
+            JobOperation::PauseJob(command)
+            | JobOperation::ResumeJob(command)
+            | JobOperation::CancelJob(command)
+            | JobOperation::RetryJob(command) => Some(command.job_id),
         }
+    }
 
-        impl $name {
-            pub fn get(self) -> $ty {
-                self.0
-            }
-        }
-    };
+    /// Whether success is `201 Created`.
+    pub fn creates(&self) -> bool {
+        matches!(self, JobOperation::CreateJob(_))
+    }
 }
 
 bounded!(Priority, i16, JOB_LIMITS.priority);
@@ -115,8 +88,6 @@ bounded!(MaxParallelTasks, i32, JOB_LIMITS.max_parallel_tasks);
 bounded!(MaxAttempts, i32, JOB_LIMITS.max_attempts);
 bounded!(RetryInterval, i32, JOB_LIMITS.retry_interval);
 bounded!(MaxMemory, i64, JOB_LIMITS.max_memory);
-bounded!(Count, i32, (0, i32::MAX));
-bounded!(Counter, i64, (0, i64::MAX));
 
 /// CPU cores: a number from 0 (no limit) up to `JOB_LIMITS.max_cpu`.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
@@ -142,45 +113,6 @@ impl MaxCpu {
     }
 }
 
-/// 0 to 100.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "f64")]
-pub struct Percent(f64);
-
-impl TryFrom<f64> for Percent {
-    type Error = String;
-
-    fn try_from(value: f64) -> Result<Self, String> {
-        if value.is_finite() && (0.0..=100.0).contains(&value) {
-            Ok(Percent(value))
-        } else {
-            Err(format!("must be between 0 and 100, got {value}"))
-        }
-    }
-}
-
-impl Percent {
-    pub fn get(self) -> f64 {
-        self.0
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TriggerSource {
-    System,
-    User,
-}
-
-impl TriggerSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerSource::System => "system",
-            TriggerSource::User => "user",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfigInput {
@@ -194,16 +126,6 @@ pub struct RetryConfigInput {
 pub struct ResourceLimitsInput {
     pub max_memory: MaxMemory,
     pub max_cpu: MaxCpu,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewTask {
-    pub name: Name,
-    #[serde(default)]
-    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    pub depends_on: Vec<Name>,
 }
 
 /// `createJob`. Seed 001's fields, plus `kind`, `user_id`, `trigger_source`, `tasks` and
@@ -234,7 +156,9 @@ impl NewJob {
     pub fn stages(&self) -> Vec<String> {
         match (self.kind(), &self.stages) {
             (JobKind::Recap, _) => RECAP_STAGES.map(String::from).to_vec(),
-            (JobKind::Batch, Some(stages)) => stages.iter().map(|s| s.0.clone()).collect(),
+            (JobKind::Batch, Some(stages)) => {
+                stages.iter().map(|s| s.as_str().to_string()).collect()
+            }
             (JobKind::Batch, None) => Vec::new(),
         }
     }
@@ -266,8 +190,18 @@ impl NewJob {
                     format!("stage {dup:?} is listed twice"),
                 ));
             }
+            if stages.len() > JOB_LIMITS.max_stages {
+                return Err(JobError::invalid(
+                    "data.stages",
+                    format!(
+                        "at most {} stages, got {}",
+                        JOB_LIMITS.max_stages,
+                        stages.len()
+                    ),
+                ));
+            }
         }
-        check_tasks("data.tasks", &self.tasks, &HashMap::new())
+        Ok(check_tasks("data.tasks", &self.tasks, &HashSet::new())?)
     }
 }
 
@@ -321,204 +255,10 @@ pub struct JobCommand {
     pub reason: Option<Message>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewTasks {
-    pub job_id: Uuid,
-    pub tasks: Vec<NewTask>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskUpdate {
-    pub name: Name,
-    pub status: Option<TaskStatus>,
-    pub articles: Option<Counter>,
-    pub clusters: Option<Counter>,
-    pub message: Option<Message>,
-    pub error_details: Option<ErrorDetails>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskUpdates {
-    pub job_id: Uuid,
-    pub tasks: Vec<TaskUpdate>,
-}
-
-impl TaskUpdates {
-    pub fn check(&self) -> Result<(), JobError> {
-        check_batch("data.tasks", self.tasks.len())?;
-        if let Some(dup) = first_duplicate(self.tasks.iter().map(|t| t.name.as_str())) {
-            return Err(JobError::invalid(
-                "data.tasks",
-                format!("task {dup:?} is updated twice in one call"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Article {
-    pub feed_id: Name,
-    pub original_user_id: Name,
-    pub genre: Name,
-    pub article_id: Option<Name>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewArticles {
-    pub job_id: Uuid,
-    pub articles: Vec<Article>,
-}
-
-impl NewArticles {
-    pub fn check(&self) -> Result<(), JobError> {
-        check_batch("data.articles", self.articles.len())
-    }
-}
-
-fn check_batch(field: &'static str, len: usize) -> Result<(), JobError> {
-    if len == 0 {
-        Err(JobError::invalid(field, "must not be empty"))
-    } else if len > JOB_LIMITS.batch_items {
-        Err(JobError::invalid(
-            field,
-            format!("at most {} per call, got {len}", JOB_LIMITS.batch_items),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let mut seen = HashSet::new();
-    names.into_iter().find(|name| !seen.insert(*name))
-}
-
-/// New tasks: unique names, dependencies on tasks that exist (new or `existing`, which maps
-/// a task's name to its dependencies), and no cycle.
-pub fn check_tasks(
-    field: &'static str,
-    tasks: &[NewTask],
-    existing: &HashMap<String, Vec<String>>,
-) -> Result<(), JobError> {
-    if tasks.len() > JOB_LIMITS.batch_items {
-        return check_batch(field, tasks.len());
-    }
-    if let Some(dup) = first_duplicate(tasks.iter().map(|t| t.name.as_str())) {
-        return Err(JobError::invalid(
-            field,
-            format!("task {dup:?} is listed twice"),
-        ));
-    }
-    let mut graph: HashMap<&str, Vec<&str>> = existing
-        .iter()
-        .map(|(name, deps)| (name.as_str(), deps.iter().map(String::as_str).collect()))
-        .collect();
-    for task in tasks {
-        if existing.contains_key(task.name.as_str()) {
-            return Err(JobError::invalid(
-                field,
-                format!("the job already has a task {:?}", task.name.as_str()),
-            ));
-        }
-        graph.insert(
-            task.name.as_str(),
-            task.depends_on.iter().map(Name::as_str).collect(),
-        );
-    }
-    for task in tasks {
-        for dep in &task.depends_on {
-            if !graph.contains_key(dep.as_str()) {
-                return Err(JobError::invalid(
-                    field,
-                    format!(
-                        "task {:?} depends on {:?}, which the job does not have",
-                        task.name.as_str(),
-                        dep.as_str()
-                    ),
-                ));
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(&graph) {
-        return Err(JobError::invalid(
-            field,
-            format!("the dependencies form a cycle: {}", cycle.join(" → ")),
-        ));
-    }
-    Ok(())
-}
-
-/// A cycle in the dependency graph, as the names along it, found by depth-first search.
-fn find_cycle<'a>(graph: &HashMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Visiting,
-        Done,
-    }
-    fn visit<'a>(
-        node: &'a str,
-        graph: &HashMap<&'a str, Vec<&'a str>>,
-        marks: &mut HashMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<&'a str>> {
-        match marks.get(node) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Visiting) => {
-                let start = path.iter().position(|n| *n == node).unwrap_or(0);
-                let mut cycle = path[start..].to_vec();
-                cycle.push(node);
-                return Some(cycle);
-            }
-            None => {}
-        }
-        marks.insert(node, Mark::Visiting);
-        path.push(node);
-        for dep in graph.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(dep, graph, marks, path) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        marks.insert(node, Mark::Done);
-        None
-    }
-    let mut marks = HashMap::new();
-    let mut names: Vec<&str> = graph.keys().copied().collect();
-    names.sort_unstable();
-    names
-        .into_iter()
-        .find_map(|name| visit(name, graph, &mut marks, &mut Vec::new()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::server::http::envelope::parse;
-
-    fn task(name: &str, deps: &[&str]) -> NewTask {
-        NewTask {
-            name: Name(name.into()),
-            payload: None,
-            depends_on: deps.iter().map(|d| Name(d.to_string())).collect(),
-        }
-    }
-
-    #[test]
-    fn a_cycle_is_found_and_named() {
-        let tasks = [task("a", &["c"]), task("b", &["a"]), task("c", &["b"])];
-        let error = check_tasks("data.tasks", &tasks, &HashMap::new()).unwrap_err();
-        assert!(error.to_string().contains("cycle"), "{error}");
-        let tasks = [task("a", &[]), task("b", &["a"]), task("c", &["a", "b"])];
-        check_tasks("data.tasks", &tasks, &HashMap::new()).unwrap();
-        let error = check_tasks("data.tasks", &[task("a", &["a"])], &HashMap::new()).unwrap_err();
-        assert!(error.to_string().contains("a → a"), "{error}");
-    }
 
     #[test]
     fn seed_bodies_parse() {
@@ -533,5 +273,44 @@ mod tests {
         };
         job.check().unwrap();
         assert_eq!(job.priority.unwrap().get(), 3);
+    }
+
+    /// The wire names serde reads are the names the routes answer with and audit.
+    #[test]
+    fn each_action_is_named_as_serde_reads_it() {
+        let id = Uuid::nil();
+        let bodies = [
+            (
+                "createJob",
+                serde_json::json!({"product_id": "p", "sending_group_id": "g"}),
+            ),
+            ("updateBatchJob", serde_json::json!({"job_id": id})),
+            ("deleteJob", serde_json::json!({"job_id": id})),
+            ("getJobInfo", serde_json::json!({"job_id": id})),
+            ("pauseJob", serde_json::json!({"job_id": id})),
+            ("resumeJob", serde_json::json!({"job_id": id})),
+            ("cancelJob", serde_json::json!({"job_id": id})),
+            ("retryJob", serde_json::json!({"job_id": id})),
+        ];
+        for (name, data) in bodies {
+            let body = serde_json::json!({ "action": name, "data": data }).to_string();
+            let op: JobOperation = parse(body.as_bytes()).unwrap();
+            assert_eq!(op.name(), name);
+        }
+    }
+
+    #[test]
+    fn stages_have_a_bound() {
+        let stages: Vec<String> = (0..=JOB_LIMITS.max_stages)
+            .map(|i| format!("s{i}"))
+            .collect();
+        let body = serde_json::json!({"action": "createJob", "data": {
+            "product_id": "p", "sending_group_id": "g", "stages": stages }})
+        .to_string();
+        let JobOperation::CreateJob(job) = parse(body.as_bytes()).unwrap() else {
+            panic!("not createJob")
+        };
+        let error = job.check().unwrap_err().to_string();
+        assert!(error.contains("at most 64 stages, got 65"), "{error}");
     }
 }

@@ -10,34 +10,34 @@ mod store;
 mod sweeper;
 mod write;
 
+mod locked;
+mod perform;
+
 use std::borrow::Cow;
 
+pub use locked::{in_locked_job, JobScoped};
+pub use perform::{perform, JobAnswer};
 pub use read::{get_job_info, job_detail, list_jobs, JobInfo, JOBS_PAGE_SIZE};
-pub use report_queue::ReportQueue;
-pub use store::{lock_job, record_error, LockedJob};
+pub use report_queue::{ReportQueue, ReportQueueStats};
+pub use store::{record_error, LockedJob};
 pub use sweeper::{run_deletion_sweeper, sweep as sweep_deletions};
-pub use write::{
-    cancel_job, create_job, delete_job, pause_job, resume_job, update_batch_job, Deletion,
-    JobCommandKind, UpdatedJob,
-};
+pub use write::{Deletion, UpdatedJob};
 
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::model::{JobStatus, TaskStatus};
+use crate::model::{JobAction, JobStatus, Permission, Role};
+use crate::server::failure::{DomainError, Failure, Refusal};
+use crate::server::input::InvalidInput;
 
-/// What a job operation can refuse. Converted to `ApiError` in `http::jobs` and to the
-/// pages' `AppError` below.
+/// What a job operation can refuse; its status and body are decided in [`DomainError`]
+/// below, for the JSON routes and the server functions alike.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("{message}")]
     Invalid {
-        field: Cow<'static, str>,
-        message: Cow<'static, str>,
-    },
-    /// The body is well formed but names something the job does not have.
-    #[error("{message}")]
-    Unknown {
         field: Cow<'static, str>,
         message: Cow<'static, str>,
     },
@@ -49,18 +49,31 @@ pub enum JobError {
         job_id: Uuid,
         deleted_at: DateTime<Utc>,
     },
-    /// The state machine does not allow it.
-    #[error("job is {current}; it may become {}", list(.allowed, JobStatus::as_str))]
-    Transition {
-        current: JobStatus,
-        allowed: &'static [JobStatus],
+    /// The caller's role does not allow the action, or this move of the job (`current` →
+    /// `wanted`: a worker may only start, report on and finish a run).
+    #[error("the {role} role may not do this (it needs {needs:?})")]
+    Forbidden {
+        role: Role,
+        needs: Permission,
+        current: Option<JobStatus>,
         wanted: Option<JobStatus>,
     },
-    #[error("task {task:?} is {current:?}; it may become {}", list(.allowed, TaskStatus::as_str))]
-    TaskTransition {
-        task: String,
-        current: TaskStatus,
-        allowed: &'static [TaskStatus],
+    /// The state machine, or the command's own rule (`model::JobAction`), does not allow it.
+    #[error("job is {current}; it may become {}", list(.allowed))]
+    Transition {
+        current: JobStatus,
+        allowed: Vec<JobStatus>,
+        wanted: Option<JobStatus>,
+    },
+    /// An operator's command from a status it is not offered in (`model::JobAction`).
+    #[error(
+        "job is {current}; {} is allowed only when it is {}",
+        .action.name(),
+        list(.action.allowed_from())
+    )]
+    NotNow {
+        action: JobAction,
+        current: JobStatus,
     },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -73,13 +86,13 @@ pub enum JobError {
 }
 
 /// "running or paused", or that nothing else is allowed.
-fn list<T: Copy>(statuses: &[T], name: fn(T) -> &'static str) -> String {
+pub(crate) fn list<T: std::fmt::Display>(statuses: &[T]) -> String {
     if statuses.is_empty() {
         "nothing else (it is final)".into()
     } else {
         statuses
             .iter()
-            .map(|s| name(*s))
+            .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" or ")
     }
@@ -95,24 +108,77 @@ impl JobError {
             message: message.into(),
         }
     }
+
+    /// The state machine's refusal of `from` → `wanted` (`None`: a report on a finished run).
+    pub fn transition(current: JobStatus, wanted: Option<JobStatus>) -> Self {
+        Self::Transition {
+            current,
+            allowed: current.next().to_vec(),
+            wanted,
+        }
+    }
+
+    /// A refusal the audit log records (403, 409).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            JobError::Forbidden { .. } | JobError::Transition { .. } | JobError::NotNow { .. }
+        )
+    }
 }
 
-impl From<JobError> for crate::model::AppError {
-    fn from(error: JobError) -> Self {
-        use crate::model::AppError;
-        match error {
-            JobError::Invalid { field, message } | JobError::Unknown { field, message } => {
-                AppError::Invalid {
-                    field: Some(field.into_owned()),
-                    message: message.into_owned(),
+impl From<InvalidInput> for JobError {
+    fn from(error: InvalidInput) -> Self {
+        JobError::Invalid {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
+impl DomainError for JobError {
+    fn failure(self) -> Failure {
+        let message = self.to_string();
+        match self {
+            JobError::Invalid { field, .. } => {
+                Refusal::new(StatusCode::BAD_REQUEST, message).field(field)
+            }
+            JobError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, message),
+            JobError::Gone { job_id, deleted_at } => Refusal::new(StatusCode::GONE, message)
+                .details(json!({ "job_id": job_id, "deleted_at": deleted_at })),
+            JobError::Forbidden {
+                current, wanted, ..
+            } => {
+                let refusal = Refusal::new(StatusCode::FORBIDDEN, message);
+                match current {
+                    Some(current) => refusal.details(json!({
+                        "current_status": current,
+                        "requested_status": wanted,
+                    })),
+                    None => refusal,
                 }
             }
-            JobError::NotFound(_) | JobError::Gone { .. } => AppError::NotFound,
-            error @ (JobError::Transition { .. } | JobError::TaskTransition { .. }) => {
-                AppError::Conflict(error.to_string())
+            JobError::Transition {
+                current,
+                allowed,
+                wanted,
+            } => Refusal::new(StatusCode::CONFLICT, message).details(json!({
+                "current_status": current,
+                "allowed": allowed,
+                "requested_status": wanted,
+            })),
+            JobError::NotNow { action, current } => Refusal::new(StatusCode::CONFLICT, message)
+                .details(json!({
+                    "current_status": current,
+                    "allowed_from": action.allowed_from(),
+                    "requested_status": action.target(),
+                })),
+            JobError::Database(error) => return Failure::Database(error),
+            JobError::Unavailable => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1)
             }
-            JobError::Database(error) => error.into(),
-            JobError::Unavailable | JobError::OutcomeUnknown => AppError::Unavailable,
+            JobError::OutcomeUnknown => Refusal::new(StatusCode::GATEWAY_TIMEOUT, message),
         }
+        .into()
     }
 }

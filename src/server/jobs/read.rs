@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::store::{self, JobRow};
 use super::JobError;
 use crate::model::{
-    ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView, JobPhaseView, JobTaskView,
-    JobView, JobsQuery, JobsView, TaskCounts, TaskStatus,
+    stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView,
+    JobPhaseView, JobTaskView, JobView, JobsQuery, JobsView, TaskCounts, TaskStatus,
 };
 
 /// Jobs per page of `/jobs`.
@@ -80,17 +80,14 @@ async fn task_counts(pool: &PgPool, job_id: Uuid) -> Result<TaskCounts, sqlx::Er
 }
 
 /// One page of jobs, newest first.
-pub async fn list_jobs(pool: &PgPool, query: &JobsQuery) -> Result<JobsView, sqlx::Error> {
-    let (after_at, after_id) = match query.cursor() {
-        Some((micros, id)) => (
-            DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MAX_UTC),
-            id,
-        ),
-        None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
-    };
+pub async fn list_jobs(pool: &PgPool, query: &JobsQuery) -> Result<JobsView, JobError> {
+    let (after_at, after_id) = query
+        .position()
+        .map_err(|bad| JobError::invalid("after", bad.to_string()))?
+        .unwrap_or((DateTime::<Utc>::MAX_UTC, Uuid::max()));
     let rows: Vec<JobRow> = sqlx::query_as(store::LIST_JOBS_SQL)
-        .bind(query.status.map(|s| s.as_str()))
-        .bind(query.kind.map(|k| k.as_str()))
+        .bind(query.status)
+        .bind(query.kind)
         .bind(after_at)
         .bind(after_id)
         .bind(JOBS_PAGE_SIZE + 1)
@@ -164,8 +161,10 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
         .bind(job_id)
         .fetch_one(pool)
         .await?;
+    let now = Utc::now();
     Ok(JobDetailView {
-        now: Utc::now(),
+        now,
+        stages: stage_progress(&info.job.stages, &phases, info.job.status, now),
         job: info.job,
         counts: info.tasks,
         tasks: tasks
@@ -182,7 +181,6 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
                 finished_at: t.finished_at,
             })
             .collect(),
-        phases,
         events,
         errors: errors
             .into_iter()

@@ -10,6 +10,7 @@
 //! the general path under the row lock. A statement holds at most one report per job.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ use super::input::JobUpdate;
 use super::store;
 use super::write::UpdatedJob;
 use super::JobError;
-use crate::model::{DetailedStatus, JobStatus};
+use crate::model::{AuditOutcome, DetailedStatus, JobStatus};
 use crate::server::audit::Actor;
 use crate::server::db;
 
@@ -52,10 +53,14 @@ impl Report {
         if update.error_details.is_some() || update.status.is_some_and(JobStatus::is_finished) {
             return None;
         }
+        // Only from statuses this actor may move the job from (a worker may not resume a
+        // paused job): the general path answers the rest with its refusal.
         let sources = JobStatus::ALL
             .into_iter()
             .filter(|&from| match update.status {
-                Some(to) => from == to || from.may_become(to),
+                Some(to) => {
+                    (from == to || from.may_become(to)) && actor.may(from.permission_to(to))
+                }
                 // Reporting on a finished run is refused, and an empty update of one keeps
                 // its `finished_at`: both are the general path's.
                 None => !from.is_finished(),
@@ -89,19 +94,48 @@ struct Queued {
 #[derive(Clone)]
 pub struct ReportQueue {
     queue: mpsc::Sender<Queued>,
+    stats: Arc<ReportQueueStats>,
+}
+
+/// What the queue did since it started, for tests and benchmarks to see which path ran.
+#[derive(Debug, Default)]
+pub struct ReportQueueStats {
+    /// Statements run (a batch retried report by report counts once).
+    pub batches: AtomicU64,
+    /// Reports a statement applied.
+    pub grouped: AtomicU64,
+    /// Reports left to the general path (not for the statement, refused by it, or the
+    /// queue was full).
+    pub fallback: AtomicU64,
 }
 
 impl ReportQueue {
     /// Starts the writer on the current tokio runtime.
     pub fn start(pool: PgPool) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, inbox));
-        Self { queue }
+        let stats = Arc::new(ReportQueueStats::default());
+        tokio::spawn(write_batches(pool, inbox, stats.clone()));
+        Self { queue, stats }
+    }
+
+    pub fn stats(&self) -> &ReportQueueStats {
+        &self.stats
     }
 
     /// Applies `update` if the batch statement can, after it has committed. `Ok(None)`:
     /// nothing was written, take the general path.
     pub async fn report(&self, actor: &Actor, update: &JobUpdate) -> Reply {
+        let reply = self.try_report(actor, update).await;
+        let counter = match &reply {
+            Ok(Some(_)) => &self.stats.grouped,
+            Ok(None) => &self.stats.fallback,
+            Err(_) => return reply,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        reply
+    }
+
+    async fn try_report(&self, actor: &Actor, update: &JobUpdate) -> Reply {
         let Some(report) = Report::of(actor, update) else {
             return Ok(None);
         };
@@ -114,7 +148,11 @@ impl ReportQueue {
     }
 }
 
-async fn write_batches(pool: PgPool, mut inbox: mpsc::Receiver<Queued>) {
+async fn write_batches(
+    pool: PgPool,
+    mut inbox: mpsc::Receiver<Queued>,
+    stats: Arc<ReportQueueStats>,
+) {
     let writers = Arc::new(Semaphore::new(WRITERS));
     // Second reports on a job already in the batch wait for the next one.
     let mut held: Vec<Queued> = Vec::new();
@@ -137,6 +175,7 @@ async fn write_batches(pool: PgPool, mut inbox: mpsc::Receiver<Queued>) {
             .into_iter()
             .partition(|q| jobs.len() < MAX_BATCH && jobs.insert(q.report.job_id));
         held = rest;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
         let pool = pool.clone();
         tokio::spawn(async move {
             write(&pool, batch).await;
@@ -221,6 +260,8 @@ async fn apply(pool: &PgPool, reports: &[&Report]) -> Result<Vec<Written>, sqlx:
         .bind(reports.iter().map(|r| r.actor.user_id).collect::<Vec<_>>())
         .bind(reports.iter().map(|r| r.actor.token_id).collect::<Vec<_>>())
         .bind(column(|r| r.actor.client_addr.clone()))
+        .bind("updateBatchJob")
+        .bind(AuditOutcome::Success)
         .fetch_all(pool)
         .await
 }

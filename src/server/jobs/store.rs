@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::JobError;
 use crate::model::{
-    DetailedStatus, ErrorClass, JobErrorView, JobKind, JobStatus, JobView, ResourceLimits,
-    RetryConfig,
+    DetailedStatus, ErrorClass, JobAction, JobErrorView, JobKind, JobStatus, JobView, LogLevel,
+    ResourceLimits, RetryConfig, TriggerSource,
 };
 use crate::server::audit::{self, Actor, Event, Outcome};
 
@@ -89,7 +89,8 @@ pub const UPDATE_BATCH_JOB_SQL: &str = "
 /// jobs in id order, so concurrent statements cannot deadlock, and updates those in one of
 /// their report's `sources` (the statuses it is legal from, decided in `model::JobStatus`),
 /// not being deleted, and staying in their phase; writes their events and audit rows; and
-/// returns one row per job it changed. One report per job.
+/// returns one row per job it changed. One report per job. `$13`/`$14` are the audit row's
+/// action (`updateBatchJob`) and outcome.
 pub const REPORT_JOBS_SQL: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::float8[],
@@ -124,10 +125,10 @@ pub const REPORT_JOBS_SQL: &str = "
     ), audit AS (
         INSERT INTO audit_events (actor_user_id, actor_token_id, actor, client_addr, action,
                                   target, details, outcome)
-        SELECT actor_user_id, actor_token_id, actor, client_addr, 'updateBatchJob', job_id::text,
+        SELECT actor_user_id, actor_token_id, actor, client_addr, $13, job_id::text,
                jsonb_build_object('from', previous_status, 'to', status, 'phase', phase,
                                   'error_code', NULL, 'reason', NULL),
-               'success'
+               $14
         FROM upd
     )
     SELECT job_id, previous_status, status, current_phase, progress_percentage, active_tasks,
@@ -154,7 +155,7 @@ pub const INSERT_ERROR_SQL: &str = "
         VALUES ($1, $2, $3, $4, $5, $6)
     )
     INSERT INTO job_logs (job_id, task_name, level, message)
-    VALUES ($1, $2, 'error', $3 || ': ' || $5)";
+    VALUES ($1, $2, $7, $3 || ': ' || $5)";
 
 /// The parts of a locked job that decisions need.
 #[derive(Debug, FromRow)]
@@ -218,7 +219,7 @@ pub async fn remove_job(
         tx,
         actor,
         Event {
-            action: "deleteJob",
+            action: JobAction::Delete.name(),
             target: Some(&job_id.to_string()),
             details: serde_json::json!({ "result": "deleted", "why": why }),
             outcome: Outcome::Success,
@@ -238,8 +239,8 @@ pub async fn record_event(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(INSERT_EVENT_SQL)
         .bind(job_id)
-        .bind(from.map(JobStatus::as_str))
-        .bind(to.as_str())
+        .bind(from)
+        .bind(to)
         .bind(&actor.label)
         .bind(reason)
         .execute(tx)
@@ -261,9 +262,10 @@ pub async fn record_error(
         .bind(job_id)
         .bind(task)
         .bind(code)
-        .bind(ErrorClass::of_code(code).as_str())
+        .bind(ErrorClass::of_code(code))
         .bind(message)
         .bind(stack)
+        .bind(LogLevel::Error)
         .execute(tx)
         .await?;
     Ok(())
@@ -279,7 +281,7 @@ pub struct JobRow {
     product_id: Option<String>,
     sending_group_id: Option<String>,
     user_id: Option<String>,
-    trigger_source: String,
+    trigger_source: TriggerSource,
     priority: i16,
     max_parallel_tasks: i32,
     max_attempts: i32,

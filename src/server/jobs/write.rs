@@ -8,9 +8,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::input::{DeleteJob, JobCommand, JobUpdate, NewJob};
-use super::store::{self, lock_job, record_error, record_event, remove_job, LockedJob};
+use super::locked::in_locked_job;
+use super::store::{self, record_error, record_event, remove_job, LockedJob};
 use super::JobError;
-use crate::model::{JobStatus, JobView, JOB_LIMITS};
+use crate::model::{JobAction, JobStatus, JobView, TriggerSource, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::tasks;
 
@@ -26,7 +27,7 @@ pub async fn create_job(pool: &PgPool, actor: &Actor, job: NewJob) -> Result<Job
         .bind(job.product_id.as_ref().map(|n| n.as_str()))
         .bind(job.sending_group_id.as_ref().map(|n| n.as_str()))
         .bind(job.user_id.as_ref().map(|n| n.as_str()))
-        .bind(job.trigger_source.map_or("user", |t| t.as_str()))
+        .bind(job.trigger_source.unwrap_or(TriggerSource::User))
         .bind(
             job.priority
                 .map_or(JOB_LIMITS.default_priority, |p| p.get()),
@@ -113,23 +114,10 @@ pub async fn update_batch_job(
     if let Some(updated) = reports.report(actor, &update).await? {
         return Ok(updated);
     }
-    let mut tx = pool.begin().await?;
-    let result = match lock_job(&mut tx, update.job_id, actor).await {
-        Ok(job) => apply_update(&mut tx, actor, "updateBatchJob", job, &update, None).await,
-        Err(error) => Err(error),
-    };
-    match result {
-        // A `Gone` may have removed the job: that must stick.
-        Err(error @ JobError::Gone { .. }) => {
-            tx.commit().await?;
-            Err(error)
-        }
-        Err(error) => Err(error),
-        Ok(updated) => {
-            tx.commit().await?;
-            Ok(updated)
-        }
-    }
+    in_locked_job(pool, update.job_id, actor, async |tx, job| {
+        apply_update(tx, actor, "updateBatchJob", job, &update, None).await
+    })
+    .await
 }
 
 async fn apply_update(
@@ -143,19 +131,20 @@ async fn apply_update(
     let from = job.status;
     let to = update.status.unwrap_or(from);
     if to != from && !from.may_become(to) {
-        return Err(JobError::Transition {
-            current: from,
-            allowed: from.next(),
+        return Err(JobError::transition(from, Some(to)));
+    }
+    let needs = from.permission_to(to);
+    if !actor.may(needs) {
+        return Err(JobError::Forbidden {
+            role: actor.role,
+            needs,
+            current: Some(from),
             wanted: Some(to),
         });
     }
     let reports = update.detailed_status.is_some() || update.error_details.is_some();
     if reports && from.is_finished() && to == from {
-        return Err(JobError::Transition {
-            current: from,
-            allowed: from.next(),
-            wanted: None,
-        });
+        return Err(JobError::transition(from, None));
     }
     let phase = update
         .detailed_status
@@ -175,23 +164,19 @@ async fn apply_update(
     let detailed = update.detailed_status.as_ref();
     let row: Option<UpdatedRow> = sqlx::query_as(store::UPDATE_BATCH_JOB_SQL)
         .bind(job.id)
-        .bind(to.as_str())
+        .bind(to)
         .bind(to == JobStatus::Running)
         .bind(to.is_finished())
         .bind(phase)
         .bind(detailed.map(|d| d.progress_percentage.get()))
         .bind(detailed.map(|d| d.active_tasks.get()))
         .bind(detailed.map(|d| d.error_count.get()))
-        .bind(from.as_str())
+        .bind(from)
         .bind(i32::from(update.error_details.is_some()))
         .fetch_optional(&mut *tx)
         .await?;
     // The row lock makes this unreachable; the condition keeps the update honest anyway.
-    let row = row.ok_or(JobError::Transition {
-        current: from,
-        allowed: from.next(),
-        wanted: Some(to),
-    })?;
+    let row = row.ok_or(JobError::transition(from, Some(to)))?;
     follow_phase(tx, &job, phase, to).await?;
     if to != from {
         record_event(tx, job.id, Some(from), to, actor, reason).await?;
@@ -262,94 +247,42 @@ async fn follow_phase(
     Ok(())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobCommandKind {
-    Pause,
-    Resume,
-    Cancel,
-}
-
-impl JobCommandKind {
-    pub fn target(self) -> JobStatus {
-        match self {
-            JobCommandKind::Pause => JobStatus::Paused,
-            JobCommandKind::Resume => JobStatus::Running,
-            JobCommandKind::Cancel => JobStatus::Cancelled,
-        }
-    }
-
-    pub fn action(self) -> &'static str {
-        match self {
-            JobCommandKind::Pause => "pauseJob",
-            JobCommandKind::Resume => "resumeJob",
-            JobCommandKind::Cancel => "cancelJob",
-        }
-    }
-}
-
-/// An operator's pause, resume or cancel: a transition through the same state machine, and
-/// unlike a pipeline's report, asking for the status the job already has is a conflict.
-async fn command(
+/// An operator's pause, resume, cancel or retry: a transition through the same state
+/// machine, offered only from the statuses `model::JobAction` names (so asking for the
+/// status the job already has is a conflict, unlike a pipeline's report).
+pub async fn command(
     pool: &PgPool,
     actor: &Actor,
-    kind: JobCommandKind,
+    action: JobAction,
     command: JobCommand,
 ) -> Result<UpdatedJob, JobError> {
-    let to = kind.target();
-    let mut tx = pool.begin().await?;
-    let job = lock_job(&mut tx, command.job_id, actor).await;
-    let job = match job {
-        Err(error @ JobError::Gone { .. }) => {
-            tx.commit().await?;
-            return Err(error);
+    let Some(to) = action.target() else {
+        return Err(JobError::invalid(
+            "action",
+            "deleteJob is not a status change",
+        ));
+    };
+    in_locked_job(pool, command.job_id, actor, async |tx, job| {
+        if !action.allowed(job.status) {
+            return Err(JobError::NotNow {
+                action,
+                current: job.status,
+            });
         }
-        other => other?,
-    };
-    if !job.status.may_become(to) {
-        return Err(JobError::Transition {
-            current: job.status,
-            allowed: job.status.next(),
-            wanted: Some(to),
-        });
-    }
-    let update = JobUpdate {
-        job_id: command.job_id,
-        status: Some(to),
-        detailed_status: None,
-        error_details: None,
-    };
-    let reason = command
-        .reason
-        .as_ref()
-        .map(|r| r.as_str())
-        .unwrap_or(kind.action());
-    let updated = apply_update(&mut tx, actor, kind.action(), job, &update, Some(reason)).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-pub async fn pause_job(
-    pool: &PgPool,
-    actor: &Actor,
-    job: JobCommand,
-) -> Result<UpdatedJob, JobError> {
-    command(pool, actor, JobCommandKind::Pause, job).await
-}
-
-pub async fn resume_job(
-    pool: &PgPool,
-    actor: &Actor,
-    job: JobCommand,
-) -> Result<UpdatedJob, JobError> {
-    command(pool, actor, JobCommandKind::Resume, job).await
-}
-
-pub async fn cancel_job(
-    pool: &PgPool,
-    actor: &Actor,
-    job: JobCommand,
-) -> Result<UpdatedJob, JobError> {
-    command(pool, actor, JobCommandKind::Cancel, job).await
+        let update = JobUpdate {
+            job_id: command.job_id,
+            status: Some(to),
+            detailed_status: None,
+            error_details: None,
+        };
+        let reason = command
+            .reason
+            .as_ref()
+            .map(|r| r.as_str())
+            .unwrap_or(action.name());
+        apply_update(tx, actor, action.name(), job, &update, Some(reason)).await
+    })
+    .await
 }
 
 /// What `deleteJob` did.
@@ -373,37 +306,32 @@ pub async fn delete_job(
     actor: &Actor,
     delete: DeleteJob,
 ) -> Result<Deletion, JobError> {
-    let mut tx = pool.begin().await?;
-    let job = match lock_job(&mut tx, delete.job_id, actor).await {
-        Err(error @ JobError::Gone { .. }) => {
-            tx.commit().await?;
-            return Err(error);
+    in_locked_job(pool, delete.job_id, actor, async |tx, job| {
+        if delete.force || !job.status.is_live() {
+            let why = if delete.force { "force" } else { "not running" };
+            remove_job(tx, job.id, actor, why).await?;
+            return Ok(Deletion::Deleted { job_id: job.id });
         }
-        other => other?,
-    };
-    if delete.force || !job.status.is_live() {
-        let why = if delete.force { "force" } else { "not running" };
-        remove_job(&mut tx, job.id, actor, why).await?;
-        tx.commit().await?;
-        return Ok(Deletion::Deleted { job_id: job.id });
-    }
-    let cancel = JobUpdate {
-        job_id: delete.job_id,
-        status: Some(JobStatus::Cancelled),
-        detailed_status: None,
-        error_details: None,
-    };
-    // The lock is held: the transition cannot be refused (running and paused may cancel).
-    let job_id = job.id;
-    // Audited as `deleteJob` with the reason `deleteJob`; the removal is audited later.
-    apply_update(&mut tx, actor, "deleteJob", job, &cancel, Some("deleteJob")).await?;
-    let requested: DateTime<Utc> = sqlx::query_scalar(store::REQUEST_DELETE_SQL)
-        .bind(job_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Deletion::Stopping {
-        job_id,
-        delete_after: requested + Duration::seconds(JOB_LIMITS.delete_grace_secs),
+        let cancel = JobUpdate {
+            job_id: delete.job_id,
+            status: Some(JobStatus::Cancelled),
+            detailed_status: None,
+            error_details: None,
+        };
+        let job_id = job.id;
+        // The lock is held: the transition cannot be refused (running and paused may
+        // cancel). Audited as `deleteJob` with the reason `deleteJob`; the removal is
+        // audited when it happens.
+        let action = JobAction::Delete.name();
+        apply_update(tx, actor, action, job, &cancel, Some(action)).await?;
+        let requested: DateTime<Utc> = sqlx::query_scalar(store::REQUEST_DELETE_SQL)
+            .bind(job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(Deletion::Stopping {
+            job_id,
+            delete_after: requested + Duration::seconds(JOB_LIMITS.delete_grace_secs),
+        })
     })
+    .await
 }

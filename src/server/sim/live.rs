@@ -204,32 +204,24 @@ async fn drive(
 ) -> Result<(), SimError> {
     let errors = 0;
     for (i, stage) in RECAP_STAGES.iter().enumerate() {
-        let answer = api
-            .call(
-                "/job-operations",
-                "updateBatchJob",
-                json!({ "job_id": id, "status": "running", "detailed_status": {
-                    "current_phase": stage,
-                    "progress_percentage": (i * 100 / RECAP_STAGES.len()) as f64,
-                    "active_tasks": if *stage == "Genre" { genres.len() } else { 1 },
-                    "error_count": errors,
-                }}),
-            )
+        let report = json!({ "job_id": id, "status": "running", "detailed_status": {
+            "current_phase": stage,
+            "progress_percentage": (i * 100 / RECAP_STAGES.len()) as f64,
+            "active_tasks": if *stage == "Genre" { genres.len() } else { 1 },
+            "error_count": errors,
+        }});
+        let mut answer = api
+            .call("/job-operations", "updateBatchJob", report.clone())
             .await;
-        // Paused by an operator: wait for a resume (or a cancel, which ends the job).
-        if let Err(SimError::Refused {
-            status: 409, body, ..
-        }) = &answer
+        // Paused by an operator, which a worker may not undo (403): report again until it is
+        // resumed (or cancelled, which ends the job with a 409).
+        while matches!(&answer, Err(SimError::Refused { status: 403 | 409, body, .. })
+            if body["current_status"] == "paused")
         {
-            if body["current_status"] == "paused" {
-                while api
-                    .call("/job-operations", "getJobInfo", json!({ "job_id": id }))
-                    .await?["job"]["status"]
-                    == "paused"
-                {
-                    pause(api, 2.0).await;
-                }
-            }
+            pause(api, 2.0).await;
+            answer = api
+                .call("/job-operations", "updateBatchJob", report.clone())
+                .await;
         }
         answer?;
         if *stage == "Fetch" {

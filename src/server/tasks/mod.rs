@@ -1,21 +1,138 @@
 //! Reported pipelines on `POST /task-operations` (seed 001 names the function): `addTasks`,
 //! `updateTasks` and `recordArticles`. Tables: `job_tasks`, `recap_job_articles`. Each call
-//! takes its job's row lock first, like every job change, so a deleted job answers 410 and
-//! a finished one 409. Dispatched work (claim, heartbeat) will join these routes.
+//! runs under its job's row lock (`jobs::in_locked_job`), like every job change, so a
+//! deleted job answers 410 and a finished one 409. Dispatched work (claim, heartbeat) will
+//! join these routes.
 
+pub mod input;
 mod store;
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
+use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::model::{JobStatus, TaskStatus};
+use self::input::{
+    check_tasks, names_to_look_up, NewArticles, NewTask, NewTasks, TaskOperation, TaskUpdates,
+};
+use crate::model::{JobStatus, LogLevel, TaskStatus, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
-use crate::server::jobs::input::{check_tasks, NewArticles, NewTask, NewTasks, TaskUpdates};
-use crate::server::jobs::{lock_job, record_error, JobError, LockedJob};
+use crate::server::failure::{DomainError, Failure, Refusal};
+use crate::server::input::InvalidInput;
+use crate::server::jobs::{in_locked_job, list, record_error, JobError, JobScoped, LockedJob};
+
+/// What a task operation can refuse; the job's own refusals (not found, gone, finished)
+/// come through as [`TaskError::Job`].
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The body is well formed but names a task the job does not have.
+    #[error("{message}")]
+    Unknown {
+        field: Cow<'static, str>,
+        message: Cow<'static, str>,
+    },
+    #[error("task {task:?} is {current}; it may become {}", list(.allowed))]
+    Transition {
+        task: String,
+        current: TaskStatus,
+        allowed: &'static [TaskStatus],
+    },
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl JobScoped for TaskError {
+    fn is_gone(&self) -> bool {
+        matches!(self, TaskError::Job(error) if error.is_gone())
+    }
+}
+
+impl TaskError {
+    fn is_refusal(&self) -> bool {
+        match self {
+            TaskError::Transition { .. } => true,
+            TaskError::Job(error) => error.is_refusal(),
+            _ => false,
+        }
+    }
+}
+
+impl DomainError for TaskError {
+    fn failure(self) -> Failure {
+        let message = self.to_string();
+        match self {
+            TaskError::Invalid(error) => {
+                Refusal::new(StatusCode::BAD_REQUEST, message).field(error.field)
+            }
+            TaskError::Unknown { field, .. } => {
+                Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message).field(field)
+            }
+            TaskError::Transition {
+                task,
+                current,
+                allowed,
+            } => Refusal::new(StatusCode::CONFLICT, message)
+                .details(json!({ "task": task, "current_status": current, "allowed": allowed })),
+            TaskError::Job(error) => return error.failure(),
+            TaskError::Database(error) => return Failure::Database(error),
+        }
+        .into()
+    }
+}
+
+/// What every task operation answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum TaskAnswer {
+    Changed(TasksChanged),
+    Articles(ArticlesRecorded),
+}
+
+/// The one door of `/task-operations`: the permission, the operation, and an audit row for
+/// a refusal (403, 409).
+pub async fn perform(
+    pool: &PgPool,
+    actor: &Actor,
+    operation: TaskOperation,
+) -> Result<TaskAnswer, TaskError> {
+    let (name, job_id) = (operation.name(), operation.job_id());
+    let result = async {
+        let needs = operation.permission();
+        if !actor.may(needs) {
+            return Err(TaskError::Job(JobError::Forbidden {
+                role: actor.role,
+                needs,
+                current: None,
+                wanted: None,
+            }));
+        }
+        Ok(match operation {
+            TaskOperation::AddTasks(new) => TaskAnswer::Changed(add_tasks(pool, actor, new).await?),
+            TaskOperation::UpdateTasks(updates) => {
+                TaskAnswer::Changed(update_tasks(pool, actor, updates).await?)
+            }
+            TaskOperation::RecordArticles(batch) => {
+                TaskAnswer::Articles(record_articles(pool, actor, batch).await?)
+            }
+        })
+    }
+    .await;
+    if let Err(error) = &result {
+        if error.is_refusal() {
+            let target = job_id.to_string();
+            audit::record_refusal(pool, actor, name, Some(&target), &error.to_string()).await;
+        }
+    }
+    result
+}
 
 /// Inserts new tasks of a job (already checked) in one statement.
 pub async fn insert_tasks(
@@ -29,7 +146,11 @@ pub async fn insert_tasks(
     let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     let payloads: Vec<serde_json::Value> = tasks
         .iter()
-        .map(|t| serde_json::Value::Object(t.payload.clone().unwrap_or_default()))
+        .map(|t| {
+            t.payload
+                .as_ref()
+                .map_or_else(|| json!({}), |p| p.to_value())
+        })
         .collect();
     // Postgres has no arrays of arrays of varying length: dependencies travel as JSON.
     let depends_on: Vec<serde_json::Value> = tasks
@@ -46,45 +167,12 @@ pub async fn insert_tasks(
     Ok(())
 }
 
-async fn lock_open_job(
-    tx: &mut PgConnection,
-    job_id: Uuid,
-    actor: &Actor,
-) -> Result<LockedJob, JobError> {
-    let job = lock_job(tx, job_id, actor).await?;
+/// Tasks change only while the job's run has not ended.
+fn still_open(job: &LockedJob) -> Result<(), TaskError> {
     if job.status.is_finished() {
-        return Err(JobError::Transition {
-            current: job.status,
-            allowed: job.status.next(),
-            wanted: None,
-        });
+        return Err(JobError::transition(job.status, None).into());
     }
-    Ok(job)
-}
-
-/// Runs `work` in a transaction under the job's lock; a `Gone` (which may have removed the
-/// job) is committed, any other error rolls everything back.
-macro_rules! in_job_tx {
-    ($pool:expr, $job_id:expr, $actor:expr, |$tx:ident, $job:ident| $work:expr) => {{
-        let mut tx = $pool.begin().await?;
-        let result = async {
-            let $job = lock_open_job(&mut tx, $job_id, $actor).await?;
-            let $tx = &mut *tx;
-            $work
-        }
-        .await;
-        match result {
-            Ok(value) => {
-                tx.commit().await?;
-                Ok(value)
-            }
-            Err(error @ JobError::Gone { .. }) => {
-                tx.commit().await?;
-                Err(error)
-            }
-            Err(error) => Err(error),
-        }
-    }};
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -96,21 +184,41 @@ pub struct TasksChanged {
     pub progress_percentage: f64,
 }
 
-/// `addTasks`: more tasks for a job, with dependencies on its tasks old or new.
+#[derive(sqlx::FromRow)]
+struct Known {
+    total: i64,
+    names: Vec<String>,
+}
+
+/// `addTasks`: more tasks for a job, with dependencies on its tasks old or new. Only the
+/// existing tasks the call names are read, not the job's whole graph.
 pub async fn add_tasks(
     pool: &PgPool,
     actor: &Actor,
     new: NewTasks,
-) -> Result<TasksChanged, JobError> {
-    in_job_tx!(pool, new.job_id, actor, |tx, job| {
-        let existing: Vec<(String, Vec<String>)> = sqlx::query_as(store::TASK_GRAPH_SQL)
+) -> Result<TasksChanged, TaskError> {
+    if new.tasks.is_empty() {
+        return Err(InvalidInput::new("data.tasks", "must not be empty").into());
+    }
+    in_locked_job(pool, new.job_id, actor, async |tx, job| {
+        still_open(&job)?;
+        let known: Known = sqlx::query_as(store::KNOWN_TASKS_SQL)
             .bind(job.id)
-            .fetch_all(&mut *tx)
+            .bind(names_to_look_up(&new.tasks))
+            .fetch_one(&mut *tx)
             .await?;
-        let existing: HashMap<String, Vec<String>> = existing.into_iter().collect();
+        let existing: HashSet<String> = known.names.into_iter().collect();
         check_tasks("data.tasks", &new.tasks, &existing)?;
-        if new.tasks.is_empty() {
-            return Err(JobError::invalid("data.tasks", "must not be empty"));
+        let total = known.total as usize + new.tasks.len();
+        if total > JOB_LIMITS.tasks_per_job {
+            return Err(InvalidInput::new(
+                "data.tasks",
+                format!(
+                    "a job has at most {} tasks; this would make {total}",
+                    JOB_LIMITS.tasks_per_job
+                ),
+            )
+            .into());
         }
         insert_tasks(tx, job.id, &new.tasks).await?;
         let changed = follow_tasks(tx, &job, new.tasks.len()).await?;
@@ -124,12 +232,12 @@ pub async fn add_tasks(
         .await?;
         Ok(changed)
     })
+    .await
 }
 
 #[derive(sqlx::FromRow)]
 struct TaskState {
     name: String,
-    #[sqlx(try_from = "String")]
     status: TaskStatus,
 }
 
@@ -139,9 +247,10 @@ pub async fn update_tasks(
     pool: &PgPool,
     actor: &Actor,
     updates: TaskUpdates,
-) -> Result<TasksChanged, JobError> {
+) -> Result<TasksChanged, TaskError> {
     updates.check()?;
-    in_job_tx!(pool, updates.job_id, actor, |tx, job| {
+    in_locked_job(pool, updates.job_id, actor, async |tx, job| {
+        still_open(&job)?;
         let names: Vec<&str> = updates.tasks.iter().map(|t| t.name.as_str()).collect();
         let current: Vec<TaskState> = sqlx::query_as(store::LOCK_TASKS_SQL)
             .bind(job.id)
@@ -153,39 +262,30 @@ pub async fn update_tasks(
         let mut statuses = Vec::with_capacity(names.len());
         for (i, update) in updates.tasks.iter().enumerate() {
             let Some(&from) = current.get(update.name.as_str()) else {
-                return Err(JobError::Unknown {
+                return Err(TaskError::Unknown {
                     field: format!("data.tasks[{i}].name").into(),
                     message: format!("the job has no task {:?}", update.name.as_str()).into(),
                 });
             };
             let to = update.status.unwrap_or(from);
             if to != from && !from.may_become(to) {
-                return Err(JobError::TaskTransition {
+                return Err(TaskError::Transition {
                     task: update.name.as_str().to_string(),
                     current: from,
                     allowed: from.next(),
                 });
             }
-            statuses.push(to.as_str());
+            statuses.push(to);
         }
+        let column = |f: fn(&input::TaskUpdate) -> Option<i64>| {
+            updates.tasks.iter().map(f).collect::<Vec<_>>()
+        };
         sqlx::query(store::UPDATE_TASKS_SQL)
             .bind(job.id)
             .bind(&names)
             .bind(&statuses)
-            .bind(
-                updates
-                    .tasks
-                    .iter()
-                    .map(|t| t.articles.map(|a| a.get()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                updates
-                    .tasks
-                    .iter()
-                    .map(|t| t.clusters.map(|c| c.get()))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(|t| t.articles.map(|a| a.get())))
+            .bind(column(|t| t.clusters.map(|c| c.get())))
             .bind(
                 updates
                     .tasks
@@ -193,14 +293,8 @@ pub async fn update_tasks(
                     .map(|t| t.message.as_ref().map(|m| m.as_str()))
                     .collect::<Vec<_>>(),
             )
-            .bind(
-                TaskStatus::ALL
-                    .into_iter()
-                    .filter(|s| s.is_finished())
-                    .map(TaskStatus::as_str)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(TaskStatus::Running.as_str())
+            .bind(TaskStatus::finished())
+            .bind(TaskStatus::ATTEMPT_STARTS)
             .execute(&mut *tx)
             .await?;
         for update in &updates.tasks {
@@ -209,6 +303,7 @@ pub async fn update_tasks(
                     .bind(job.id)
                     .bind(update.name.as_str())
                     .bind(message.as_str())
+                    .bind(LogLevel::Info)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -228,6 +323,7 @@ pub async fn update_tasks(
         audit_call(tx, actor, "updateTasks", job.id, json!({ "tasks": names })).await?;
         Ok(changed)
     })
+    .await
 }
 
 #[derive(Debug, Serialize)]
@@ -242,10 +338,11 @@ pub async fn record_articles(
     pool: &PgPool,
     actor: &Actor,
     batch: NewArticles,
-) -> Result<ArticlesRecorded, JobError> {
+) -> Result<ArticlesRecorded, TaskError> {
     batch.check()?;
-    in_job_tx!(pool, batch.job_id, actor, |tx, job| {
-        let column = |f: fn(&crate::server::jobs::input::Article) -> Option<&str>| {
+    in_locked_job(pool, batch.job_id, actor, async |tx, job| {
+        still_open(&job)?;
+        let column = |f: fn(&input::Article) -> Option<&str>| {
             batch.articles.iter().map(f).collect::<Vec<_>>()
         };
         sqlx::query(store::RECORD_ARTICLES_SQL)
@@ -269,6 +366,7 @@ pub async fn record_articles(
             recorded: batch.articles.len(),
         })
     })
+    .await
 }
 
 /// The job's active tasks and progress follow its tasks (a pipeline's own
@@ -280,8 +378,8 @@ async fn follow_tasks(
 ) -> Result<TasksChanged, sqlx::Error> {
     let (active_tasks, progress_percentage): (i32, f64) = sqlx::query_as(store::FOLLOW_TASKS_SQL)
         .bind(job.id)
-        .bind(TaskStatus::Running.as_str())
-        .bind(TaskStatus::Completed.as_str())
+        .bind(TaskStatus::Running)
+        .bind(TaskStatus::Completed)
         .fetch_one(tx)
         .await?;
     Ok(TasksChanged {

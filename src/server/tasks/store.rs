@@ -7,13 +7,18 @@ pub const ADD_TASKS_SQL: &str = "
            ARRAY(SELECT jsonb_array_elements_text(t.depends_on))
     FROM unnest($2::text[], $3::jsonb[], $4::jsonb[]) AS t(name, payload, depends_on)";
 
-pub const TASK_GRAPH_SQL: &str = "SELECT name, depends_on FROM job_tasks WHERE job_id = $1";
+/// How many tasks the job has, and which of the names `$2` (a call's new names and the
+/// dependencies it names) it has already.
+pub const KNOWN_TASKS_SQL: &str = "
+    SELECT count(*) AS total,
+           coalesce(array_agg(name) FILTER (WHERE name = ANY($2)), '{}') AS names
+    FROM job_tasks WHERE job_id = $1";
 
 pub const LOCK_TASKS_SQL: &str = "
     SELECT name, status FROM job_tasks WHERE job_id = $1 AND name = ANY($2) FOR UPDATE";
 
-/// `$7` lists the finished statuses and `$8` is `running` (from `model::TaskStatus`):
-/// entering `running` starts an attempt, a finished status stamps `finished_at`.
+/// `$7` lists the finished statuses and `$8` is `TaskStatus::ATTEMPT_STARTS`: entering it
+/// starts an attempt, a finished status stamps `finished_at`.
 pub const UPDATE_TASKS_SQL: &str = "
     UPDATE job_tasks t SET
         status = u.status,
@@ -29,7 +34,7 @@ pub const UPDATE_TASKS_SQL: &str = "
     WHERE t.job_id = $1 AND t.name = u.name";
 
 pub const INSERT_TASK_LOG_SQL: &str = "
-    INSERT INTO job_logs (job_id, task_name, level, message) VALUES ($1, $2, 'info', $3)";
+    INSERT INTO job_logs (job_id, task_name, level, message) VALUES ($1, $2, $4, $3)";
 
 /// Recomputes the job's active tasks and progress from its tasks.
 pub const FOLLOW_TASKS_SQL: &str = "

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::i18n::*;
-use crate::model::ActiveJob;
+use crate::model::{ActiveJob, TriggerSource};
 use crate::pages::jobs::ProgressBar;
 use crate::ui::recap::genre_progress_list::GenreProgressList;
 use crate::ui::recap::pipeline_progress::PipelineProgress;
@@ -14,7 +14,7 @@ use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
 /// "system", or "user · alice".
-pub fn trigger_text(trigger_source: &str, user_id: Option<&str>) -> String {
+pub fn trigger_text(trigger_source: TriggerSource, user_id: Option<&str>) -> String {
     match user_id {
         Some(user) => format!("{trigger_source} · {user}"),
         None => trigger_source.to_string(),
@@ -36,7 +36,7 @@ pub fn ActiveJobCard(job: ActiveJob, now: DateTime<Utc>) -> impl IntoView {
                 <ProgressBar percent=job.progress_percentage />
             </header>
             <dl class="job-facts">
-                <div><dt>{t!(i18n, trigger)}</dt><dd>{trigger_text(&job.trigger_source, job.user_id.as_deref())}</dd></div>
+                <div><dt>{t!(i18n, trigger)}</dt><dd>{trigger_text(job.trigger_source, job.user_id.as_deref())}</dd></div>
                 <div><dt>{t!(i18n, started)}</dt><dd>{job.started_at.map(|at| view! { <RelativeTime at now /> })}</dd></div>
                 <div><dt>{t!(i18n, elapsed)}</dt><dd class="count" data-testid="elapsed">{duration_text(job.elapsed_ms)}</dd></div>
                 <div><dt>{t!(i18n, current_stage)}</dt><dd data-testid="current-stage">{job.current_stage.clone().unwrap_or_else(|| "—".into())}</dd></div>

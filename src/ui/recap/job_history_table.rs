@@ -47,7 +47,7 @@ pub fn JobHistoryTable(jobs: Vec<RecentJob>, now: chrono::DateTime<chrono::Utc>)
                             class=(job.status == crate::model::JobStatus::Failed).then_some("failing")>
                             <td data-label=l_status.clone()><StatusBadge status=job.status /></td>
                             <td data-label=l_job.clone()><a href=href><code>{short}</code></a></td>
-                            <td data-label=l_trigger.clone()>{trigger_text(&job.trigger_source, job.user_id.as_deref())}</td>
+                            <td data-label=l_trigger.clone()>{trigger_text(job.trigger_source, job.user_id.as_deref())}</td>
                             <td data-label=l_started.clone()>{job.started_at.map(|at| view! { <RelativeTime at now /> })}</td>
                             <td data-label=l_duration.clone() class="num">{job.duration_ms.map(duration_text)}</td>
                             <td data-label=l_articles.clone() class="num">{job.articles}</td>

@@ -1,14 +1,17 @@
+//! Seed 003's incidents: scripts' last reported results (table `job_status`), the list that puts
+//! failing ones first, and one script's page with its runs (`job_reports`).
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ReportStatus;
+use super::{Cursor, ReportStatus};
 
 /// One job's last reported result, as the incidents page shows it. The server reads it
 /// straight from a query row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
-pub struct JobStatusView {
+pub struct IncidentView {
     pub id: Uuid,
     pub job_key: String,
     pub title: String,
@@ -53,7 +56,7 @@ impl StatusFilter {
 pub struct IncidentsQuery {
     pub q: String,
     pub status: StatusFilter,
-    pub after: Option<String>,
+    pub after: Option<Cursor>,
 }
 
 impl IncidentsQuery {
@@ -67,7 +70,7 @@ impl IncidentsQuery {
             params.push(format!("status={}", self.status.as_str()));
         }
         if let Some(after) = &self.after {
-            params.push(format!("after={}", encode_component(after)));
+            params.push(format!("after={}", after.as_str()));
         }
         if params.is_empty() {
             "/incidents".to_string()
@@ -85,9 +88,9 @@ pub struct IncidentsView {
     pub now: DateTime<Utc>,
     /// Every failing job, whatever the page and filter (the badge's count).
     pub failing_total: i64,
-    pub jobs: Vec<JobStatusView>,
+    pub jobs: Vec<IncidentView>,
     /// The `after` of the next page, when there is one.
-    pub next: Option<String>,
+    pub next: Option<Cursor>,
 }
 
 /// One accepted report of a job.
@@ -105,7 +108,7 @@ pub struct JobReportView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentDetailView {
     pub now: DateTime<Utc>,
-    pub job: JobStatusView,
+    pub job: IncidentView,
     pub runs: Vec<JobReportView>,
     pub total_runs: i64,
     pub success_runs: i64,

@@ -1,12 +1,16 @@
-//! Reads of `job_status` and `job_reports` for the incidents page, the badge and a job's page.
+//! Seed 003's incidents: reads of `job_status` (each script's last result) and `job_reports`
+//! for the incidents page, the badge and a script's page.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::server::failure::{DomainError, Failure, Refusal};
+
 mod chart;
 use crate::model::{
-    IncidentDetailView, IncidentsQuery, IncidentsView, JobReportView, JobStatusView, ReportStatus,
-    StatusFilter,
+    parse_time, time_part, BadCursor, Cursor, IncidentDetailView, IncidentView, IncidentsQuery,
+    IncidentsView, JobReportView, ReportStatus, StatusFilter,
 };
 
 /// Runs listed on a job's page, newest first.
@@ -42,20 +46,41 @@ const JOB_SQL: &str = "
     FROM job_status s LEFT JOIN tools t ON t.id = s.tool_id
     WHERE s.job_key = $1";
 
-/// `after` of the incidents page is not one this server wrote.
+/// Characters of the incidents search.
+pub const SEARCH_CHARS: usize = 200;
+
+/// What the incidents list can refuse.
 #[derive(Debug, thiserror::Error)]
-#[error("`after` is not a position in the incidents list")]
-pub struct BadCursor;
+pub enum IncidentError {
+    #[error(transparent)]
+    BadCursor(#[from] BadCursor),
+    #[error("search for at most {SEARCH_CHARS} characters")]
+    SearchTooLong,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl DomainError for IncidentError {
+    fn failure(self) -> Failure {
+        match self {
+            IncidentError::BadCursor(bad) => bad.failure(),
+            IncidentError::SearchTooLong => Refusal::new(StatusCode::BAD_REQUEST, self)
+                .field("q")
+                .into(),
+            IncidentError::Database(error) => Failure::Database(error),
+        }
+    }
+}
 
 /// Where a page starts: just after this job, in its segment.
-struct Cursor {
+struct Position {
     failing: bool,
     finished_at: DateTime<Utc>,
     job_key: String,
 }
 
-impl Cursor {
-    fn of(job: &JobStatusView) -> Self {
+impl Position {
+    fn of(job: &IncidentView) -> Self {
         Self {
             failing: job.last_status.is_failing(),
             finished_at: job.last_finished_at,
@@ -63,28 +88,22 @@ impl Cursor {
         }
     }
 
-    fn encode(&self) -> String {
-        let segment = if self.failing { 'f' } else { 'h' };
-        format!(
-            "{segment}{}~{}",
-            self.finished_at.timestamp_micros(),
-            self.job_key
-        )
+    fn cursor(&self) -> Cursor {
+        let segment = if self.failing { "f" } else { "h" };
+        Cursor::new(&[segment, &time_part(self.finished_at), &self.job_key])
     }
 
-    fn decode(text: &str) -> Result<Self, BadCursor> {
-        let failing = match text.as_bytes().first() {
-            Some(b'f') => true,
-            Some(b'h') => false,
+    fn read(cursor: &Cursor) -> Result<Self, BadCursor> {
+        let [segment, at, job_key] = cursor.parts()?;
+        let failing = match segment.as_str() {
+            "f" => true,
+            "h" => false,
             _ => return Err(BadCursor),
         };
-        let (micros, job_key) = text[1..].split_once('~').ok_or(BadCursor)?;
-        let micros: i64 = micros.parse().map_err(|_| BadCursor)?;
-        let finished_at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
         Ok(Self {
             failing,
-            finished_at,
-            job_key: job_key.to_string(),
+            finished_at: parse_time(&at)?,
+            job_key,
         })
     }
 }
@@ -119,11 +138,11 @@ fn contains_pattern(text: &str) -> String {
 pub async fn incidents(
     pool: &PgPool,
     query: &IncidentsQuery,
-) -> Result<Result<IncidentsView, BadCursor>, sqlx::Error> {
-    let cursor = match query.after.as_deref().map(Cursor::decode).transpose() {
-        Ok(cursor) => cursor,
-        Err(bad) => return Ok(Err(bad)),
-    };
+) -> Result<IncidentsView, IncidentError> {
+    if query.q.chars().count() > SEARCH_CHARS {
+        return Err(IncidentError::SearchTooLong);
+    }
+    let cursor = query.after.as_ref().map(Position::read).transpose()?;
     let segments: &[bool] = match query.status {
         StatusFilter::All => &[true, false],
         StatusFilter::Failing => &[true],
@@ -131,7 +150,7 @@ pub async fn incidents(
     };
     let failing = failing_statuses();
     let pattern = contains_pattern(&query.q);
-    let mut jobs: Vec<JobStatusView> = Vec::with_capacity(PAGE_SIZE + 1);
+    let mut jobs: Vec<IncidentView> = Vec::with_capacity(PAGE_SIZE + 1);
     for &segment in segments {
         // A cursor in the healthy segment means the failing one is done.
         let after = match &cursor {
@@ -147,7 +166,7 @@ pub async fn incidents(
         } else {
             HEALTHY_PAGE_SQL
         };
-        let rows: Vec<JobStatusView> = sqlx::query_as(sql)
+        let rows: Vec<IncidentView> = sqlx::query_as(sql)
             .bind(&failing)
             .bind(&pattern)
             .bind(after_time)
@@ -162,14 +181,14 @@ pub async fn incidents(
     }
     let next = (jobs.len() > PAGE_SIZE).then(|| {
         jobs.truncate(PAGE_SIZE);
-        Cursor::of(&jobs[PAGE_SIZE - 1]).encode()
+        Position::of(&jobs[PAGE_SIZE - 1]).cursor()
     });
-    Ok(Ok(IncidentsView {
+    Ok(IncidentsView {
         now: Utc::now(),
         failing_total: error_count(pool).await?,
         jobs,
         next,
-    }))
+    })
 }
 
 /// The sidebar badge: jobs whose last report is failing (one index-only count).
@@ -185,7 +204,7 @@ pub async fn detail(
     pool: &PgPool,
     job_key: &str,
 ) -> Result<Option<IncidentDetailView>, sqlx::Error> {
-    let Some(job) = sqlx::query_as::<_, JobStatusView>(JOB_SQL)
+    let Some(job) = sqlx::query_as::<_, IncidentView>(JOB_SQL)
         .bind(job_key)
         .fetch_optional(pool)
         .await?
@@ -201,9 +220,10 @@ pub async fn detail(
     .fetch_all(pool)
     .await?;
     let (total_runs, success_runs): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'success') FROM job_reports WHERE job_status_id = $1",
+        "SELECT count(*), count(*) FILTER (WHERE status = $2) FROM job_reports WHERE job_status_id = $1",
     )
     .bind(job.id)
+    .bind(ReportStatus::Success)
     .fetch_one(pool)
     .await?;
     let chart_svg = chart::runs_svg(&runs);

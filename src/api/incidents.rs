@@ -1,3 +1,5 @@
+//! Server functions of the incidents pages (seed 003).
+
 use leptos::prelude::*;
 
 use crate::model::{AppError, IncidentDetailView, IncidentsQuery, IncidentsView};
@@ -10,12 +12,7 @@ pub async fn get_incidents(query: IncidentsQuery) -> Result<IncidentsView, AppEr
     crate::api::answer(
         async move {
             let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-            crate::server::job_status::incidents(&state.pool, &query)
-                .await?
-                .map_err(|bad| AppError::Invalid {
-                    field: Some("after".into()),
-                    message: bad.to_string(),
-                })
+            Ok(crate::server::incidents::incidents(&state.pool, &query).await?)
         }
         .await,
     )
@@ -26,7 +23,7 @@ pub async fn get_job_error_count() -> Result<i64, AppError> {
     crate::api::answer(
         async move {
             let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-            Ok(crate::server::job_status::error_count(&state.pool).await?)
+            Ok(crate::server::incidents::error_count(&state.pool).await?)
         }
         .await,
     )
@@ -37,7 +34,7 @@ pub async fn get_incident_detail(job_key: String) -> Result<Option<IncidentDetai
     crate::api::answer(
         async move {
             let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-            Ok(crate::server::job_status::detail(&state.pool, &job_key).await?)
+            Ok(crate::server::incidents::detail(&state.pool, &job_key).await?)
         }
         .await,
     )

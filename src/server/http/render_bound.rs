@@ -1,0 +1,44 @@
+//! A bound on every page render and server function: the answer is rendered in full within
+//! `JOBDECK_RENDER_TIMEOUT_MS` or it is logged with its path and answered 503, never left
+//! open. A render that never ends (the stall of leptos-rs/leptos#4851) would otherwise hold
+//! a connection and a slot of `max_in_flight` for ever. The body is read inside the bound,
+//! so a response whose headers went out but whose stream stalls is caught too.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+
+/// Far above any page; a page larger than this is a bug worth a 500.
+const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+pub const RENDER_TOO_SLOW: &str = "the page did not finish rendering in time";
+
+pub async fn render_bound(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let render = async {
+        let (parts, body) = next.run(request).await.into_parts();
+        axum::body::to_bytes(body, MAX_PAGE_BYTES)
+            .await
+            .map(|bytes| Response::from_parts(parts, Body::from(bytes)))
+    };
+    match tokio::time::timeout(limit, render).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            tracing::error!(path, %error, "a page's body failed");
+            ApiError::Internal("internal error".into()).into_response()
+        }
+        Err(_) => {
+            tracing::error!(
+                path,
+                limit_ms = limit.as_millis() as u64,
+                "{RENDER_TOO_SLOW}"
+            );
+            ApiError::Unavailable(RENDER_TOO_SLOW).into_response()
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! `POST /task-operations` (seed 001): a thin handler over `tasks::perform`.
+
+use axum::extract::State;
+use axum::response::Response;
+
+use super::envelope::Envelope;
+use super::error::ApiError;
+use super::jobs::answer;
+use crate::server::accounts::Principal;
+use crate::server::tasks::{self, input::TaskOperation};
+use crate::server::AppState;
+
+pub async fn task_operations(
+    State(state): State<AppState>,
+    principal: Principal,
+    Envelope(operation): Envelope<TaskOperation>,
+) -> Result<Response, ApiError> {
+    let (name, created) = (operation.name(), operation.creates());
+    let done = tasks::perform(&state.pool, &principal.actor(), operation).await?;
+    Ok(answer(created, name, done))
+}

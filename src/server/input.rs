@@ -1,0 +1,160 @@
+//! Validated newtypes that every domain's request bodies are made of: parse, don't
+//! validate. Each can only be built valid, so a service function trusts what it is given;
+//! serde builds them (`#[serde(try_from = ...)]`) and names the field that failed.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use crate::model::JOB_LIMITS;
+
+/// A request that is well formed JSON but not acceptable: which field, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidInput {
+    pub field: Cow<'static, str>,
+    pub message: Cow<'static, str>,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An id, code, phase or task name: 1 to `JOB_LIMITS.name_chars` characters, not blank.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Name(String);
+
+impl TryFrom<String> for Name {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        if value.trim().is_empty() {
+            Err("must not be empty".into())
+        } else if value.chars().count() > JOB_LIMITS.name_chars {
+            Err(format!("longer than {} characters", JOB_LIMITS.name_chars))
+        } else {
+            Ok(Name(value))
+        }
+    }
+}
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text up to `N` characters.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Text<const N: usize>(String);
+
+impl<const N: usize> TryFrom<String> for Text<N> {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        if value.chars().count() > N {
+            Err(format!("longer than {N} characters"))
+        } else {
+            Ok(Text(value))
+        }
+    }
+}
+
+impl<const N: usize> Text<N> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub type Message = Text<{ JOB_LIMITS.message_chars }>;
+pub type Stack = Text<{ JOB_LIMITS.stack_chars }>;
+
+/// An integer within a documented range; the range is in the error message.
+macro_rules! bounded {
+    ($name:ident, $ty:ty, $range:expr) => {
+        #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+        #[serde(try_from = "i64")]
+        pub struct $name($ty);
+
+        impl TryFrom<i64> for $name {
+            type Error = String;
+
+            fn try_from(value: i64) -> Result<Self, String> {
+                let (min, max) = $range;
+                if (min as i64..=max as i64).contains(&value) {
+                    Ok($name(value as $ty))
+                } else {
+                    Err(format!("must be between {min} and {max}, got {value}"))
+                }
+            }
+        }
+
+        impl $name {
+            pub fn get(self) -> $ty {
+                self.0
+            }
+        }
+    };
+}
+
+pub(crate) use bounded;
+
+bounded!(Count, i32, (0, i32::MAX));
+bounded!(Counter, i64, (0, i64::MAX));
+
+/// 0 to 100.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Percent(f64);
+
+impl TryFrom<f64> for Percent {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, String> {
+        if value.is_finite() && (0.0..=100.0).contains(&value) {
+            Ok(Percent(value))
+        } else {
+            Err(format!("must be between 0 and 100, got {value}"))
+        }
+    }
+}
+
+impl Percent {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A list of one to `max` items in one call.
+pub fn check_batch(field: &'static str, len: usize, max: usize) -> Result<(), InvalidInput> {
+    if len == 0 {
+        Err(InvalidInput::new(field, "must not be empty"))
+    } else if len > max {
+        Err(InvalidInput::new(
+            field,
+            format!("at most {max} per call, got {len}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = HashSet::new();
+    names.into_iter().find(|name| !seen.insert(*name))
+}
+
+#[cfg(test)]
+impl Name {
+    pub fn for_test(name: &str) -> Self {
+        Name(name.to_string())
+    }
+}

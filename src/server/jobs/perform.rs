@@ -1,0 +1,75 @@
+//! The one door to job control that both the JSON route and the pages' server function go
+//! through: checks the caller's permission for the action, runs it, and audits a refusal
+//! (403) or a conflict (409) after the refused change has rolled back.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::input::JobOperation;
+use super::read::{get_job_info, JobInfo};
+use super::write::{command, create_job, delete_job, update_batch_job, Deletion, UpdatedJob};
+use super::{JobError, ReportQueue};
+use crate::model::JobView;
+use crate::server::audit::{self, Actor};
+
+/// What an operation answers, in its `data`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum JobAnswer {
+    Created(JobView),
+    Updated(UpdatedJob),
+    Deleted(Deletion),
+    Info(JobInfo),
+}
+
+pub async fn perform(
+    pool: &PgPool,
+    reports: &ReportQueue,
+    actor: &Actor,
+    operation: JobOperation,
+) -> Result<JobAnswer, JobError> {
+    let name = operation.name();
+    let target = operation.job_id().map(|id| id.to_string());
+    let result = run(pool, reports, actor, operation).await;
+    if let Err(error) = &result {
+        if error.is_refusal() {
+            audit::record_refusal(pool, actor, name, target.as_deref(), &error.to_string()).await;
+        }
+    }
+    result
+}
+
+async fn run(
+    pool: &PgPool,
+    reports: &ReportQueue,
+    actor: &Actor,
+    operation: JobOperation,
+) -> Result<JobAnswer, JobError> {
+    let needs = operation.permission();
+    if !actor.may(needs) {
+        return Err(JobError::Forbidden {
+            role: actor.role,
+            needs,
+            current: None,
+            wanted: None,
+        });
+    }
+    let action = operation.action();
+    Ok(match operation {
+        JobOperation::CreateJob(job) => JobAnswer::Created(create_job(pool, actor, job).await?),
+        JobOperation::UpdateBatchJob(update) => {
+            JobAnswer::Updated(update_batch_job(pool, reports, actor, update).await?)
+        }
+        JobOperation::DeleteJob(delete) => {
+            JobAnswer::Deleted(delete_job(pool, actor, delete).await?)
+        }
+        JobOperation::GetJobInfo(job) => JobAnswer::Info(get_job_info(pool, job.job_id).await?),
+        JobOperation::PauseJob(job)
+        | JobOperation::ResumeJob(job)
+        | JobOperation::CancelJob(job)
+        | JobOperation::RetryJob(job) => {
+            let action = action.expect("a command names its action");
+            JobAnswer::Updated(command(pool, actor, action, job).await?)
+        }
+    })
+}
