@@ -513,24 +513,75 @@ pub struct JobDetailView {
 mod tests {
     use super::*;
 
+    fn having(test: fn(JobStatus) -> bool) -> Vec<JobStatus> {
+        JobStatus::ALL.into_iter().filter(|s| test(*s)).collect()
+    }
+
     #[test]
     fn finished_statuses_are_the_ones_a_job_can_only_leave_by_retry() {
+        use JobStatus::*;
+        assert_eq!(
+            having(JobStatus::is_finished),
+            [Completed, Failed, Cancelled]
+        );
+        assert_eq!(having(JobStatus::is_terminal), [Completed, Cancelled]);
+        assert_eq!(having(JobStatus::is_live), [Running, Paused]);
         for status in JobStatus::ALL {
-            if status.is_terminal() {
-                assert!(status.is_finished(), "{status}");
-            }
-            assert_eq!(
-                status.is_finished(),
-                matches!(
-                    status,
-                    JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-                )
-            );
+            let only_retry = status.next().iter().all(|&to| to == Pending);
+            assert_eq!(status.is_finished(), only_retry, "{status}");
         }
         assert_eq!(
-            JobStatus::sources(JobStatus::Cancelled),
-            vec![JobStatus::Pending, JobStatus::Running, JobStatus::Paused]
+            JobStatus::sources(Cancelled),
+            vec![Pending, Running, Paused]
         );
+    }
+
+    /// The README's role rules: a worker starts, reports on and finishes a run; the rest is
+    /// an operator's.
+    #[test]
+    fn a_worker_may_only_drive_a_run_forward() {
+        use JobStatus::*;
+        let mut worker_moves = Vec::new();
+        for from in JobStatus::ALL {
+            for to in JobStatus::ALL {
+                if from != to
+                    && from.may_become(to)
+                    && from.permission_to(to) == Permission::ReportOnJobs
+                {
+                    worker_moves.push((from, to));
+                }
+            }
+        }
+        assert_eq!(
+            worker_moves,
+            [(Pending, Running), (Running, Completed), (Running, Failed)]
+        );
+        assert_eq!(Paused.permission_to(Paused), Permission::ReportOnJobs);
+    }
+
+    #[test]
+    fn commands_are_offered_from_the_documented_statuses_only() {
+        use JobStatus::*;
+        let offered = |action: JobAction| having_for(action);
+        fn having_for(action: JobAction) -> Vec<JobStatus> {
+            JobStatus::ALL
+                .into_iter()
+                .filter(|s| action.allowed(*s))
+                .collect()
+        }
+        assert_eq!(offered(JobAction::Pause), [Running]);
+        assert_eq!(offered(JobAction::Resume), [Paused]);
+        assert_eq!(offered(JobAction::Cancel), [Pending, Running, Paused]);
+        assert_eq!(offered(JobAction::Retry), [Failed]);
+        assert_eq!(offered(JobAction::Delete), JobStatus::ALL);
+        // Each command is a move the state machine allows from wherever it is offered.
+        for action in JobAction::ALL {
+            if let Some(to) = action.target() {
+                for from in action.allowed_from() {
+                    assert!(from.may_become(to), "{} from {from}", action.name());
+                }
+            }
+        }
     }
 
     #[test]

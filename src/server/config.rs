@@ -75,6 +75,9 @@ pub struct AccountSettings {
     /// `JOBDECK_TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` and
     /// `X-Forwarded-Proto` are believed (`http::client_addr`); none by default.
     pub trusted_proxies: TrustedProxies,
+    /// `JOBDECK_LOGIN_CONCURRENCY` (default: the number of cores): password checks at once;
+    /// a login past it is answered 503 at once, before hashing.
+    pub login_concurrency: usize,
     /// `JOBDECK_ADMIN_EMAIL` and `JOBDECK_ADMIN_PASSWORD`: the first admin, created at start
     /// only while no user exists.
     pub first_admin: Option<(String, String)>,
@@ -105,6 +108,7 @@ impl Default for AccountSettings {
             session_idle: Duration::from_secs(12 * 3600),
             session_max: Duration::from_secs(7 * 24 * 3600),
             trusted_proxies: TrustedProxies::default(),
+            login_concurrency: cores(),
             first_admin: None,
         }
     }
@@ -218,6 +222,7 @@ impl Config {
                     name: "JOBDECK_TRUSTED_PROXIES",
                     problem,
                 })?,
+                login_concurrency: number("JOBDECK_LOGIN_CONCURRENCY", cores() as u64)? as usize,
                 first_admin: match (
                     var("JOBDECK_ADMIN_EMAIL").filter(|s| !s.is_empty()),
                     var("JOBDECK_ADMIN_PASSWORD").filter(|s| !s.is_empty()),
@@ -234,6 +239,10 @@ impl Config {
             },
         })
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// The origin (`scheme://host[:port]`) of `JOBDECK_PUBLIC_URL`, without path or slash.

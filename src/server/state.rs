@@ -49,7 +49,7 @@ impl AppState {
             webhook_secret: config.webhook_secret.clone(),
             accounts: config.accounts.clone(),
             tokens: TokenCache::default(),
-            login_gate: LoginGate::for_cores(),
+            login_gate: LoginGate::new(config.accounts.login_concurrency),
             dashboard: Dashboard::default(),
             render_timeout: config.http.render_timeout,
         }

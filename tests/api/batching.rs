@@ -147,10 +147,17 @@ async fn a_claimed_report_outlives_its_deadline_and_gets_the_true_answer(
     let (lock, filler) = hold_the_writer(&app, &direct).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let started = Instant::now();
-    let claimed = send(&app, report("claimed", "success", &now()));
+    let claimed = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let response = app.report(&report("claimed", "success", &now())).await;
+            (response.status().as_u16(), Instant::now())
+        })
+    };
     // At 2 s the filler's statement is cancelled and the writer takes "claimed" (its own
     // deadline runs out at 2.8 s); the lock goes at 3.5 s and "claimed" commits.
     tokio::time::sleep(Duration::from_millis(2700)).await;
+    let released = Instant::now();
     lock.commit().await.unwrap();
 
     let (status, body) = filler.await.unwrap();
@@ -158,10 +165,26 @@ async fn a_claimed_report_outlives_its_deadline_and_gets_the_true_answer(
         (status, body["error"].as_str()),
         (503, Some("the database is unavailable; retry later"))
     );
-    assert_eq!(claimed.await.unwrap().0, 200);
+    let (status, answered) = claimed.await.unwrap();
+    assert_eq!(status, 200);
+    // Its answer came after the commit it waited for, past its own deadline, and the
+    // batcher never gave up on it.
     assert!(
-        started.elapsed() > Duration::from_secs(2),
+        answered >= released,
+        "answered before the lock was released"
+    );
+    assert!(
+        answered - started > Duration::from_secs(2),
         "answered before its deadline"
+    );
+    assert_eq!(
+        app.state
+            .job_reports
+            .stats()
+            .skipped
+            .load(Ordering::Relaxed),
+        0,
+        "claimed, not abandoned"
     );
     let keys: Vec<String> = sqlx::query_scalar("SELECT job_key FROM job_status")
         .fetch_all(&direct)

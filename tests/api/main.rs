@@ -15,4 +15,5 @@ mod process;
 mod proxy;
 mod python_client;
 mod python_reporter;
+mod security;
 mod sim;

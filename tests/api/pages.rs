@@ -310,3 +310,76 @@ async fn assets_are_served_precompressed_and_cached_by_their_hashed_names(pool: 
     assert!(missing.headers().get("cache-control").is_none());
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// 2,000 page loads, 20 at a time, over every kind of page, signed in as a browser is: each
+/// answer is whole (the document closes) and comes well inside the render bound. A render
+/// that stalled (leptos-rs/leptos#4851: one resource read in two `<Suspense>`) would leave
+/// a response open and fail this.
+#[sqlx::test]
+async fn two_thousand_pages_all_finish_within_the_render_bound(pool: PgPool) {
+    use futures::StreamExt;
+    use jobdeck::model::Role;
+    let app = TestApp::spawn(pool.clone()).await;
+    let bound = app.state.render_timeout;
+    for (key, status) in [("nightly", "error"), ("hourly", "success")] {
+        let at = chrono::Utc::now().to_rfc3339();
+        assert_eq!(app.report(&report(key, status, &at)).await.status(), 200);
+    }
+    let created = app
+        .client
+        .post(app.url("/job-operations"))
+        .json(&serde_json::json!({ "action": "createJob", "data": { "kind": "recap" } }))
+        .send()
+        .await
+        .unwrap();
+    let job = body_json(created).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let browser = app.session_client(Role::Admin).await;
+    let pages = [
+        "/incidents".to_string(),
+        "/incidents?status=failing".into(),
+        "/incidents/nightly".into(),
+        "/jobs".into(),
+        format!("/jobs/{job}"),
+        "/desktop/recap/job-status".into(),
+        "/account".into(),
+        "/admin/users".into(),
+        "/admin/tokens".into(),
+        "/admin/audit".into(),
+    ];
+    let loads = futures::stream::iter(0..2000)
+        .map(|n| {
+            let (browser, path) = (&browser, pages[n % pages.len()].clone());
+            let url = app.url(&path);
+            async move {
+                let started = std::time::Instant::now();
+                let response = browser.get(url).send().await.unwrap();
+                let status = response.status().as_u16();
+                // Whole: the body was read to its end and holds the closed document.
+                let body = response.text().await;
+                let whole = body
+                    .as_ref()
+                    .is_ok_and(|body| body.contains("</body>") && body.contains("</html>"));
+                let body = body.unwrap_or_default();
+                let tail: String = body
+                    .chars()
+                    .skip(body.chars().count().saturating_sub(300))
+                    .collect();
+                (path, status, whole, started.elapsed(), tail)
+            }
+        })
+        .buffer_unordered(20)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(loads.len(), 2000);
+    let mut slowest = std::time::Duration::ZERO;
+    for (path, status, whole, took, body) in loads {
+        assert_eq!(status, 200, "{path}");
+        assert!(whole, "{path}: the document never closed: {body}");
+        assert!(took < bound, "{path} took {took:?}");
+        slowest = slowest.max(took);
+    }
+    println!("slowest of 2,000 pages: {slowest:?} (bound {bound:?})");
+}

@@ -71,11 +71,6 @@ impl LoginGate {
     pub fn new(permits: usize) -> Self {
         Self(Arc::new(Semaphore::new(permits.max(1))))
     }
-
-    /// One check per core.
-    pub fn for_cores() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    }
 }
 
 /// The network a client's failures count against: the address itself for IPv4, its /64

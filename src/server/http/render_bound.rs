@@ -42,3 +42,57 @@ pub async fn render_bound(State(limit): State<Duration>, request: Request, next:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum::body::Bytes;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// One chunk, then nothing ever again.
+    fn stalling() -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+        let mut sent = false;
+        futures::stream::poll_fn(move |_| {
+            if sent {
+                std::task::Poll::Pending
+            } else {
+                sent = true;
+                std::task::Poll::Ready(Some(Ok(Bytes::from_static(b"<html><body>"))))
+            }
+        })
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/fine", get(|| async { "<html></html>" }))
+            .route("/never", get(std::future::pending::<&'static str>))
+            // Headers go out at once, then the body stalls for ever.
+            .route(
+                "/stalls",
+                get(|| async { Response::new(Body::from_stream(stalling())) }),
+            )
+            .route_layer(from_fn_with_state(Duration::from_millis(100), render_bound))
+    }
+
+    async fn status_of(path: &str) -> u16 {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), app().oneshot(request))
+            .await
+            .expect("the bound answered")
+            .unwrap();
+        response.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_render_that_never_finishes_is_answered_503() {
+        assert_eq!(status_of("/fine").await, 200);
+        assert_eq!(status_of("/never").await, 503);
+        assert_eq!(status_of("/stalls").await, 503);
+    }
+}
