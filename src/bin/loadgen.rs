@@ -19,6 +19,10 @@
 
 use std::time::{Duration, Instant};
 
+use jobdeck::model::{Call, JobCall};
+use jobdeck::server::client::OpsClient;
+use serde_json::json;
+
 struct Args {
     url: String,
     secret: String,
@@ -171,51 +175,41 @@ fn body(args: &Args, n: usize) -> String {
         Some(JobOps::Create) => create_body(args.jobs, n),
         Some(JobOps::Update) => {
             let ids = args.job_ids.get().expect("jobs created");
-            format!(
-                r#"{{"action":"updateBatchJob","data":{{"job_id":"{}","status":"running","detailed_status":{{"current_phase":"load","progress_percentage":{},"active_tasks":1,"error_count":0}}}}}}"#,
+            let data = format!(
+                r#"{{"job_id":"{}","status":"running","detailed_status":{{"current_phase":"load","progress_percentage":{},"active_tasks":1,"error_count":0}}}}"#,
                 ids[n % ids.len()],
                 n % 100
-            )
+            );
+            OpsClient::envelope(JobCall::UpdateBatchJob, &data)
         }
     }
 }
 
 fn create_body(jobs: usize, n: usize) -> String {
-    format!(
-        r#"{{"action":"createJob","data":{{"product_id":"load-{}","sending_group_id":"group-{}","priority":{}}}}}"#,
+    let data = format!(
+        r#"{{"product_id":"load-{}","sending_group_id":"group-{}","priority":{}}}"#,
         n % jobs,
         n % 200,
         n % 10 + 1
-    )
+    );
+    OpsClient::envelope(JobCall::CreateJob, &data)
 }
 
 /// `--job-ops update`: `--jobs` running jobs to report on.
 async fn create_running_jobs(args: &Args) {
-    let client = reqwest::Client::new();
+    let base = args.url.trim_end_matches(Call::JOB_ROUTE);
     let token = args.bearer.as_deref().unwrap_or_default();
+    let ops = OpsClient::new(reqwest::Client::new(), base, token);
     let mut ids = Vec::with_capacity(args.jobs);
     for n in 0..args.jobs {
-        let call = |body: String| {
-            client
-                .post(&args.url)
-                .bearer_auth(token)
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-        };
-        let created: serde_json::Value = call(create_body(args.jobs, n))
-            .await
-            .and_then(|r| r.error_for_status())
-            .expect("createJob")
-            .json()
-            .await
-            .expect("createJob answer");
-        let id = created["data"]["id"].as_str().expect("job id").to_string();
-        call(format!(
-            r#"{{"action":"updateBatchJob","data":{{"job_id":"{id}","status":"running"}}}}"#
-        ))
+        let data = json!({ "product_id": format!("load-{n}"), "sending_group_id": "group-0" });
+        let created = ops.call(JobCall::CreateJob, data).await.expect("createJob");
+        let id = created["id"].as_str().expect("job id").to_string();
+        ops.call(
+            JobCall::UpdateBatchJob,
+            json!({ "job_id": id, "status": "running" }),
+        )
         .await
-        .and_then(|r| r.error_for_status())
         .expect("start the job");
         ids.push(id);
     }

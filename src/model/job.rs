@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::wire::wire_enum;
-use super::{parse_id, parse_time, time_part, BadCursor, Cursor, Permission};
+use super::{parse_id, parse_time, time_part, BadCursor, Cursor, JobCall, Permission};
 
 wire_enum! {
     pub enum JobStatus ("status") {
@@ -109,15 +109,20 @@ wire_enum! {
 }
 
 impl JobAction {
-    /// The action's name on `/job-operations` and in the audit log.
-    pub fn name(self) -> &'static str {
+    /// The action on `/job-operations`.
+    pub fn call(self) -> JobCall {
         match self {
-            JobAction::Pause => "pauseJob",
-            JobAction::Resume => "resumeJob",
-            JobAction::Cancel => "cancelJob",
-            JobAction::Retry => "retryJob",
-            JobAction::Delete => "deleteJob",
+            JobAction::Pause => JobCall::PauseJob,
+            JobAction::Resume => JobCall::ResumeJob,
+            JobAction::Cancel => JobCall::CancelJob,
+            JobAction::Retry => JobCall::RetryJob,
+            JobAction::Delete => JobCall::DeleteJob,
         }
+    }
+
+    /// Its name on the wire and in the audit log.
+    pub fn name(self) -> &'static str {
+        self.call().as_str()
     }
 
     pub fn permission(self) -> Permission {

@@ -8,6 +8,7 @@ mod error;
 mod incidents;
 mod job;
 mod job_report;
+mod operations;
 mod stages;
 mod wire;
 
@@ -33,4 +34,5 @@ pub use job::{
     RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
+pub use operations::{Call, JobCall, TaskCall};
 pub use stages::stage_progress;

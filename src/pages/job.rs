@@ -13,8 +13,9 @@ use crate::i18n::*;
 use crate::model::{
     incident_path, JobAction, JobDetailView, JobStatus, JobView, Permission, StageProgress,
 };
-use crate::pages::jobs::{job_name, ProgressBar};
+use crate::pages::jobs::job_name;
 use crate::ui::form_error::FormError;
+use crate::ui::progress_bar::ProgressBar;
 use crate::ui::signed_in::signed_in;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};

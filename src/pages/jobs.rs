@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::jobs::list_jobs;
 use crate::i18n::*;
 use crate::model::{Cursor, JobKind, JobStatus, JobView, JobsQuery, JobsView};
+use crate::ui::progress_bar::ProgressBar;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
 
@@ -144,17 +145,5 @@ pub fn job_name(job: &JobView) -> String {
         (Some(product), Some(group), _) => format!("{product} / {group}"),
         (_, _, Some(user)) => format!("{} · {user}", job.kind.as_str()),
         _ => format!("{} {}", job.kind.as_str(), &job.id.to_string()[..8]),
-    }
-}
-
-#[component]
-pub fn ProgressBar(percent: f64) -> impl IntoView {
-    let width = format!("width: {:.1}%", percent.clamp(0.0, 100.0));
-    view! {
-        <span class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-            aria-valuenow=format!("{percent:.0}")>
-            <span class="progress-fill" style=width></span>
-            <span class="progress-text">{format!("{percent:.0}%")}</span>
-        </span>
     }
 }

@@ -37,6 +37,8 @@ impl TryFrom<String> for Name {
     fn try_from(value: String) -> Result<Self, String> {
         if value.trim().is_empty() {
             Err("must not be empty".into())
+        } else if value.chars().any(char::is_control) {
+            Err("must not contain control characters".into())
         } else if value.chars().count() > JOB_LIMITS.name_chars {
             Err(format!("longer than {} characters", JOB_LIMITS.name_chars))
         } else {
@@ -62,6 +64,8 @@ impl<const N: usize> TryFrom<String> for Text<N> {
     fn try_from(value: String) -> Result<Self, String> {
         if value.chars().count() > N {
             Err(format!("longer than {N} characters"))
+        } else if value.contains('\0') {
+            Err("must not contain NUL characters".into())
         } else {
             Ok(Text(value))
         }

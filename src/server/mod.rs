@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod dashboard;
 pub mod db;

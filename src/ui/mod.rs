@@ -4,6 +4,7 @@ pub mod form_error;
 pub mod incident_card;
 pub mod lang_switch;
 pub mod live;
+pub mod progress_bar;
 pub mod recap;
 pub mod secret_form;
 pub mod sidebar;

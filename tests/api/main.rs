@@ -15,5 +15,6 @@ mod process;
 mod proxy;
 mod python_client;
 mod python_reporter;
+mod schema;
 mod security;
 mod sim;

@@ -123,20 +123,23 @@ const CANDIDATE_SQL: &str = "
 const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 
 /// Failures on one key within the window that no later success of the same (account,
-/// network) pair forgave, and seconds until the oldest leaves the window.
+/// network) pair forgave, and seconds until the oldest leaves the window. `'login'` is
+/// written out, not bound: it is the predicate of the partial indexes these scans use, and
+/// a bound value would not match it once the statement's plan is generic ([`LOGIN`] is the
+/// name the rows are written with; a test compares the two).
 macro_rules! recent_failures_sql {
     ($key:literal) => {
         concat!(
             "SELECT count(*),
                     coalesce(ceil(extract(epoch FROM min(f.at) + make_interval(secs => $2) - now()))::bigint, 0)
              FROM audit_events f
-             WHERE f.action = $3 AND f.outcome = $4 AND ",
+                          WHERE f.action = 'login' AND f.outcome = $3 AND ",
             $key,
             " = $1
                AND f.at > now() - make_interval(secs => $2)
                AND NOT EXISTS (
                    SELECT 1 FROM audit_events s
-                   WHERE s.action = $3 AND s.outcome = $5 AND s.target = f.target
+                                      WHERE s.action = 'login' AND s.outcome = $4 AND s.target = f.target
                      AND s.details->>'client_net' IS NOT DISTINCT FROM f.details->>'client_net'
                      AND s.at > f.at)"
         )
@@ -153,7 +156,6 @@ async fn retry_after(
     let (failures, wait): (i64, i64) = sqlx::query_as(sql)
         .bind(key)
         .bind(WINDOW.as_secs_f64())
-        .bind(LOGIN)
         .bind(AuditOutcome::Failure)
         .bind(AuditOutcome::Success)
         .fetch_one(conn)
@@ -296,6 +298,13 @@ pub async fn logout(pool: &PgPool, principal: &Principal) -> Result<(), sqlx::Er
 #[cfg(test)]
 mod tests {
     use super::client_net;
+
+    #[test]
+    fn the_counted_action_is_the_written_one() {
+        let literal = format!("action = '{}'", super::LOGIN);
+        assert!(super::ACCOUNT_FAILURES_SQL.contains(&literal));
+        assert!(super::NET_FAILURES_SQL.contains(&literal));
+    }
 
     #[test]
     fn ipv6_counts_per_64_and_ipv4_per_address() {

@@ -74,23 +74,23 @@ pub fn client_addr(
     if !trusted.contains(peer) {
         return Some(peer.to_string());
     }
-    let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        for hop in value.to_str().unwrap_or_default().split(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip.to_canonical()),
-                // A header we cannot read names nobody: the proxy itself is the client.
-                Err(_) => return Some(peer.to_string()),
-            }
+    // From the nearest hop outwards: proxies we trust are passed over, and the first hop
+    // that is not one is the client. What lies beyond it was written by the client itself.
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or_default().split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if trusted.contains(ip) => client = ip,
+            Ok(ip) => return Some(ip.to_string()),
+            // A hop we cannot read names nobody: the last proxy we believed is the client.
+            Err(_) => break,
         }
     }
-    let client = hops
-        .iter()
-        .rev()
-        .find(|hop| !trusted.contains(**hop))
-        .or(hops.first())
-        .copied()
-        .unwrap_or(peer);
     Some(client.to_string())
 }
 
@@ -153,6 +153,15 @@ mod tests {
         assert_eq!(
             from("10.0.0.2", Some("garbage"), "10.0.0.0/8"),
             Some("10.0.0.2".into())
+        );
+        // Garbage written by the client in front of the real hop changes nothing.
+        assert_eq!(
+            from("10.0.0.2", Some("garbage, 198.51.100.9"), "10.0.0.0/8"),
+            client
+        );
+        assert_eq!(
+            from("10.0.0.2", Some("198.51.100.9, 10.0.0.3"), "10.0.0.0/8"),
+            client
         );
         assert_eq!(
             from("::1", Some("2001:db8::7"), "::1"),

@@ -1,7 +1,8 @@
-//! The one error type of every JSON route. Its variants are generic (no domain lives here):
-//! each domain converts its own errors into them in its own module. Each variant knows its
-//! status code; the body is always `{"error": "...", "field": "..."}` (`field` only when one
-//! field is at fault), and a 503 carries `Retry-After`.
+//! The one error type of every JSON route. Its variants are the HTTP layer's own refusals
+//! (no identity, a body too large or too slow, overload) and [`ApiError::Refused`], which
+//! carries a domain's refusal as its error type decided it (`server::failure`). The body is
+//! always `{"error": "...", "field": "..."}` (`field` only when one field is at fault, and
+//! any details beside), and a 429 or 503 carries `Retry-After`.
 
 use std::borrow::Cow;
 
@@ -29,20 +30,9 @@ pub enum ApiError {
     /// 403: an identity that may not do this.
     #[error("{0}")]
     Forbidden(Message),
-    #[error("{0}")]
-    NotFound(Message),
     /// 408: the request did not arrive in time.
     #[error("{0}")]
     RequestTimeout(Message),
-    /// 409: the target's state does not allow it now.
-    #[error("{0}")]
-    Conflict(Message),
-    /// 410: the target existed and is gone.
-    #[error("{0}")]
-    Gone(Message),
-    /// 429 with `Retry-After` in seconds.
-    #[error("{message}")]
-    TooManyRequests { retry_after: u64, message: Message },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// 422: well formed, but refers to something that does not fit (an unknown id, ...).
@@ -57,14 +47,6 @@ pub enum ApiError {
     /// 504: a dependency stopped answering after the work was sent; it may have been done.
     #[error("{0}")]
     OutcomeUnknown(Message),
-    /// Any status with extra fields beside `error` (the state a conflict found, when a
-    /// job was deleted), for callers that act on them.
-    #[error("{message}")]
-    Detailed {
-        status: StatusCode,
-        message: Message,
-        details: serde_json::Value,
-    },
     /// 500: the message is for the caller; the cause has been logged.
     #[error("{0}")]
     Internal(Message),
@@ -98,16 +80,11 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Detailed { status, .. } => *status,
             ApiError::Refused(refusal) => refusal.status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,7 +104,6 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
             ApiError::Unavailable(_) => Some(1),
             ApiError::Refused(refusal) => refusal.retry_after,
             _ => None,
@@ -136,7 +112,6 @@ impl IntoResponse for ApiError {
             error: self.to_string(),
             field: self.field(),
             details: match &self {
-                ApiError::Detailed { details, .. } => Some(details.clone()),
                 ApiError::Refused(refusal) => refusal.details.clone(),
                 _ => None,
             },

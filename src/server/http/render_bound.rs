@@ -1,6 +1,6 @@
 //! A bound on every page render and server function: the answer is rendered in full within
-//! `JOBDECK_RENDER_TIMEOUT_MS` or it is logged with its path and answered 503, never left
-//! open. A render that never ends (the stall of leptos-rs/leptos#4851) would otherwise hold
+//! `JOBDECK_RENDER_TIMEOUT_MS` or it is logged with its path and answered 503 (504 for a
+//! server function that may have changed something), never left open. A render that never ends (the stall of leptos-rs/leptos#4851) would otherwise hold
 //! a connection and a slot of `max_in_flight` for ever. The body is read inside the bound,
 //! so a response whose headers went out but whose stream stalls is caught too.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -20,6 +21,7 @@ pub const RENDER_TOO_SLOW: &str = "the page did not finish rendering in time";
 
 pub async fn render_bound(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
     let render = async {
         let (parts, body) = next.run(request).await.into_parts();
         axum::body::to_bytes(body, MAX_PAGE_BYTES)
@@ -38,7 +40,16 @@ pub async fn render_bound(State(limit): State<Duration>, request: Request, next:
                 limit_ms = limit.as_millis() as u64,
                 "{RENDER_TOO_SLOW}"
             );
-            ApiError::Unavailable(RENDER_TOO_SLOW).into_response()
+            // A server function that changes something may have done it before the bound:
+            // 504 says so; a read was simply not answered (503, retry).
+            if reads {
+                ApiError::Unavailable(RENDER_TOO_SLOW).into_response()
+            } else {
+                ApiError::OutcomeUnknown(
+                    "the server did not finish in time; it may or may not have been done".into(),
+                )
+                .into_response()
+            }
         }
     }
 }
@@ -72,6 +83,10 @@ mod tests {
         Router::new()
             .route("/fine", get(|| async { "<html></html>" }))
             .route("/never", get(std::future::pending::<&'static str>))
+            .route(
+                "/write",
+                axum::routing::post(std::future::pending::<&'static str>),
+            )
             // Headers go out at once, then the body stalls for ever.
             .route(
                 "/stalls",
@@ -94,5 +109,15 @@ mod tests {
         assert_eq!(status_of("/fine").await, 200);
         assert_eq!(status_of("/never").await, 503);
         assert_eq!(status_of("/stalls").await, 503);
+        let post = Request::builder()
+            .method("POST")
+            .uri("/write")
+            .body(Body::empty())
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), app().oneshot(post))
+            .await
+            .expect("the bound answered")
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 504);
     }
 }

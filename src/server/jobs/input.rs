@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::JobError;
 use crate::model::{
-    JobAction, JobKind, JobStatus, Permission, TriggerSource, JOB_LIMITS, RECAP_STAGES,
+    JobAction, JobCall, JobKind, JobStatus, Permission, TriggerSource, JOB_LIMITS, RECAP_STAGES,
 };
 use crate::server::input::{bounded, first_duplicate, Count, Message, Name, Percent, Stack};
 use crate::server::tasks::input::{check_tasks, NewTask};
@@ -41,14 +41,22 @@ impl JobOperation {
         }
     }
 
-    /// The action's wire name, as serde reads it; also the audit row's action.
-    pub fn name(&self) -> &'static str {
+    /// The action, as serde reads it; its name is also the audit row's action.
+    pub fn call(&self) -> JobCall {
         match self {
-            JobOperation::CreateJob(_) => "createJob",
-            JobOperation::UpdateBatchJob(_) => "updateBatchJob",
-            JobOperation::GetJobInfo(_) => "getJobInfo",
-            other => other.action().map_or("", JobAction::name),
+            JobOperation::CreateJob(_) => JobCall::CreateJob,
+            JobOperation::UpdateBatchJob(_) => JobCall::UpdateBatchJob,
+            JobOperation::GetJobInfo(_) => JobCall::GetJobInfo,
+            JobOperation::PauseJob(_) => JobCall::PauseJob,
+            JobOperation::ResumeJob(_) => JobCall::ResumeJob,
+            JobOperation::CancelJob(_) => JobCall::CancelJob,
+            JobOperation::RetryJob(_) => JobCall::RetryJob,
+            JobOperation::DeleteJob(_) => JobCall::DeleteJob,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.call().as_str()
     }
 
     /// What the caller's role must allow. `updateBatchJob` also checks the transition
@@ -279,23 +287,16 @@ mod tests {
     #[test]
     fn each_action_is_named_as_serde_reads_it() {
         let id = Uuid::nil();
-        let bodies = [
-            (
-                "createJob",
-                serde_json::json!({"product_id": "p", "sending_group_id": "g"}),
-            ),
-            ("updateBatchJob", serde_json::json!({"job_id": id})),
-            ("deleteJob", serde_json::json!({"job_id": id})),
-            ("getJobInfo", serde_json::json!({"job_id": id})),
-            ("pauseJob", serde_json::json!({"job_id": id})),
-            ("resumeJob", serde_json::json!({"job_id": id})),
-            ("cancelJob", serde_json::json!({"job_id": id})),
-            ("retryJob", serde_json::json!({"job_id": id})),
-        ];
-        for (name, data) in bodies {
-            let body = serde_json::json!({ "action": name, "data": data }).to_string();
+        for call in JobCall::ALL {
+            let data = match call {
+                JobCall::CreateJob => {
+                    serde_json::json!({"product_id": "p", "sending_group_id": "g"})
+                }
+                _ => serde_json::json!({"job_id": id}),
+            };
+            let body = serde_json::json!({ "action": call.as_str(), "data": data }).to_string();
             let op: JobOperation = parse(body.as_bytes()).unwrap();
-            assert_eq!(op.name(), name);
+            assert_eq!(op.call(), call);
         }
     }
 

@@ -9,23 +9,21 @@ use super::store::{self, JobRow};
 use super::JobError;
 use crate::model::{
     stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView,
-    JobPhaseView, JobTaskView, JobView, JobsQuery, JobsView, TaskCounts, TaskStatus,
+    JobPhaseView, JobView, JobsQuery, JobsView, TaskCounts,
 };
+use crate::server::tasks;
 
 /// Jobs per page of `/jobs`.
 pub const JOBS_PAGE_SIZE: i64 = 50;
 /// Rows of each list on a job's page.
 const DETAIL_ROWS: i64 = 200;
 
-const TASK_COUNTS_SQL: &str = "
-    SELECT status, count(*) AS n FROM job_tasks WHERE job_id = $1 GROUP BY status";
-
-const TASKS_SQL: &str = "
-    SELECT name, status, attempt, depends_on, articles, clusters, message, started_at, finished_at
-    FROM job_tasks WHERE job_id = $1 ORDER BY created_at, name LIMIT $2";
-
+/// The newest runs, oldest first: the last one is the stage the job is in.
 const PHASES_SQL: &str = "
-    SELECT name, started_at, finished_at FROM job_phases WHERE job_id = $1 ORDER BY id LIMIT $2";
+    SELECT name, started_at, finished_at FROM (
+        SELECT id, name, started_at, finished_at FROM job_phases
+        WHERE job_id = $1 ORDER BY id DESC LIMIT $2
+    ) newest ORDER BY id";
 
 const EVENTS_SQL: &str = "
     SELECT from_status, to_status, at, actor, reason FROM job_events
@@ -55,28 +53,8 @@ pub async fn get_job_info(pool: &PgPool, job_id: Uuid) -> Result<JobInfo, JobErr
             None => JobError::NotFound(job_id),
         });
     };
-    let tasks = task_counts(pool, job_id).await?;
+    let tasks = tasks::task_counts(pool, job_id).await?;
     Ok(JobInfo { job, tasks })
-}
-
-async fn task_counts(pool: &PgPool, job_id: Uuid) -> Result<TaskCounts, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(TASK_COUNTS_SQL)
-        .bind(job_id)
-        .fetch_all(pool)
-        .await?;
-    let mut counts = TaskCounts::default();
-    for (status, n) in rows {
-        counts.total += n;
-        match TaskStatus::parse(&status) {
-            Some(TaskStatus::Pending) => counts.pending = n,
-            Some(TaskStatus::Running) => counts.running = n,
-            Some(TaskStatus::Completed) => counts.completed = n,
-            Some(TaskStatus::Failed) => counts.failed = n,
-            Some(TaskStatus::Cancelled) => counts.cancelled = n,
-            None => {}
-        }
-    }
-    Ok(counts)
 }
 
 /// One page of jobs, newest first.
@@ -106,20 +84,6 @@ pub async fn list_jobs(pool: &PgPool, query: &JobsQuery) -> Result<JobsView, Job
 }
 
 #[derive(FromRow)]
-struct TaskRow {
-    name: String,
-    #[sqlx(try_from = "String")]
-    status: TaskStatus,
-    attempt: i32,
-    depends_on: Vec<String>,
-    articles: i64,
-    clusters: i64,
-    message: Option<String>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-#[derive(FromRow)]
 struct ErrorRow {
     code: String,
     class: String,
@@ -132,11 +96,7 @@ struct ErrorRow {
 /// Everything a job's page shows.
 pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, JobError> {
     let info = get_job_info(pool, job_id).await?;
-    let tasks: Vec<TaskRow> = sqlx::query_as(TASKS_SQL)
-        .bind(job_id)
-        .bind(DETAIL_ROWS)
-        .fetch_all(pool)
-        .await?;
+    let tasks = tasks::job_tasks(pool, job_id, DETAIL_ROWS).await?;
     let phases: Vec<JobPhaseView> = sqlx::query_as(PHASES_SQL)
         .bind(job_id)
         .bind(DETAIL_ROWS)
@@ -167,20 +127,7 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
         stages: stage_progress(&info.job.stages, &phases, info.job.status, now),
         job: info.job,
         counts: info.tasks,
-        tasks: tasks
-            .into_iter()
-            .map(|t| JobTaskView {
-                name: t.name,
-                status: t.status,
-                attempt: t.attempt,
-                depends_on: t.depends_on,
-                articles: t.articles,
-                clusters: t.clusters,
-                message: t.message,
-                started_at: t.started_at,
-                finished_at: t.finished_at,
-            })
-            .collect(),
+        tasks,
         events,
         errors: errors
             .into_iter()

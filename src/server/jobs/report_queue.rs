@@ -22,7 +22,7 @@ use super::input::JobUpdate;
 use super::store;
 use super::write::UpdatedJob;
 use super::JobError;
-use crate::model::{AuditOutcome, DetailedStatus, JobStatus};
+use crate::model::{AuditOutcome, DetailedStatus, JobCall, JobStatus};
 use crate::server::audit::Actor;
 use crate::server::db;
 
@@ -260,7 +260,7 @@ async fn apply(pool: &PgPool, reports: &[&Report]) -> Result<Vec<Written>, sqlx:
         .bind(reports.iter().map(|r| r.actor.user_id).collect::<Vec<_>>())
         .bind(reports.iter().map(|r| r.actor.token_id).collect::<Vec<_>>())
         .bind(column(|r| r.actor.client_addr.clone()))
-        .bind("updateBatchJob")
+        .bind(JobCall::UpdateBatchJob)
         .bind(AuditOutcome::Success)
         .fetch_all(pool)
         .await

@@ -11,7 +11,7 @@ use super::input::{DeleteJob, JobCommand, JobUpdate, NewJob};
 use super::locked::in_locked_job;
 use super::store::{self, record_error, record_event, remove_job, LockedJob};
 use super::JobError;
-use crate::model::{JobAction, JobStatus, JobView, TriggerSource, JOB_LIMITS};
+use crate::model::{JobAction, JobCall, JobStatus, JobView, TriggerSource, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::tasks;
 
@@ -66,7 +66,7 @@ pub async fn create_job(pool: &PgPool, actor: &Actor, job: NewJob) -> Result<Job
         &mut tx,
         actor,
         Event {
-            action: "createJob",
+            action: JobCall::CreateJob.as_str(),
             target: Some(&job_id.to_string()),
             details: json!({ "kind": kind.as_str(), "tasks": job.tasks.len() }),
             outcome: Outcome::Success,
@@ -115,7 +115,15 @@ pub async fn update_batch_job(
         return Ok(updated);
     }
     in_locked_job(pool, update.job_id, actor, async |tx, job| {
-        apply_update(tx, actor, "updateBatchJob", job, &update, None).await
+        apply_update(
+            tx,
+            actor,
+            JobCall::UpdateBatchJob.as_str(),
+            job,
+            &update,
+            None,
+        )
+        .await
     })
     .await
 }

@@ -11,7 +11,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::{GENRES, STAGE_SECS};
-use crate::model::RECAP_STAGES;
+use crate::model::{Call, JobCall, TaskCall, RECAP_STAGES};
+use crate::server::client::{CallError, OpsClient};
 
 pub struct LiveOptions {
     pub url: String,
@@ -40,43 +41,17 @@ const SCRIPTS: [(&str, &str); 3] = [
     ("feed-crawler", "Feed crawler"),
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error("{0}")]
-    Http(#[from] reqwest::Error),
-    #[error("{action} answered {status}: {body}")]
-    Refused {
-        action: String,
-        status: u16,
-        body: Value,
-    },
-}
+pub type SimError = CallError;
 
 struct Api {
     client: reqwest::Client,
+    ops: OpsClient,
     options: LiveOptions,
 }
 
 impl Api {
-    async fn call(&self, route: &str, action: &str, data: Value) -> Result<Value, SimError> {
-        let response = self
-            .client
-            .post(format!("{}{route}", self.options.url))
-            .bearer_auth(&self.options.token)
-            .json(&json!({ "action": action, "data": data }))
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
-            Ok(body["data"].clone())
-        } else {
-            Err(SimError::Refused {
-                action: action.to_string(),
-                status,
-                body,
-            })
-        }
+    async fn call(&self, call: impl Into<Call>, data: Value) -> Result<Value, SimError> {
+        self.ops.call(call, data).await
     }
 
     async fn report_script(&self, rng: &mut StdRng) {
@@ -107,10 +82,12 @@ impl Api {
 }
 
 pub async fn run(options: LiveOptions) -> Result<(), SimError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let api = std::sync::Arc::new(Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
+        ops: OpsClient::new(client.clone(), &options.url, &options.token),
+        client,
         options,
     });
     let mut started = 0usize;
@@ -141,21 +118,14 @@ async fn pause(api: &Api, secs: f64) {
 
 /// A refusal that means "an operator stopped this job": cancelled (409) or deleted (410).
 fn stopped(error: &SimError) -> bool {
-    matches!(
-        error,
-        SimError::Refused {
-            status: 409 | 410,
-            ..
-        }
-    )
+    matches!(error.status(), Some(409 | 410))
 }
 
 async fn recap_job(api: &Api, mut rng: StdRng) -> Result<(), SimError> {
     let user = format!("user-{}", rng.random_range(1..500));
     let job = api
         .call(
-            "/job-operations",
-            "createJob",
+            JobCall::CreateJob,
             json!({
                 "kind": "recap",
                 "user_id": user,
@@ -180,12 +150,8 @@ async fn recap_job(api: &Api, mut rng: StdRng) -> Result<(), SimError> {
         .iter()
         .map(|g| json!({ "name": g, "payload": { "genre": g } }))
         .collect();
-    api.call(
-        "/task-operations",
-        "addTasks",
-        json!({ "job_id": id, "tasks": tasks }),
-    )
-    .await?;
+    api.call(TaskCall::AddTasks, json!({ "job_id": id, "tasks": tasks }))
+        .await?;
     let fails = api.options.fail_every > 0 && rng.random_ratio(1, api.options.fail_every);
     let fail_at = fails.then(|| rng.random_range(0..RECAP_STAGES.len()));
     let result = drive(api, &mut rng, &id, &genres, fail_at).await;
@@ -204,26 +170,26 @@ async fn drive(
 ) -> Result<(), SimError> {
     let errors = 0;
     for (i, stage) in RECAP_STAGES.iter().enumerate() {
-        let report = json!({ "job_id": id, "status": "running", "detailed_status": {
+        // The first stage starts the run; later ones only report, so a report never resumes
+        // a job an operator paused (this token may be an operator's).
+        let mut report = json!({ "job_id": id, "detailed_status": {
             "current_phase": stage,
             "progress_percentage": (i * 100 / RECAP_STAGES.len()) as f64,
             "active_tasks": if *stage == "Genre" { genres.len() } else { 1 },
             "error_count": errors,
         }});
-        let mut answer = api
-            .call("/job-operations", "updateBatchJob", report.clone())
-            .await;
-        // Paused by an operator, which a worker may not undo (403): report again until it is
-        // resumed (or cancelled, which ends the job with a 409).
-        while matches!(&answer, Err(SimError::Refused { status: 403 | 409, body, .. })
-            if body["current_status"] == "paused")
-        {
-            pause(api, 2.0).await;
-            answer = api
-                .call("/job-operations", "updateBatchJob", report.clone())
-                .await;
+        if i == 0 {
+            report["status"] = json!("running");
         }
-        answer?;
+        // Paused by an operator: report again until it is resumed (or cancelled, which ends
+        // the job with a 409).
+        loop {
+            let answer = api.call(JobCall::UpdateBatchJob, report.clone()).await?;
+            if answer["status"] != "paused" {
+                break;
+            }
+            pause(api, 2.0).await;
+        }
         if *stage == "Fetch" {
             let articles: Vec<Value> = (0..rng.random_range(50..200))
                 .map(|_| {
@@ -235,8 +201,7 @@ async fn drive(
                 })
                 .collect();
             api.call(
-                "/task-operations",
-                "recordArticles",
+                TaskCall::RecordArticles,
                 json!({ "job_id": id, "articles": articles }),
             )
             .await?;
@@ -247,8 +212,7 @@ async fn drive(
                 .map(|g| json!({ "name": g, "status": "running" }))
                 .collect();
             api.call(
-                "/task-operations",
-                "updateTasks",
+                TaskCall::UpdateTasks,
                 json!({ "job_id": id, "tasks": running }),
             )
             .await?;
@@ -274,15 +238,13 @@ async fn drive(
                     })
                     .collect();
                 api.call(
-                    "/task-operations",
-                    "updateTasks",
+                    TaskCall::UpdateTasks,
                     json!({ "job_id": id, "tasks": tasks }),
                 )
                 .await?;
             }
             api.call(
-                "/job-operations",
-                "updateBatchJob",
+                JobCall::UpdateBatchJob,
                 json!({ "job_id": id, "status": "failed",
                         "error_details": { "code": code, "message": message, "stack": format!("at recap::{}::run", stage.to_lowercase()) } }),
             )
@@ -300,16 +262,14 @@ async fn drive(
                 })
                 .collect();
             api.call(
-                "/task-operations",
-                "updateTasks",
+                TaskCall::UpdateTasks,
                 json!({ "job_id": id, "tasks": done }),
             )
             .await?;
         }
     }
     api.call(
-        "/job-operations",
-        "updateBatchJob",
+        JobCall::UpdateBatchJob,
         json!({ "job_id": id, "status": "completed", "detailed_status": {
             "current_phase": "Persist", "progress_percentage": 100.0, "active_tasks": 0, "error_count": errors }}),
     )

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::model::{Permission, TaskStatus, JOB_LIMITS};
+use crate::model::{Permission, TaskCall, TaskStatus, JOB_LIMITS};
 use crate::server::input::{check_batch, first_duplicate, Counter, InvalidInput, Message, Name};
 use crate::server::jobs::input::ErrorDetails;
 
@@ -20,13 +20,17 @@ pub enum TaskOperation {
 }
 
 impl TaskOperation {
-    /// The action's wire name, as serde reads it; also the audit row's action.
-    pub fn name(&self) -> &'static str {
+    /// The action, as serde reads it; its name is also the audit row's action.
+    pub fn call(&self) -> TaskCall {
         match self {
-            TaskOperation::AddTasks(_) => "addTasks",
-            TaskOperation::UpdateTasks(_) => "updateTasks",
-            TaskOperation::RecordArticles(_) => "recordArticles",
+            TaskOperation::AddTasks(_) => TaskCall::AddTasks,
+            TaskOperation::UpdateTasks(_) => TaskCall::UpdateTasks,
+            TaskOperation::RecordArticles(_) => TaskCall::RecordArticles,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.call().as_str()
     }
 
     /// Tasks are the pipeline's own work: whoever drives the job (a worker token) may.

@@ -1,11 +1,14 @@
-//! Reported pipelines on `POST /task-operations` (seed 001 names the function): `addTasks`,
+//! A job's tasks, seed 001. Reported pipelines on `POST /task-operations`: `addTasks`,
 //! `updateTasks` and `recordArticles`. Tables: `job_tasks`, `recap_job_articles`. Each call
 //! runs under its job's row lock (`jobs::in_locked_job`), like every job change, so a
 //! deleted job answers 410 and a finished one 409. Dispatched work (claim, heartbeat) will
 //! join these routes.
 
 pub mod input;
+mod read;
 mod store;
+
+pub use read::{job_tasks, task_counts};
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -19,7 +22,7 @@ use uuid::Uuid;
 use self::input::{
     check_tasks, names_to_look_up, NewArticles, NewTask, NewTasks, TaskOperation, TaskUpdates,
 };
-use crate::model::{JobStatus, LogLevel, TaskStatus, JOB_LIMITS};
+use crate::model::{JobStatus, LogLevel, TaskCall, TaskStatus, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
@@ -225,7 +228,7 @@ pub async fn add_tasks(
         audit_call(
             tx,
             actor,
-            "addTasks",
+            TaskCall::AddTasks,
             job.id,
             json!({ "tasks": new.tasks.len() }),
         )
@@ -320,7 +323,14 @@ pub async fn update_tasks(
             }
         }
         let changed = follow_tasks(tx, &job, updates.tasks.len()).await?;
-        audit_call(tx, actor, "updateTasks", job.id, json!({ "tasks": names })).await?;
+        audit_call(
+            tx,
+            actor,
+            TaskCall::UpdateTasks,
+            job.id,
+            json!({ "tasks": names }),
+        )
+        .await?;
         Ok(changed)
     })
     .await
@@ -356,7 +366,7 @@ pub async fn record_articles(
         audit_call(
             tx,
             actor,
-            "recordArticles",
+            TaskCall::RecordArticles,
             job.id,
             json!({ "articles": batch.articles.len() }),
         )
@@ -394,7 +404,7 @@ async fn follow_tasks(
 async fn audit_call(
     tx: &mut PgConnection,
     actor: &Actor,
-    action: &'static str,
+    call: TaskCall,
     job_id: Uuid,
     details: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
@@ -402,7 +412,7 @@ async fn audit_call(
         tx,
         actor,
         Event {
-            action,
+            action: call.as_str(),
             target: Some(&job_id.to_string()),
             details,
             outcome: Outcome::Success,

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use crate::i18n::*;
 use crate::model::{ActiveJob, TriggerSource};
-use crate::pages::jobs::ProgressBar;
+use crate::ui::progress_bar::ProgressBar;
 use crate::ui::recap::genre_progress_list::GenreProgressList;
 use crate::ui::recap::pipeline_progress::PipelineProgress;
 use crate::ui::status_badge::StatusBadge;

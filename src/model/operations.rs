@@ -1,0 +1,67 @@
+//! The seeds' `{action, data}` actions by name, for both routes: the one list the server's
+//! operation enums answer with (`jobs::input::JobOperation::name`, tested against what serde
+//! reads), the audit log records, and every client (`server::client`: `jobdeck sim`,
+//! `loadgen`) sends.
+
+use super::wire::wire_enum;
+
+wire_enum! {
+    /// An action on `POST /job-operations` (seed 001).
+    pub enum JobCall ("job operation") {
+        CreateJob = "createJob",
+        UpdateBatchJob = "updateBatchJob",
+        DeleteJob = "deleteJob",
+        GetJobInfo = "getJobInfo",
+        PauseJob = "pauseJob",
+        ResumeJob = "resumeJob",
+        CancelJob = "cancelJob",
+        RetryJob = "retryJob",
+    }
+}
+
+wire_enum! {
+    /// An action on `POST /task-operations` (seed 001).
+    pub enum TaskCall ("task operation") {
+        AddTasks = "addTasks",
+        UpdateTasks = "updateTasks",
+        RecordArticles = "recordArticles",
+    }
+}
+
+/// Either route's action, with the path it is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Job(JobCall),
+    Task(TaskCall),
+}
+
+impl Call {
+    pub const JOB_ROUTE: &'static str = "/job-operations";
+    pub const TASK_ROUTE: &'static str = "/task-operations";
+
+    pub fn route(self) -> &'static str {
+        match self {
+            Call::Job(_) => Self::JOB_ROUTE,
+            Call::Task(_) => Self::TASK_ROUTE,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Job(call) => call.as_str(),
+            Call::Task(call) => call.as_str(),
+        }
+    }
+}
+
+impl From<JobCall> for Call {
+    fn from(call: JobCall) -> Self {
+        Call::Job(call)
+    }
+}
+
+impl From<TaskCall> for Call {
+    fn from(call: TaskCall) -> Self {
+        Call::Task(call)
+    }
+}
