@@ -44,15 +44,6 @@ impl JobStatus {
         self.next().contains(&to)
     }
 
-    /// The statuses from which `to` can be reached: the `WHERE status = ANY(...)` of a
-    /// conditional update.
-    pub fn sources(to: JobStatus) -> Vec<JobStatus> {
-        Self::ALL
-            .into_iter()
-            .filter(|from| from.may_become(to))
-            .collect()
-    }
-
     /// Who may move a job from `self` to `to` (or report on it, `to == self`). The pipeline
     /// or worker driving a run may start it, finish it and report progress; pausing,
     /// resuming, cancelling and retrying are an operator's decisions (`JobAction`).
@@ -83,11 +74,6 @@ impl JobStatus {
             .filter(|s| s.is_finished())
             .map(Self::as_str)
             .collect()
-    }
-
-    /// No way out.
-    pub fn is_terminal(self) -> bool {
-        self.next().is_empty()
     }
 
     /// A pipeline may still be driving a job in these, so deleting one stops it first.
@@ -529,16 +515,14 @@ mod tests {
             having(JobStatus::is_finished),
             [Completed, Failed, Cancelled]
         );
-        assert_eq!(having(JobStatus::is_terminal), [Completed, Cancelled]);
+        // No way out of these two.
+        assert_eq!(having(|s| s.next().is_empty()), [Completed, Cancelled]);
+
         assert_eq!(having(JobStatus::is_live), [Running, Paused]);
         for status in JobStatus::ALL {
             let only_retry = status.next().iter().all(|&to| to == Pending);
             assert_eq!(status.is_finished(), only_retry, "{status}");
         }
-        assert_eq!(
-            JobStatus::sources(Cancelled),
-            vec![Pending, Running, Paused]
-        );
     }
 
     /// The README's role rules: a worker starts, reports on and finishes a run; the rest is
