@@ -13,20 +13,25 @@ use crate::ui::lang_switch::LangSwitch;
 pub fn Sidebar(user: CurrentUser) -> impl IntoView {
     let i18n = use_i18n();
     let error_count = Resource::new(|| (), |_| get_job_error_count());
+    // Awaited inside `Suspend`, not read with `.get()`: a `.get()` read inside a boundary
+    // can leave an SSR response open (leptos-rs/leptos#4578).
     let badge = move || {
-        error_count
-            .get()
-            .and_then(Result::ok)
-            .filter(|count| *count > 0)
-            .map(|count| {
-                view! {
-                    <span class="badge" data-testid="error-badge"
-                        title=move || format!("{count} {}", t_string!(i18n, failing_jobs))>
-                        {count}
-                    </span>
-                }
-            })
+        Suspend::new(async move {
+            error_count
+                .await
+                .ok()
+                .filter(|count| *count > 0)
+                .map(|count| {
+                    view! {
+                        <span class="badge" data-testid="error-badge"
+                            title=move || format!("{count} {}", t_string!(i18n, failing_jobs))>
+                            {count}
+                        </span>
+                    }
+                })
+        })
     };
+
     let admin = user.may(Permission::Administer);
     view! {
         <nav class="sidebar" aria-label=move || t_string!(i18n, nav_label)>

@@ -476,3 +476,123 @@ async fn the_binary_starts_and_serves_without_its_database() {
     assert_eq!(response.status(), 503);
     assert!(server.child.try_wait().unwrap().is_none(), "still running");
 }
+
+/// 2,000 page loads, 20 at a time, over every kind of page, signed in as a browser is, on
+/// the real binary (its multi-thread runtime, as deployed): each answer is whole (read to
+/// its end, the document closed) and comes well inside the render bound. A render that
+/// stalled (leptos-rs/leptos#4851: one resource read in two `<Suspense>`) would leave a
+/// response open, or be cut off by the bound, and fail this.
+#[sqlx::test]
+async fn two_thousand_pages_all_finish_within_the_render_bound(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    use futures::StreamExt;
+    let password = "pages-admin-password";
+    let server = start_server(
+        &db,
+        &[
+            ("JOBDECK_ADMIN_EMAIL", "pages@example.com"),
+            ("JOBDECK_ADMIN_PASSWORD", password),
+        ],
+    )
+    .await;
+    let bound = Duration::from_secs(10);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let plain = reqwest::Client::new();
+    for (key, status) in [("nightly", "error"), ("hourly", "success")] {
+        let sent = plain
+            .post(url("/api/monitor/job-report"))
+            .header(SECRET_HEADER, SECRET)
+            .json(&report(key, status, &now()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(url("/login"))
+        .form(&[
+            ("email", "pages@example.com"),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = session_cookie(&login).expect("a session");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    headers.insert("origin", server.url.parse().unwrap());
+    let browser = reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created = browser
+        .post(url("/job-operations"))
+        .json(&serde_json::json!({ "action": "createJob", "data": { "kind": "recap" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let job = body_json(created).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pages = [
+        "/incidents".to_string(),
+        "/incidents?status=failing".into(),
+        "/incidents/nightly".into(),
+        "/jobs".into(),
+        format!("/jobs/{job}"),
+        "/desktop/recap/job-status".into(),
+        "/account".into(),
+        "/admin/users".into(),
+        "/admin/tokens".into(),
+        "/admin/audit".into(),
+    ];
+    let loads = futures::stream::iter(0..2000)
+        .map(|n| {
+            let (browser, path) = (&browser, pages[n % pages.len()].clone());
+            let target = url(&path);
+            async move {
+                let started = Instant::now();
+                let response = browser.get(target).send().await.unwrap();
+                let status = response.status().as_u16();
+                // Whole: the body was read to its end and holds the closed document.
+                let body = response.text().await;
+                let whole = body
+                    .as_ref()
+                    .is_ok_and(|body| body.contains("</body>") && body.contains("</html>"));
+                (path, status, whole, started.elapsed())
+            }
+        })
+        .buffer_unordered(20)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(loads.len(), 2000);
+    let mut times: Vec<Duration> = loads.iter().map(|load| load.3).collect();
+    times.sort();
+    let spread = format!(
+        "median {:?}, p99 {:?}, slowest {:?}",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+        times[times.len() - 1]
+    );
+    let failed: Vec<String> = loads
+        .iter()
+        .filter(|(_, status, whole, took)| *status != 200 || !whole || *took >= bound)
+        .map(|(path, status, _, took)| format!("{path} {status} after {took:?}"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {failed:?}; {spread}",
+        failed.len()
+    );
+    println!("2,000 pages: {spread} (bound {bound:?})");
+}
