@@ -103,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::pkg_router(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
-            state.clone(),
+            state.accounts.secure_cookies(),
             security::security_headers,
         ))
         .with_state(state)

@@ -75,8 +75,10 @@ fn is_this_site(state: &AppState, headers: &HeaderMap, scheme: &str, origin: &st
 
 /// Pages may run only this site's scripts (the hydration loader by nonce, the WASM by
 /// `wasm-unsafe-eval`); nothing may frame them; everything else gets the strictest policy.
+/// `https` is whether the site is served as https (`JOBDECK_PUBLIC_URL`), for HSTS; the
+/// layer holds only that, so no request clones the whole state for it.
 pub async fn security_headers(
-    State(state): State<AppState>,
+    State(https): State<bool>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -111,7 +113,7 @@ pub async fn security_headers(
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Served as https (JOBDECK_PUBLIC_URL): browsers keep to https for a year.
-    if state.accounts.secure_cookies() {
+    if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
