@@ -242,9 +242,8 @@ struct RecentRow {
 #[derive(sqlx::FromRow)]
 struct PhaseRow {
     job_id: Uuid,
-    name: String,
-    started_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    run: JobPhaseView,
 }
 
 #[derive(sqlx::FromRow)]
@@ -337,12 +336,9 @@ pub async fn job_progress_at(
         let runs: Vec<JobPhaseView> = phases
             .iter()
             .filter(|p| p.job_id == job.id)
-            .map(|p| JobPhaseView {
-                name: p.name.clone(),
-                started_at: p.started_at,
-                finished_at: p.finished_at,
-            })
+            .map(|p| p.run.clone())
             .collect();
+
         let declared = if job.stages.is_empty() {
             RECAP_STAGES.iter().map(|s| s.to_string()).collect()
         } else {
