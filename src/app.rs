@@ -3,6 +3,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+use crate::api::incidents::get_job_error_count;
 use crate::i18n::I18nContextProvider;
 use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
@@ -64,7 +65,10 @@ pub fn App() -> impl IntoView {
             <Title text="Jobdeck" />
             <Router>
                 <div class="layout">
-                    {signed_in().map(|user| view! { <Sidebar user /> })}
+                    {signed_in().map(|user| {
+                        let error_count = Resource::new(|| (), |_| get_job_error_count());
+                        view! { <Sidebar user error_count /> }
+                    })}
                     <main class="content">
                         <Stale />
                         <Routes fallback=NotFound>

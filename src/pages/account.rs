@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::accounts::ChangePassword;
+use crate::api::accounts::{list_tokens, ChangePassword};
 use crate::i18n::*;
-use crate::model::{CurrentUser, Role};
+use crate::model::{AppError, CurrentUser, Role, TokenView};
 use crate::ui::form_error::FormError;
 use crate::ui::signed_in::signed_in;
 use crate::ui::tokens_panel::TokensPanel;
@@ -15,7 +15,8 @@ use leptos::server_fn::ServerFn;
 pub fn AccountPage() -> impl IntoView {
     let me = signed_in();
     let roles = grantable_roles(me.as_ref());
-    view! { <AccountBody me roles /> }
+    let tokens = Resource::new(|| (), |_| list_tokens(false));
+    view! { <AccountBody me roles tokens /> }
 }
 
 /// The roles `me` may put on a token.
@@ -27,7 +28,11 @@ pub fn grantable_roles(me: Option<&CurrentUser>) -> Vec<Role> {
 }
 
 #[component]
-fn AccountBody(me: Option<CurrentUser>, roles: Vec<Role>) -> impl IntoView {
+fn AccountBody(
+    me: Option<CurrentUser>,
+    roles: Vec<Role>,
+    tokens: Resource<Result<Vec<TokenView>, AppError>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, account_title))) />
@@ -51,7 +56,7 @@ fn AccountBody(me: Option<CurrentUser>, roles: Vec<Role>) -> impl IntoView {
         </section>
         <section class="panel">
             <h2>{t!(i18n, tokens_title)}</h2>
-            <TokensPanel all=false roles />
+            <TokensPanel tokens roles />
         </section>
     }
 }

@@ -6,7 +6,9 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::accounts::{list_audit, list_users, CreateUser, ResetPassword, UpdateUser};
+use crate::api::accounts::{
+    list_audit, list_tokens, list_users, CreateUser, ResetPassword, UpdateUser,
+};
 use crate::i18n::*;
 use crate::model::{AuditOutcome, Cursor, Role};
 use crate::pages::account::grantable_roles;
@@ -101,11 +103,12 @@ pub fn UsersPage() -> impl IntoView {
 pub fn TokensPage() -> impl IntoView {
     let i18n = use_i18n();
     let roles = grantable_roles(signed_in().as_ref());
+    let tokens = Resource::new(|| (), |_| list_tokens(true));
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, tokens_title))) />
         <h1>{t!(i18n, tokens_title)}</h1>
         <section class="panel">
-            <TokensPanel all=true roles />
+            <TokensPanel tokens roles />
         </section>
     }
 }

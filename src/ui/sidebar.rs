@@ -1,18 +1,16 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::incidents::get_job_error_count;
 use crate::i18n::*;
-use crate::model::{CurrentUser, Permission};
+use crate::model::{AppError, CurrentUser, Permission};
 use crate::ui::lang_switch::LangSwitch;
 
 /// Navigation on every page, with the count of failing jobs on the incidents entry
 /// (a live region: `ui::live` refreshes it), the admin pages for admins,
-/// and who is signed in.
+/// and who is signed in. The page shell owns the count's resource; this only shows it.
 #[component]
-pub fn Sidebar(user: CurrentUser) -> impl IntoView {
+pub fn Sidebar(user: CurrentUser, error_count: Resource<Result<i64, AppError>>) -> impl IntoView {
     let i18n = use_i18n();
-    let error_count = Resource::new(|| (), |_| get_job_error_count());
     // Awaited inside `Suspend`, not read with `.get()`: a `.get()` read inside a boundary
     // can leave an SSR response open (leptos-rs/leptos#4578).
     let badge = move || {

@@ -5,16 +5,20 @@ use leptos::prelude::*;
 
 use leptos::server_fn::ServerFn;
 
-use crate::api::accounts::{list_tokens, CreateToken, RevokeToken};
+use crate::api::accounts::{CreateToken, RevokeToken};
 use crate::i18n::*;
-use crate::model::Role;
+use crate::model::{AppError, Role, TokenView};
 use crate::ui::form_error::FormError;
 use crate::ui::secret_form::SecretForm;
 
+/// The page owns the list's resource (its own tokens or everyone's) and the roles it may
+/// grant; this shows them.
 #[component]
-pub fn TokensPanel(all: bool, roles: Vec<Role>) -> impl IntoView {
+pub fn TokensPanel(
+    tokens: Resource<Result<Vec<TokenView>, AppError>>,
+    roles: Vec<Role>,
+) -> impl IntoView {
     let i18n = use_i18n();
-    let tokens = Resource::new(|| (), move |_| list_tokens(all));
     let format_time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
     };

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, DATABASE_UNAVAILABLE};
 use crate::model::REPORT_LIMITS;
-use crate::server::job_report::{InvalidReport, NewReport, SubmitError};
+use crate::server::job_report::NewReport;
 use crate::server::AppState;
 
 pub const SECRET_HEADER: &str = "X-TC-Portal-Webhook-Secret";
@@ -83,27 +83,4 @@ fn body_error(rejection: BytesRejection) -> ApiError {
         source = error.source();
     }
     ApiError::invalid(None, "could not read the request body")
-}
-
-impl From<InvalidReport> for ApiError {
-    fn from(invalid: InvalidReport) -> Self {
-        ApiError::invalid(invalid.field, invalid.message)
-    }
-}
-
-impl From<SubmitError> for ApiError {
-    fn from(error: SubmitError) -> Self {
-        match error {
-            SubmitError::UnknownTool => ApiError::Unprocessable {
-                field: Some("tool_id".into()),
-                message: "tool_id names no tool".into(),
-            },
-            SubmitError::QueueFull => ApiError::Unavailable("too many reports are waiting"),
-            SubmitError::Unavailable => ApiError::Unavailable(DATABASE_UNAVAILABLE),
-            SubmitError::OutcomeUnknown => ApiError::OutcomeUnknown(
-                "the database stopped answering; the report may or may not be stored".into(),
-            ),
-            SubmitError::Failed => ApiError::Internal("internal error".into()),
-        }
-    }
 }

@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::store::{self, Stored};
 use super::NewReport;
 use crate::server::db;
+use crate::server::failure::{DomainError, Failure, Refusal};
+use axum::http::StatusCode;
 
 /// Tuning of the batcher; the defaults are what the README's figures were measured with.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +70,28 @@ pub enum SubmitError {
     /// Not stored: the database refused the report (a bug; logged).
     #[error("the report could not be stored")]
     Failed,
+}
+
+/// 503s say "retry later" with `Retry-After`: nothing was stored, so sending again is safe.
+/// A 504 says the opposite: the report may be stored, and a resend may store it twice.
+impl DomainError for SubmitError {
+    fn failure(self) -> Failure {
+        let refusal = match self {
+            SubmitError::UnknownTool => {
+                Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, self).field("tool_id")
+            }
+            SubmitError::QueueFull | SubmitError::Unavailable => Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{self}; retry later"),
+            )
+            .retry_after(1),
+            SubmitError::OutcomeUnknown => Refusal::new(StatusCode::GATEWAY_TIMEOUT, self),
+            SubmitError::Failed => {
+                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        };
+        refusal.into()
+    }
 }
 
 /// Counters for tests and logs; they only grow.

@@ -28,6 +28,17 @@ pub struct InvalidReport {
     pub message: String,
 }
 
+impl crate::server::failure::DomainError for InvalidReport {
+    fn failure(self) -> crate::server::failure::Failure {
+        let refusal =
+            crate::server::failure::Refusal::new(axum::http::StatusCode::BAD_REQUEST, self.message);
+        match self.field {
+            Some(field) => refusal.field(field).into(),
+            None => refusal.into(),
+        }
+    }
+}
+
 impl InvalidReport {
     fn body(message: impl Into<String>) -> Self {
         Self {
