@@ -76,6 +76,10 @@ impl JobStatus {
             .collect()
     }
 
+    /// A dispatched job in one of these hands its tasks to workers (a pending one starts
+    /// running with its first claim); paused and finished jobs hand out nothing.
+    pub const HANDING_OUT: [JobStatus; 2] = [JobStatus::Pending, JobStatus::Running];
+
     /// A pipeline may still be driving a job in these, so deleting one stops it first.
     pub fn is_live(self) -> bool {
         matches!(self, JobStatus::Running | JobStatus::Paused)
@@ -141,6 +145,16 @@ impl JobAction {
 
     pub fn allowed(self, from: JobStatus) -> bool {
         self.allowed_from().contains(&from)
+    }
+}
+
+wire_enum! {
+    /// How a job is driven, chosen at `createJob`: its own pipeline reports on it
+    /// (`updateBatchJob`, `updateTasks`), or Jobdeck hands its tasks to workers
+    /// (`claimTasks`) and the job follows them.
+    pub enum JobDriver ("driver") {
+        Reported = "reported",
+        Dispatched = "dispatched",
     }
 }
 
@@ -359,6 +373,9 @@ pub struct JobView {
     pub sending_group_id: Option<String>,
     pub user_id: Option<String>,
     pub trigger_source: TriggerSource,
+    pub driver: JobDriver,
+    /// The queue a dispatched job's tasks are claimed from.
+    pub queue: String,
     pub priority: i16,
     pub max_parallel_tasks: i32,
     pub retry_config: RetryConfig,

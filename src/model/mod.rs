@@ -4,6 +4,7 @@
 mod account;
 mod cursor;
 mod dashboard;
+pub mod dispatch;
 mod error;
 mod incidents;
 mod job;
@@ -28,10 +29,10 @@ pub use incidents::{
     IncidentsView, JobReportView, StatusFilter,
 };
 pub use job::{
-    DetailedStatus, ErrorClass, JobAction, JobDetailView, JobErrorView, JobEventView, JobKind,
-    JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery, JobsView,
-    LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus, TriggerSource, JOB_LIMITS,
-    RECAP_STAGES,
+    DetailedStatus, ErrorClass, JobAction, JobDetailView, JobDriver, JobErrorView, JobEventView,
+    JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery,
+    JobsView, LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus, TriggerSource,
+    JOB_LIMITS, RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use operations::{Call, JobCall, TaskCall};

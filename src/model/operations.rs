@@ -25,6 +25,10 @@ wire_enum! {
         AddTasks = "addTasks",
         UpdateTasks = "updateTasks",
         RecordArticles = "recordArticles",
+        ClaimTasks = "claimTasks",
+        Heartbeat = "heartbeat",
+        CompleteTasks = "completeTasks",
+        FailTasks = "failTasks",
     }
 }
 

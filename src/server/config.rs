@@ -58,6 +58,9 @@ pub struct Config {
     /// `JOBDECK_HTTP_*`, `JOBDECK_SHUTDOWN_DRAIN_MS`
     pub http: HttpLimits,
     pub accounts: AccountSettings,
+    /// `JOBDECK_LEASE_SECS` (default 30): how long a claimed task is held without a
+    /// heartbeat before the lease sweeper gives it back.
+    pub lease: Duration,
 }
 
 /// How people sign in.
@@ -207,6 +210,10 @@ impl Config {
                 shutdown_drain: millis("JOBDECK_SHUTDOWN_DRAIN_MS", http.shutdown_drain)?,
                 render_timeout: millis("JOBDECK_RENDER_TIMEOUT_MS", http.render_timeout)?,
             },
+            lease: Duration::from_secs(number(
+                "JOBDECK_LEASE_SECS",
+                crate::server::dispatch::DEFAULT_LEASE.as_secs(),
+            )?),
             accounts: AccountSettings {
                 public_origin: public_origin(var("JOBDECK_PUBLIC_URL"))?,
                 session_idle: Duration::from_secs(

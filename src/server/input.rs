@@ -53,6 +53,39 @@ impl Name {
     }
 }
 
+/// A queue's name: 1 to 64 of `a-z 0-9 _ . -`, starting with a letter or digit
+/// (`default`, `recap.fast`, `gpu-1`), so it can be typed on a command line and in a URL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct QueueName(String);
+
+impl QueueName {
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for QueueName {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c);
+        match value.chars().next() {
+            Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit() => {}
+            _ => return Err("must start with a lowercase letter or a digit".into()),
+        }
+        if value.len() > 64 {
+            Err("longer than 64 characters".into())
+        } else if !value.chars().all(allowed) {
+            Err("may hold only a-z, 0-9, '_', '.' and '-'".into())
+        } else {
+            Ok(QueueName(value))
+        }
+    }
+}
+
 /// Free text up to `N` characters.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -132,6 +165,29 @@ impl TryFrom<f64> for Percent {
 }
 
 impl Percent {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A measure that cannot be negative: cores, megabytes, a CPU percentage.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Measure(f64);
+
+impl TryFrom<f64> for Measure {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, String> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(Measure(value))
+        } else {
+            Err(format!("must be a number of at least 0, got {value}"))
+        }
+    }
+}
+
+impl Measure {
     pub fn get(self) -> f64 {
         self.0
     }

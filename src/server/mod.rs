@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod dispatch;
 pub mod failure;
 pub mod http;
 pub mod incidents;

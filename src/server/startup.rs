@@ -5,7 +5,7 @@ use super::accounts::password::Password;
 use super::accounts::sessions;
 use super::accounts::users::{self, Bootstrap};
 use super::config::{self, Config};
-use super::{db, http, jobs, AppState};
+use super::{db, dispatch, http, jobs, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -25,6 +25,8 @@ pub fn start_services(state: &AppState) {
         bring_up(&state).await;
         tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
         tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
+        tokio::spawn(state.dispatch.wakeups.clone().run(state.pool.clone()));
+        tokio::spawn(dispatch::run_lease_sweeper(state.dispatch.clone()));
     });
 }
 

@@ -7,6 +7,7 @@ use super::accounts::tokens::TokenCache;
 use super::config::{AccountSettings, Config, WebhookSecret};
 use super::dashboard::Dashboard;
 use super::db::Readiness;
+use super::dispatch::Dispatcher;
 use super::job_report::JobReportBatcher;
 use super::jobs::ReportQueue;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub dashboard: Dashboard,
     /// The bound on rendering a page (`http::render_bound`).
     pub render_timeout: std::time::Duration,
+    /// The worker protocol's leases and wake-ups (`dispatch`).
+    pub dispatch: Dispatcher,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             leptos_options,
             job_reports: JobReportBatcher::start(pool.clone(), config.batch),
             job_updates: ReportQueue::start(pool.clone()),
+            dispatch: Dispatcher::new(pool.clone(), config.lease),
             pool,
             readiness: Readiness::default(),
             webhook_secret: config.webhook_secret.clone(),

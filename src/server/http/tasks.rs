@@ -16,6 +16,11 @@ pub async fn task_operations(
     Envelope(operation): Envelope<TaskOperation>,
 ) -> Result<Response, ApiError> {
     let (name, created) = (operation.name(), operation.creates());
-    let done = tasks::perform(&state.pool, &principal.actor(), operation).await?;
-    Ok(answer(created, name, done))
+    let done = tasks::perform(&state.dispatch, &principal.actor(), operation).await?;
+    let status = done.status();
+    let mut response = answer(created, name, done);
+    if status != axum::http::StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    Ok(response)
 }

@@ -10,9 +10,12 @@ use uuid::Uuid;
 
 use super::JobError;
 use crate::model::{
-    JobAction, JobCall, JobKind, JobStatus, Permission, TriggerSource, JOB_LIMITS, RECAP_STAGES,
+    JobAction, JobCall, JobDriver, JobKind, JobStatus, Permission, TriggerSource, JOB_LIMITS,
+    RECAP_STAGES,
 };
-use crate::server::input::{bounded, first_duplicate, Count, Message, Name, Percent, Stack};
+use crate::server::input::{
+    bounded, first_duplicate, Count, Message, Name, Percent, QueueName, Stack,
+};
 use crate::server::tasks::input::{check_tasks, NewTask};
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +153,10 @@ pub struct NewJob {
     pub resource_limits: Option<ResourceLimitsInput>,
     pub kind: Option<JobKind>,
     pub trigger_source: Option<TriggerSource>,
+    /// `reported` (the default: the pipeline reports) or `dispatched` (workers claim).
+    pub driver: Option<JobDriver>,
+    /// A dispatched job's queue; `default` when left out.
+    pub queue: Option<QueueName>,
     #[serde(default)]
     pub tasks: Vec<NewTask>,
     pub stages: Option<Vec<Name>>,
@@ -158,6 +165,16 @@ pub struct NewJob {
 impl NewJob {
     pub fn kind(&self) -> JobKind {
         self.kind.unwrap_or(JobKind::Batch)
+    }
+
+    pub fn driver(&self) -> JobDriver {
+        self.driver.unwrap_or(JobDriver::Reported)
+    }
+
+    pub fn queue(&self) -> &str {
+        self.queue
+            .as_ref()
+            .map_or(QueueName::DEFAULT, |q| q.as_str())
     }
 
     /// The job's stages: a recap job always has seed 002's eight.

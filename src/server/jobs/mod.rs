@@ -19,9 +19,9 @@ pub use locked::{in_locked_job, JobScoped};
 pub use perform::{perform, JobAnswer};
 pub use read::{get_job_info, job_detail, list_jobs, JobInfo, JOBS_PAGE_SIZE};
 pub use report_queue::{ReportQueue, ReportQueueStats};
-pub use store::{record_error, LockedJob};
+pub use store::{record_error, record_event, LockedJob};
 pub use sweeper::{run_deletion_sweeper, sweep as sweep_deletions};
-pub use write::{Deletion, UpdatedJob};
+pub use write::{follow_tasks_to, Deletion, UpdatedJob};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

@@ -7,10 +7,12 @@ use uuid::Uuid;
 
 use super::store::{self, JobRow};
 use super::JobError;
+use crate::model::dispatch::WaitingTask;
 use crate::model::{
     stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView,
     JobPhaseView, JobView, JobsQuery, JobsView, TaskCounts,
 };
+use crate::server::dispatch;
 use crate::server::tasks;
 
 /// Jobs per page of `/jobs`.
@@ -38,12 +40,18 @@ const LOGS_SQL: &str = "
 
 const ARTICLES_SQL: &str = "SELECT count(*) FROM recap_job_articles WHERE job_id = $1";
 
-/// `getJobInfo`: the job, its detailed status and its tasks' counts.
+/// `getJobInfo`: the job, its detailed status, its tasks' counts and, for a dispatched job,
+/// why its oldest pending tasks wait.
 #[derive(Debug, Serialize)]
 pub struct JobInfo {
     pub job: JobView,
     pub tasks: TaskCounts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<WaitingTask>,
 }
+
+/// How many pending tasks `getJobInfo` and the job's page explain.
+pub const WAITING_EXPLAINED: i64 = 50;
 
 pub async fn get_job_info(pool: &PgPool, job_id: Uuid) -> Result<JobInfo, JobError> {
     let mut conn = pool.acquire().await?;
@@ -54,7 +62,16 @@ pub async fn get_job_info(pool: &PgPool, job_id: Uuid) -> Result<JobInfo, JobErr
         });
     };
     let tasks = tasks::task_counts(pool, job_id).await?;
-    Ok(JobInfo { job, tasks })
+    let waiting = if tasks.pending > 0 {
+        dispatch::waiting_tasks(pool, job_id, WAITING_EXPLAINED).await?
+    } else {
+        Vec::new()
+    };
+    Ok(JobInfo {
+        job,
+        tasks,
+        waiting,
+    })
 }
 
 /// One page of jobs, newest first.

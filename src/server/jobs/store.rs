@@ -7,16 +7,16 @@ use uuid::Uuid;
 
 use super::JobError;
 use crate::model::{
-    DetailedStatus, ErrorClass, JobAction, JobErrorView, JobKind, JobStatus, JobView, LogLevel,
-    ResourceLimits, RetryConfig, TriggerSource,
+    DetailedStatus, ErrorClass, JobAction, JobDriver, JobErrorView, JobKind, JobStatus, JobView,
+    LogLevel, ResourceLimits, RetryConfig, TriggerSource,
 };
 use crate::server::audit::{self, Actor, Event, Outcome};
 
 pub const CREATE_JOB_SQL: &str = "
     INSERT INTO jobs (kind, product_id, sending_group_id, user_id, trigger_source, priority,
                       max_parallel_tasks, max_attempts, retry_interval, retry_on_errors,
-                      max_memory, max_cpu, stages, created_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                      max_memory, max_cpu, stages, created_by, driver, queue)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
     RETURNING id";
 
 /// Every reader's columns, with the job's latest error (one index probe per job).
@@ -24,7 +24,7 @@ macro_rules! job_select {
     ($tail:literal) => {
         concat!(
             "SELECT j.id, j.status, j.kind, j.product_id, j.sending_group_id, j.user_id,
-                    j.trigger_source, j.priority, j.max_parallel_tasks, j.max_attempts,
+                    j.trigger_source, j.driver, j.queue, j.priority, j.max_parallel_tasks, j.max_attempts,
                     j.retry_interval, j.retry_on_errors, j.max_memory, j.max_cpu,
                     j.current_phase, j.progress_percentage, j.active_tasks, j.error_count,
                     j.stages, j.created_at, j.started_at, j.finished_at, j.updated_at,
@@ -56,8 +56,24 @@ pub const LIST_JOBS_SQL: &str = job_select!(
 /// The job's row lock: every change to a job and its tasks takes it first, so racing
 /// callers are served one after the other and each sees the state the last one left.
 pub const LOCK_JOB_SQL: &str = "
-    SELECT id, status, current_phase, stages, delete_requested_at
+    SELECT id, status, current_phase, stages, delete_requested_at, driver, queue
     FROM jobs WHERE id = $1 FOR UPDATE";
+
+/// A job that fails or is cancelled ends its unfinished tasks (their holders' next
+/// heartbeat answers `stop`). `$2` cancelled, `$3` the statuses that end.
+pub const END_TASKS_SQL: &str = "
+    UPDATE job_tasks SET
+        status = $2, finished_at = now(), lease_token = NULL, leased_until = NULL,
+        updated_at = now()
+    WHERE job_id = $1 AND status = ANY($3)";
+
+/// A retried job's failed and cancelled tasks run again, with all their attempts. `$2`
+/// pending, `$3` failed and cancelled.
+pub const RESET_TASKS_SQL: &str = "
+    UPDATE job_tasks SET
+        status = $2, attempt = 0, finished_at = NULL, not_before = NULL, lease_token = NULL,
+        leased_until = NULL, progress = NULL, updated_at = now()
+    WHERE job_id = $1 AND status = ANY($3)";
 
 pub const TOMBSTONE_SQL: &str = "SELECT deleted_at FROM job_tombstones WHERE job_id = $1";
 
@@ -80,6 +96,7 @@ pub const UPDATE_BATCH_JOB_SQL: &str = "
         current_phase = coalesce($5, current_phase),
         progress_percentage = coalesce($6, progress_percentage),
         active_tasks = CASE WHEN $4 THEN 0 ELSE coalesce($7, active_tasks) END,
+        running_tasks = CASE WHEN $4 THEN 0 ELSE running_tasks END,
         error_count = coalesce($8, error_count + $10),
         updated_at = now()
     WHERE id = $1 AND status = $9
@@ -158,7 +175,7 @@ pub const INSERT_ERROR_SQL: &str = "
     VALUES ($1, $2, $7, $3 || ': ' || $5)";
 
 /// The parts of a locked job that decisions need.
-#[derive(Debug, FromRow)]
+#[derive(Clone, Debug, FromRow)]
 pub struct LockedJob {
     pub id: Uuid,
     #[sqlx(try_from = "String")]
@@ -166,6 +183,8 @@ pub struct LockedJob {
     pub current_phase: Option<String>,
     pub stages: Vec<String>,
     pub delete_requested_at: Option<DateTime<Utc>>,
+    pub driver: JobDriver,
+    pub queue: String,
 }
 
 /// Locks a job for a change. A job that is gone (or was asked to go while live, whose
@@ -282,6 +301,8 @@ pub struct JobRow {
     sending_group_id: Option<String>,
     user_id: Option<String>,
     trigger_source: TriggerSource,
+    driver: JobDriver,
+    queue: String,
     priority: i16,
     max_parallel_tasks: i32,
     max_attempts: i32,
@@ -332,6 +353,8 @@ impl From<JobRow> for JobView {
             sending_group_id: row.sending_group_id,
             user_id: row.user_id,
             trigger_source: row.trigger_source,
+            driver: row.driver,
+            queue: row.queue,
             priority: row.priority,
             max_parallel_tasks: row.max_parallel_tasks,
             retry_config: RetryConfig {

@@ -11,9 +11,11 @@ use super::input::{DeleteJob, JobCommand, JobUpdate, NewJob};
 use super::locked::in_locked_job;
 use super::store::{self, record_error, record_event, remove_job, LockedJob};
 use super::JobError;
-use crate::model::{JobAction, JobCall, JobStatus, JobView, TriggerSource, JOB_LIMITS};
+use crate::model::{
+    JobAction, JobCall, JobDriver, JobStatus, JobView, TaskStatus, TriggerSource, JOB_LIMITS,
+};
 use crate::server::audit::{self, Actor, Event, Outcome};
-use crate::server::tasks;
+use crate::server::{dispatch, tasks};
 
 /// `createJob`: the job, its tasks and its first event.
 pub async fn create_job(pool: &PgPool, actor: &Actor, job: NewJob) -> Result<JobView, JobError> {
@@ -50,9 +52,14 @@ pub async fn create_job(pool: &PgPool, actor: &Actor, job: NewJob) -> Result<Job
         .bind(limits.map_or(0.0, |l| l.max_cpu.get()))
         .bind(job.stages())
         .bind(&actor.label)
+        .bind(job.driver())
+        .bind(job.queue())
         .fetch_one(&mut *tx)
         .await?;
     tasks::insert_tasks(&mut tx, job_id, &job.tasks).await?;
+    if job.driver() == JobDriver::Dispatched && !job.tasks.is_empty() {
+        dispatch::wake(&mut tx, job.queue()).await?;
+    }
     record_event(
         &mut tx,
         job_id,
@@ -187,6 +194,9 @@ async fn apply_update(
     let row = row.ok_or(JobError::transition(from, Some(to)))?;
     follow_phase(tx, &job, phase, to).await?;
     if to != from {
+        follow_status(tx, &job, to).await?;
+    }
+    if to != from {
         record_event(tx, job.id, Some(from), to, actor, reason).await?;
     }
     if let Some(error) = &update.error_details {
@@ -229,6 +239,56 @@ async fn apply_update(
         },
         updated_at: row.updated_at,
     })
+}
+
+/// What a job's tasks do when the job moves: an ended job ends its unfinished tasks (both
+/// drivers); a retried one runs its failed and cancelled tasks again; a dispatched job that
+/// may hand out work again (resumed, retried) wakes its queue's waiting workers.
+async fn follow_status(
+    tx: &mut PgConnection,
+    job: &LockedJob,
+    to: JobStatus,
+) -> Result<(), sqlx::Error> {
+    if matches!(to, JobStatus::Failed | JobStatus::Cancelled) {
+        sqlx::query(store::END_TASKS_SQL)
+            .bind(job.id)
+            .bind(TaskStatus::Cancelled)
+            .bind([TaskStatus::Pending, TaskStatus::Running].map(TaskStatus::as_str))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if job.status == JobStatus::Failed && to == JobStatus::Pending {
+        sqlx::query(store::RESET_TASKS_SQL)
+            .bind(job.id)
+            .bind(TaskStatus::Pending)
+            .bind([TaskStatus::Failed, TaskStatus::Cancelled].map(TaskStatus::as_str))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if job.driver == JobDriver::Dispatched && JobStatus::HANDING_OUT.contains(&to) {
+        dispatch::wake(tx, &job.queue).await?;
+    }
+    Ok(())
+}
+
+/// A dispatched job following its tasks (`dispatch::leases`): completed when every task
+/// completed, failed when one failed for good. Under the job's lock, with its event and
+/// audit row like any other move.
+pub async fn follow_tasks_to(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    action: &'static str,
+    job: LockedJob,
+    to: JobStatus,
+    reason: &str,
+) -> Result<UpdatedJob, JobError> {
+    let update = JobUpdate {
+        job_id: job.id,
+        status: Some(to),
+        detailed_status: None,
+        error_details: None,
+    };
+    apply_update(tx, actor, action, job, &update, Some(reason)).await
 }
 
 /// A new phase closes the open one and opens its own; a finished run closes the last.

@@ -8,6 +8,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::model::{Permission, TaskCall, TaskStatus, JOB_LIMITS};
+use crate::server::dispatch::input::{
+    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest,
+};
 use crate::server::input::{check_batch, first_duplicate, Counter, InvalidInput, Message, Name};
 use crate::server::jobs::input::ErrorDetails;
 
@@ -17,6 +20,10 @@ pub enum TaskOperation {
     AddTasks(NewTasks),
     UpdateTasks(TaskUpdates),
     RecordArticles(NewArticles),
+    ClaimTasks(ClaimRequest),
+    Heartbeat(HeartbeatRequest),
+    CompleteTasks(CompleteRequest),
+    FailTasks(FailRequest),
 }
 
 impl TaskOperation {
@@ -26,6 +33,10 @@ impl TaskOperation {
             TaskOperation::AddTasks(_) => TaskCall::AddTasks,
             TaskOperation::UpdateTasks(_) => TaskCall::UpdateTasks,
             TaskOperation::RecordArticles(_) => TaskCall::RecordArticles,
+            TaskOperation::ClaimTasks(_) => TaskCall::ClaimTasks,
+            TaskOperation::Heartbeat(_) => TaskCall::Heartbeat,
+            TaskOperation::CompleteTasks(_) => TaskCall::CompleteTasks,
+            TaskOperation::FailTasks(_) => TaskCall::FailTasks,
         }
     }
 
@@ -33,22 +44,28 @@ impl TaskOperation {
         self.call().as_str()
     }
 
-    /// Tasks are the pipeline's own work: whoever drives the job (a worker token) may.
+    /// Tasks are the pipeline's own work: whoever drives the job or runs its tasks (a worker
+    /// token) may.
     pub fn permission(&self) -> Permission {
         Permission::ReportOnJobs
     }
 
-    pub fn job_id(&self) -> Uuid {
+    /// The one job a pipeline's call is about; the worker protocol's calls span jobs.
+    pub fn job_id(&self) -> Option<Uuid> {
         match self {
-            TaskOperation::AddTasks(new) => new.job_id,
-            TaskOperation::UpdateTasks(updates) => updates.job_id,
-            TaskOperation::RecordArticles(batch) => batch.job_id,
+            TaskOperation::AddTasks(new) => Some(new.job_id),
+            TaskOperation::UpdateTasks(updates) => Some(updates.job_id),
+            TaskOperation::RecordArticles(batch) => Some(batch.job_id),
+            _ => None,
         }
     }
 
     /// Whether success is `201 Created`.
     pub fn creates(&self) -> bool {
-        !matches!(self, TaskOperation::UpdateTasks(_))
+        matches!(
+            self,
+            TaskOperation::AddTasks(_) | TaskOperation::RecordArticles(_)
+        )
     }
 }
 

@@ -22,8 +22,11 @@ use uuid::Uuid;
 use self::input::{
     check_tasks, names_to_look_up, NewArticles, NewTask, NewTasks, TaskOperation, TaskUpdates,
 };
-use crate::model::{JobStatus, LogLevel, TaskCall, TaskStatus, JOB_LIMITS};
+use crate::model::dispatch::{Claimed, FinishAnswer, HeartbeatAnswer};
+use crate::model::{JobDriver, JobStatus, LogLevel, TaskCall, TaskStatus, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
+use crate::server::dispatch::leases::{self, Finisher};
+use crate::server::dispatch::{self, DispatchError, Dispatcher};
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
 use crate::server::jobs::{in_locked_job, list, record_error, JobError, JobScoped, LockedJob};
@@ -46,8 +49,15 @@ pub enum TaskError {
         current: TaskStatus,
         allowed: &'static [TaskStatus],
     },
+    /// `updateTasks` on a dispatched job: its workers drive its tasks.
+    #[error(
+        "job {0} is dispatched: its tasks are driven by workers (claimTasks), not updateTasks"
+    )]
+    Dispatched(Uuid),
     #[error(transparent)]
     Job(#[from] JobError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -61,7 +71,7 @@ impl JobScoped for TaskError {
 impl TaskError {
     fn is_refusal(&self) -> bool {
         match self {
-            TaskError::Transition { .. } => true,
+            TaskError::Transition { .. } | TaskError::Dispatched(_) => true,
             TaskError::Job(error) => error.is_refusal(),
             _ => false,
         }
@@ -84,7 +94,9 @@ impl DomainError for TaskError {
                 allowed,
             } => Refusal::new(StatusCode::CONFLICT, message)
                 .details(json!({ "task": task, "current_status": current, "allowed": allowed })),
+            TaskError::Dispatched(_) => Refusal::new(StatusCode::CONFLICT, message),
             TaskError::Job(error) => return error.failure(),
+            TaskError::Dispatch(error) => return error.failure(),
             TaskError::Database(error) => return Failure::Database(error),
         }
         .into()
@@ -97,15 +109,31 @@ impl DomainError for TaskError {
 pub enum TaskAnswer {
     Changed(TasksChanged),
     Articles(ArticlesRecorded),
+    Claimed(Claimed),
+    Heartbeat(HeartbeatAnswer),
+    Finished(FinishAnswer),
+}
+
+impl TaskAnswer {
+    /// A finishing call whose every task was refused answers with the refusal's status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TaskAnswer::Finished(answer) => {
+                StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK)
+            }
+            _ => StatusCode::OK,
+        }
+    }
 }
 
 /// The one door of `/task-operations`: the permission, the operation, and an audit row for
 /// a refusal (403, 409).
 pub async fn perform(
-    pool: &PgPool,
+    dispatcher: &Dispatcher,
     actor: &Actor,
     operation: TaskOperation,
 ) -> Result<TaskAnswer, TaskError> {
+    let pool = &dispatcher.pool;
     let (name, job_id) = (operation.name(), operation.job_id());
     let result = async {
         let needs = operation.permission();
@@ -125,13 +153,31 @@ pub async fn perform(
             TaskOperation::RecordArticles(batch) => {
                 TaskAnswer::Articles(record_articles(pool, actor, batch).await?)
             }
+            TaskOperation::ClaimTasks(request) => {
+                TaskAnswer::Claimed(dispatch::claim::claim(dispatcher, actor, request).await?)
+            }
+            TaskOperation::Heartbeat(request) => {
+                TaskAnswer::Heartbeat(dispatch::leases::heartbeat(dispatcher, request).await?)
+            }
+            TaskOperation::CompleteTasks(request) => {
+                let finishes = request.into_finishes()?;
+                TaskAnswer::Finished(
+                    leases::finish(dispatcher, actor, Finisher::Worker(name), finishes).await?,
+                )
+            }
+            TaskOperation::FailTasks(request) => {
+                let finishes = request.into_finishes()?;
+                TaskAnswer::Finished(
+                    leases::finish(dispatcher, actor, Finisher::Worker(name), finishes).await?,
+                )
+            }
         })
     }
     .await;
     if let Err(error) = &result {
         if error.is_refusal() {
-            let target = job_id.to_string();
-            audit::record_refusal(pool, actor, name, Some(&target), &error.to_string()).await;
+            let target = job_id.map(|id| id.to_string());
+            audit::record_refusal(pool, actor, name, target.as_deref(), &error.to_string()).await;
         }
     }
     result
@@ -225,6 +271,9 @@ pub async fn add_tasks(
         }
         insert_tasks(tx, job.id, &new.tasks).await?;
         let changed = follow_tasks(tx, &job, new.tasks.len()).await?;
+        if job.driver == JobDriver::Dispatched {
+            dispatch::wake(tx, &job.queue).await?;
+        }
         audit_call(
             tx,
             actor,
@@ -254,6 +303,9 @@ pub async fn update_tasks(
     updates.check()?;
     in_locked_job(pool, updates.job_id, actor, async |tx, job| {
         still_open(&job)?;
+        if job.driver == JobDriver::Dispatched {
+            return Err(TaskError::Dispatched(job.id));
+        }
         let names: Vec<&str> = updates.tasks.iter().map(|t| t.name.as_str()).collect();
         let current: Vec<TaskState> = sqlx::query_as(store::LOCK_TASKS_SQL)
             .bind(job.id)

@@ -1,0 +1,494 @@
+//! Held tasks: `heartbeat` extends leases and answers continue / pause / stop;
+//! `completeTasks` and `failTasks` finish tasks through [`finish`], which the lease sweeper
+//! uses too. Every finishing call presents the task's current lease token: one that does
+//! not (the lease expired and went to another worker, or the job ended) is refused for that
+//! task and changes nothing, so a task is never finished twice.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use super::input::{Finish, HeartbeatRequest};
+use super::retry::{Next, RetryRules};
+use super::wakeup::{wake, wake_at};
+use super::{store, DispatchError, Dispatcher};
+use crate::model::dispatch::{
+    FinishAnswer, Finished, HeartbeatAnswer, LeaseAnswer, LeaseVerdict, TaskResult,
+};
+use crate::model::{ErrorClass, JobStatus, LogLevel, TaskStatus};
+use crate::server::audit::{self, Actor, Event, Outcome};
+use crate::server::jobs::{self, LockedJob};
+
+#[derive(FromRow)]
+struct Extended {
+    id: Uuid,
+    job_id: Uuid,
+    name: String,
+    job_status: JobStatus,
+    deleting: bool,
+}
+
+pub async fn heartbeat(
+    dispatcher: &Dispatcher,
+    request: HeartbeatRequest,
+) -> Result<HeartbeatAnswer, DispatchError> {
+    request.check()?;
+    let pool = &dispatcher.pool;
+    let leases = &request.leases;
+    let extended: Vec<Extended> = sqlx::query_as(store::HEARTBEAT_SQL)
+        .bind(leases.iter().map(|l| l.task_id).collect::<Vec<_>>())
+        .bind(leases.iter().map(|l| l.lease_token).collect::<Vec<_>>())
+        .bind(
+            leases
+                .iter()
+                .map(|l| l.progress.map(|p| p.get()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            leases
+                .iter()
+                .map(|l| l.phase.as_ref().map(|p| p.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            leases
+                .iter()
+                .map(|l| l.message.as_ref().map(|m| m.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(dispatcher.lease.as_secs_f64())
+        .bind(TaskStatus::Running)
+        .fetch_all(pool)
+        .await?;
+    let lease_expires_at = Utc::now() + Duration::from_std(dispatcher.lease).unwrap_or_default();
+    let held: HashMap<Uuid, &Extended> = extended.iter().map(|e| (e.id, e)).collect();
+    let verdicts = leases
+        .iter()
+        .map(|lease| LeaseVerdict {
+            task_id: lease.task_id,
+            answer: match held.get(&lease.task_id) {
+                Some(task) if task.deleting => LeaseAnswer::Stop,
+                Some(task) if task.job_status == JobStatus::Paused => LeaseAnswer::Pause,
+                Some(task) if JobStatus::HANDING_OUT.contains(&task.job_status) => {
+                    LeaseAnswer::Continue
+                }
+                _ => LeaseAnswer::Stop,
+            },
+        })
+        .collect();
+
+    // What the live tasks measured and printed, one statement each.
+    let mut metrics = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut logs = (Vec::new(), Vec::new(), Vec::new());
+    for lease in leases {
+        let Some(task) = held.get(&lease.task_id) else {
+            continue;
+        };
+        if let Some(m) = &lease.metrics {
+            metrics.0.push(task.job_id);
+            metrics.1.push(task.id);
+            metrics.2.push(m.cpu_percent.map(|c| c.get()));
+            metrics.3.push(m.memory_mb.map(|c| c.get()));
+            metrics.4.push(m.items.map(|c| c.get()));
+        }
+        for line in &lease.log {
+            logs.0.push(task.job_id);
+            logs.1.push(task.name.as_str());
+            logs.2.push(line.as_str());
+        }
+    }
+    if !metrics.0.is_empty() {
+        sqlx::query(store::INSERT_METRICS_SQL)
+            .bind(request.worker_id.as_str())
+            .bind(&metrics.0)
+            .bind(&metrics.1)
+            .bind(&metrics.2)
+            .bind(&metrics.3)
+            .bind(&metrics.4)
+            .execute(pool)
+            .await?;
+    }
+    if !logs.0.is_empty() {
+        sqlx::query(store::INSERT_LOGS_SQL)
+            .bind(LogLevel::Info)
+            .bind(&logs.0)
+            .bind(&logs.1)
+            .bind(&logs.2)
+            .execute(pool)
+            .await?;
+    }
+    // The jobs follow what their tasks reported, where no one else holds them just now.
+    let reported: BTreeSet<Uuid> = leases
+        .iter()
+        .filter(|l| l.progress.is_some() || l.phase.is_some())
+        .filter_map(|l| held.get(&l.task_id).map(|t| t.job_id))
+        .collect();
+    if !reported.is_empty() {
+        let mut tx = pool.begin().await?;
+        let free: Vec<Uuid> = sqlx::query_scalar(store::LOCK_JOBS_NOWAIT_SQL)
+            .bind(reported.into_iter().collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+        follow(&mut tx, &free).await?;
+        tx.commit().await?;
+    }
+    sqlx::query(store::HEARD_WORKER_SQL)
+        .bind(request.worker_id.as_str())
+        .execute(pool)
+        .await?;
+    Ok(HeartbeatAnswer {
+        leases: verdicts,
+        lease_expires_at,
+    })
+}
+
+#[derive(FromRow)]
+struct Followed {
+    id: Uuid,
+    all_completed: bool,
+    has_failed: bool,
+}
+
+/// Recounts the jobs' running tasks and progress from their tasks (the jobs are locked).
+async fn follow(tx: &mut PgConnection, job_ids: &[Uuid]) -> Result<Vec<Followed>, sqlx::Error> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(store::FOLLOW_SQL)
+        .bind(job_ids)
+        .bind(TaskStatus::Running)
+        .bind(TaskStatus::Completed)
+        .bind(TaskStatus::Failed)
+        .fetch_all(tx)
+        .await
+}
+
+#[derive(FromRow)]
+struct JobToFollow {
+    #[sqlx(flatten)]
+    locked: LockedJob,
+    #[sqlx(flatten)]
+    rules: RetryRules,
+}
+
+#[derive(FromRow)]
+struct HeldTask {
+    id: Uuid,
+    job_id: Uuid,
+    name: String,
+    status: TaskStatus,
+    lease_token: Option<Uuid>,
+    attempt: i32,
+    expired: bool,
+}
+
+/// Who is finishing tasks: a worker with its call, or the lease sweeper.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Finisher<'a> {
+    Worker(&'static str),
+    /// Fails only tasks whose lease is still past its time once locked (a heartbeat that
+    /// got there first keeps its task).
+    LeaseSweeper {
+        holder: &'a str,
+    },
+}
+
+/// `job_errors` rows as columns, for one `unnest`.
+#[derive(Default)]
+struct ErrorRows {
+    jobs: Vec<Uuid>,
+    tasks: Vec<String>,
+    codes: Vec<String>,
+    classes: Vec<ErrorClass>,
+    messages: Vec<String>,
+    stacks: Vec<Option<String>>,
+}
+
+#[derive(Default)]
+struct Plan {
+    completes: Vec<Uuid>,
+    retries: (Vec<Uuid>, Vec<DateTime<Utc>>, Vec<i32>, Vec<String>),
+    fails: (Vec<Uuid>, Vec<String>),
+    errors: ErrorRows,
+    error_counts: HashMap<Uuid, i32>,
+    touched: BTreeSet<Uuid>,
+    later: Vec<(String, DateTime<Utc>)>,
+}
+
+/// Completes or fails held tasks in one transaction: jobs, then tasks, locked in id order;
+/// each task decided on its own (refused, completed, retried, failed); their jobs follow
+/// (a final failure fails a running job and ends its other tasks; all completed completes
+/// it); one audit row; a wake-up for each queue that may have work again.
+pub async fn finish(
+    dispatcher: &Dispatcher,
+    actor: &Actor,
+    finisher: Finisher<'_>,
+    finishes: Vec<Finish>,
+) -> Result<FinishAnswer, DispatchError> {
+    let pool = &dispatcher.pool;
+    let ids: Vec<Uuid> = finishes.iter().map(|f| f.task_id).collect();
+    let mut tx = pool.begin().await?;
+    let jobs: Vec<JobToFollow> = sqlx::query_as(store::LOCK_JOBS_OF_TASKS_SQL)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    let jobs: HashMap<Uuid, JobToFollow> = jobs.into_iter().map(|j| (j.locked.id, j)).collect();
+    let tasks: Vec<HeldTask> = sqlx::query_as(store::LOCK_TASKS_SQL)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    let tasks: HashMap<Uuid, HeldTask> = tasks.into_iter().map(|t| (t.id, t)).collect();
+
+    let now = Utc::now();
+    let mut plan = Plan::default();
+    let mut results = Vec::with_capacity(finishes.len());
+    for finish in finishes {
+        let refuse = |status: u16, error: String| TaskResult {
+            task_id: finish.task_id,
+            status,
+            result: Finished::Refused,
+            not_before: None,
+            error: Some(error),
+        };
+        let Some(task) = tasks.get(&finish.task_id) else {
+            results.push(refuse(404, "no such task".into()));
+            continue;
+        };
+        let Some(job) = jobs.get(&task.job_id) else {
+            results.push(refuse(404, "no such task".into()));
+            continue;
+        };
+        if task.status != TaskStatus::Running || task.lease_token != Some(finish.lease_token) {
+            results.push(refuse(
+                409,
+                format!(
+                    "the task is {} and this lease is not its current one; nothing was changed",
+                    task.status
+                ),
+            ));
+            continue;
+        }
+        if matches!(finisher, Finisher::LeaseSweeper { .. }) && !task.expired {
+            continue;
+        }
+        plan.touched.insert(job.locked.id);
+        let Some(failure) = finish.failure else {
+            plan.completes.push(task.id);
+            results.push(TaskResult {
+                task_id: task.id,
+                status: 200,
+                result: Finished::Completed,
+                not_before: None,
+                error: None,
+            });
+            continue;
+        };
+        let code = failure.code.as_str();
+        let message = failure.message.as_str().to_string();
+        plan.errors.jobs.push(job.locked.id);
+        plan.errors.tasks.push(task.name.clone());
+        plan.errors.codes.push(code.to_string());
+        plan.errors.classes.push(ErrorClass::of_code(code));
+        plan.errors.messages.push(message.clone());
+        plan.errors
+            .stacks
+            .push(failure.stack.as_ref().map(|s| s.as_str().to_string()));
+        *plan.error_counts.entry(job.locked.id).or_default() += 1;
+        let next = job
+            .rules
+            .after_failure(task.attempt, code, failure.retryable, now);
+        let (result, not_before) = match next {
+            Next::Retry { not_before } => {
+                plan.retries.0.push(task.id);
+                plan.retries.1.push(not_before);
+                plan.retries.2.push(0);
+                plan.retries.3.push(format!("{code}: {message}"));
+                if not_before > now {
+                    plan.later.push((job.locked.queue.clone(), not_before));
+                }
+                (Finished::Retrying, Some(not_before))
+            }
+            Next::Release => {
+                plan.retries.0.push(task.id);
+                plan.retries.1.push(now);
+                plan.retries.2.push(1);
+                plan.retries.3.push(format!("{code}: {message}"));
+                (Finished::Retrying, None)
+            }
+            Next::Fail => {
+                plan.fails.0.push(task.id);
+                plan.fails.1.push(format!("{code}: {message}"));
+                (Finished::Failed, None)
+            }
+        };
+        results.push(TaskResult {
+            task_id: task.id,
+            status: 200,
+            result,
+            not_before,
+            error: None,
+        });
+    }
+
+    write_plan(&mut tx, &plan).await?;
+    if let Finisher::LeaseSweeper { holder } = finisher {
+        for job_id in &plan.touched {
+            let job = &jobs[job_id].locked;
+            jobs::record_event(
+                &mut tx,
+                job.id,
+                Some(job.status),
+                job.status,
+                actor,
+                Some(&format!(
+                    "the lease of {holder} ran out; its task counts as failed (LEASE_EXPIRED)"
+                )),
+            )
+            .await?;
+        }
+    }
+    let touched: Vec<Uuid> = plan.touched.iter().copied().collect();
+    let action = match finisher {
+        Finisher::Worker(call) => call,
+        Finisher::LeaseSweeper { .. } => "leaseExpired",
+    };
+    let mut queues = BTreeSet::new();
+    for followed in follow(&mut tx, &touched).await? {
+        let job = &jobs[&followed.id];
+        let to = match job.locked.status {
+            JobStatus::Running if followed.has_failed => Some(JobStatus::Failed),
+            JobStatus::Running if followed.all_completed => Some(JobStatus::Completed),
+            _ => None,
+        };
+        match to {
+            Some(to) => {
+                let reason = if to == JobStatus::Failed {
+                    "a task failed for good"
+                } else {
+                    "every task completed"
+                };
+                jobs::follow_tasks_to(&mut tx, actor, action, job.locked.clone(), to, reason)
+                    .await?;
+            }
+            None if JobStatus::HANDING_OUT.contains(&job.locked.status) => {
+                queues.insert(job.locked.queue.as_str());
+            }
+            None => {}
+        }
+    }
+    if !plan.touched.is_empty() {
+        audit::record(
+            &mut tx,
+            actor,
+            Event {
+                action,
+                target: None,
+                details: json!({
+                    "completed": plan.completes.len(),
+                    "retried": plan.retries.0.len(),
+                    "failed": plan.fails.0.len(),
+                    "jobs": touched,
+                }),
+                outcome: Outcome::Success,
+            },
+        )
+        .await?;
+    }
+    for queue in queues {
+        wake(&mut tx, queue).await?;
+    }
+    tx.commit().await?;
+    for (queue, at) in plan.later {
+        wake_at(pool, queue, at);
+    }
+    Ok(FinishAnswer { results })
+}
+
+async fn write_plan(tx: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> {
+    if !plan.completes.is_empty() {
+        sqlx::query(store::COMPLETE_TASKS_SQL)
+            .bind(&plan.completes)
+            .bind(TaskStatus::Completed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !plan.retries.0.is_empty() {
+        sqlx::query(store::RETRY_TASKS_SQL)
+            .bind(&plan.retries.0)
+            .bind(&plan.retries.1)
+            .bind(&plan.retries.2)
+            .bind(&plan.retries.3)
+            .bind(TaskStatus::Pending)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !plan.fails.0.is_empty() {
+        sqlx::query(store::FAIL_TASKS_SQL)
+            .bind(&plan.fails.0)
+            .bind(&plan.fails.1)
+            .bind(TaskStatus::Failed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !plan.errors.jobs.is_empty() {
+        let errors = &plan.errors;
+        sqlx::query(store::INSERT_ERRORS_SQL)
+            .bind(&errors.jobs)
+            .bind(&errors.tasks)
+            .bind(&errors.codes)
+            .bind(&errors.classes)
+            .bind(&errors.messages)
+            .bind(&errors.stacks)
+            .bind(LogLevel::Error)
+            .execute(&mut *tx)
+            .await?;
+        let (jobs, counts): (Vec<Uuid>, Vec<i32>) = plan.error_counts.iter().unzip();
+        sqlx::query(store::COUNT_ERRORS_SQL)
+            .bind(&jobs)
+            .bind(&counts)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One pass of the lease sweeper: every expired lease fails its task with `LEASE_EXPIRED`
+/// (retried while attempts are left). Safe on every portal at once: each job is handled
+/// under its row lock and each task fenced by the token read here.
+pub async fn sweep_expired(dispatcher: &Dispatcher) -> Result<usize, DispatchError> {
+    let job_ids: Vec<Uuid> = sqlx::query_scalar(store::EXPIRED_LEASES_SQL)
+        .fetch_all(&dispatcher.pool)
+        .await?;
+    let mut swept = 0;
+    for job_id in job_ids {
+        let expired: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(store::EXPIRED_TASKS_SQL)
+            .bind(job_id)
+            .bind(TaskStatus::Running)
+            .fetch_all(&dispatcher.pool)
+            .await?;
+        let mut by_holder: HashMap<String, Vec<Finish>> = HashMap::new();
+        for (task_id, lease_token, holder) in expired {
+            let holder = holder.unwrap_or_else(|| "a worker".into());
+            let failure = super::input::TaskFailure::lease_expired(&holder);
+            by_holder.entry(holder).or_default().push(Finish {
+                task_id,
+                lease_token,
+                failure: Some(failure),
+            });
+        }
+        for (holder, finishes) in by_holder {
+            let answer = finish(
+                dispatcher,
+                &Actor::system(),
+                Finisher::LeaseSweeper { holder: &holder },
+                finishes,
+            )
+            .await?;
+            swept += answer.results.iter().filter(|r| r.status == 200).count();
+        }
+    }
+    Ok(swept)
+}

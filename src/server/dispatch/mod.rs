@@ -1,0 +1,88 @@
+//! Dispatched work, seed 001's parallelism, resource and retry settings enforced: workers
+//! ask for a dispatched job's tasks on `POST /task-operations` (`claimTasks`), hold them
+//! under leases they extend (`heartbeat`), and finish them (`completeTasks`, `failTasks`);
+//! the job follows its tasks. Tables: `jobs` (`driver`, `queue`, `running_tasks`),
+//! `job_tasks` (the lease columns, `not_before`), `workers`, `task_metrics`.
+
+pub mod claim;
+mod explain;
+pub mod input;
+pub mod leases;
+pub mod retry;
+mod store;
+pub mod wakeup;
+mod workers;
+
+pub use explain::waiting_tasks;
+pub use wakeup::{wake, Wakeups};
+pub use workers::list_workers;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::server::failure::{DomainError, Failure, Refusal};
+use crate::server::input::InvalidInput;
+
+/// How long a claim or heartbeat holds a task (`JOBDECK_LEASE_SECS`, default 30).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How often the lease sweeper looks for leases past their time.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// What the protocol's calls share in a portal process.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub pool: PgPool,
+    pub wakeups: Wakeups,
+    pub lease: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, lease: Duration) -> Self {
+        Self {
+            pool,
+            wakeups: Wakeups::default(),
+            lease,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// A job moved by its tasks refused the move (cannot happen under its lock; kept honest).
+    #[error(transparent)]
+    Job(#[from] crate::server::jobs::JobError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl DomainError for DispatchError {
+    fn failure(self) -> Failure {
+        match self {
+            DispatchError::Invalid(error) => {
+                let field = error.field.clone();
+                Refusal::new(StatusCode::BAD_REQUEST, error)
+                    .field(field)
+                    .into()
+            }
+            DispatchError::Job(error) => error.failure(),
+            DispatchError::Database(error) => Failure::Database(error),
+        }
+    }
+}
+
+/// The lease sweeper: every portal runs it (`leases::sweep_expired` is safe concurrently).
+pub async fn run_lease_sweeper(dispatcher: Dispatcher) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        match leases::sweep_expired(&dispatcher).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tasks = n, "expired leases returned to their jobs"),
+            Err(error) => tracing::warn!(%error, "lease sweep failed; trying again later"),
+        }
+    }
+}
