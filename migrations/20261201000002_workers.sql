@@ -18,6 +18,8 @@ CREATE INDEX jobs_claimable_idx ON jobs (queue, priority DESC, created_at, id)
     WHERE driver = 'dispatched' AND status IN ('pending', 'running') AND delete_requested_at IS NULL;
 
 ALTER TABLE job_tasks
+    -- The order tasks were added in, also within one call: claims take the oldest first.
+    ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY,
     -- A retry waits until then.
     ADD COLUMN not_before timestamptz,
     -- The holder's last heartbeat: its progress (0-100) and phase.
@@ -26,7 +28,7 @@ ALTER TABLE job_tasks
     ADD COLUMN heartbeat_at timestamptz;
 
 -- A job's tasks that wait for a worker, oldest first.
-CREATE INDEX job_tasks_pending_idx ON job_tasks (job_id, created_at, id) WHERE status = 'pending';
+CREATE INDEX job_tasks_pending_idx ON job_tasks (job_id, seq) WHERE status = 'pending';
 -- Held tasks (a lease token is set exactly while a worker holds one): by expiry for the
 -- lease sweeper, by holder for the capacity a worker already uses.
 CREATE INDEX job_tasks_lease_expiry_idx ON job_tasks (leased_until) WHERE lease_token IS NOT NULL;

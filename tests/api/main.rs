@@ -18,3 +18,4 @@ mod python_reporter;
 mod schema;
 mod security;
 mod sim;
+mod workers;

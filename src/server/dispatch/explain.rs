@@ -22,7 +22,7 @@ const PENDING_SQL: &str = "
                  ORDER BY d.name) AS waiting_for
     FROM job_tasks t
     WHERE t.job_id = $1 AND t.status = $3
-    ORDER BY t.created_at, t.id
+    ORDER BY t.seq
     LIMIT $4";
 
 /// The workers of the queue that asked in the last minute, the largest capacity among

@@ -40,17 +40,17 @@ pub const CLAIM_SQL: &str = "
         FOR UPDATE OF j SKIP LOCKED
     ), ready AS (
         SELECT r.id, r.job_id, o.priority, o.created_at AS job_created, o.max_memory, o.max_cpu,
-               row_number() OVER (PARTITION BY r.job_id ORDER BY r.created_at, r.id) AS rn
+               row_number() OVER (PARTITION BY r.job_id ORDER BY r.seq) AS rn
         FROM open_jobs o
         CROSS JOIN LATERAL (
-            SELECT t.id, t.job_id, t.created_at
+            SELECT t.id, t.job_id, t.seq
             FROM job_tasks t
             WHERE t.job_id = o.id AND t.status = $8
               AND (t.not_before IS NULL OR t.not_before <= now())
               AND NOT EXISTS (SELECT 1 FROM job_tasks d
                               WHERE d.job_id = t.job_id AND d.name = ANY(t.depends_on)
                                 AND d.status <> $10)
-            ORDER BY t.created_at, t.id
+            ORDER BY t.seq
             LIMIT least(o.room, $3)
         ) r
     ), picked AS (
@@ -199,11 +199,11 @@ pub const COMPLETE_TASKS_SQL: &str = "
         progress = 100, updated_at = now()
     WHERE id = ANY($1)";
 
-/// Back to pending until `not_before`; `$5` gives the attempt back (a worker's shutdown
-/// does not count). `$6` pending.
+/// Back to pending until `not_before`; `give_back` 1 returns the attempt (a worker's
+/// shutdown does not count). `$5` pending.
 pub const RETRY_TASKS_SQL: &str = "
     UPDATE job_tasks t SET
-        status = $6, not_before = i.not_before, attempt = t.attempt - i.give_back,
+        status = $5, not_before = i.not_before, attempt = t.attempt - i.give_back,
         lease_token = NULL, leased_until = NULL, progress = NULL, message = i.message,
         updated_at = now()
     FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[])

@@ -97,8 +97,12 @@ impl Wakeups {
                             self.stats.heard.fetch_add(1, Ordering::Relaxed);
                             self.send(Wake::Queue(notification.payload().into()));
                         }
-                        // sqlx reconnected on its own; it may have missed some.
-                        Ok(None) => self.send(Wake::All),
+                        // sqlx reconnected (and listens again) on its own; it may have
+                        // missed some.
+                        Ok(None) => {
+                            self.stats.connects.fetch_add(1, Ordering::Relaxed);
+                            self.send(Wake::All);
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
                             break;

@@ -12,7 +12,7 @@ const TASK_COUNTS_SQL: &str = "
 
 const JOB_TASKS_SQL: &str = "
     SELECT name, status, attempt, depends_on, articles, clusters, message, started_at, finished_at
-    FROM job_tasks WHERE job_id = $1 ORDER BY created_at, name LIMIT $2";
+    FROM job_tasks WHERE job_id = $1 ORDER BY seq LIMIT $2";
 
 pub async fn task_counts(pool: &PgPool, job_id: Uuid) -> Result<TaskCounts, sqlx::Error> {
     let rows: Vec<(TaskStatus, i64)> = sqlx::query_as(TASK_COUNTS_SQL)
