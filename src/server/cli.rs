@@ -60,6 +60,44 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         fail_every: u32,
     },
+    /// Run tasks of dispatched jobs: `jobdeck worker --queue Q -- PROGRAM ARGS...` runs
+    /// PROGRAM once per claimed task, the payload as JSON on stdin.
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    #[arg(long, env = "JOBDECK_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// A worker (or operator) token; read from JOBDECK_TOKEN.
+    #[arg(long, env = "JOBDECK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A queue to serve; give it again for more.
+    #[arg(long = "queue", default_value = "default")]
+    queues: Vec<String>,
+    /// Tasks run at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Memory this worker offers, in MB (default: none declared, so no bound).
+    #[arg(long)]
+    memory_mb: Option<i64>,
+    /// Cores this worker offers (default: none declared).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// How this worker names itself to the portal (default: host-pid).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long, default_value_t = 2000)]
+    heartbeat_ms: u64,
+    /// After SIGTERM, how long running tasks may finish before they are stopped.
+    #[arg(long, default_value_t = 10)]
+    grace_secs: u64,
+    /// Between SIGTERM and SIGKILL when a program is told to stop.
+    #[arg(long, default_value_t = 5)]
+    stop_grace_secs: u64,
+    /// The program run once per task, and its arguments.
+    #[arg(last = true, required = true)]
+    program: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return Ok(startup::serve_from_env().await?),
         sim @ Command::Sim { bulk: None, .. } => return simulate(sim).await,
+        Command::Worker(args) => return work(args).await,
         other => other,
     };
     let url = std::env::var("DATABASE_URL")
@@ -136,7 +175,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let pool = sqlx::PgPool::connect(&url).await?;
     super::db::migrate(&pool).await?;
     match command {
-        Command::Serve | Command::Sim { bulk: None, .. } => unreachable!("handled above"),
+        Command::Serve | Command::Sim { bulk: None, .. } | Command::Worker(_) => {
+            unreachable!("handled above")
+        }
         Command::Sim {
             bulk: Some(jobs),
             seed,
@@ -233,6 +274,31 @@ async fn simulate(command: Command) -> Result<(), CliError> {
     super::sim::live::run(options)
         .await
         .map_err(|e| CliError::Input(e.to_string()))
+}
+
+async fn work(args: WorkerArgs) -> Result<(), CliError> {
+    let token = args.token.ok_or_else(|| {
+        CliError::Input("set JOBDECK_TOKEN (or --token) to a worker token".into())
+    })?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "worker".into());
+    let options = super::worker::WorkerOptions {
+        url: args.url,
+        token,
+        worker_id: args
+            .id
+            .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+        queues: args.queues,
+        concurrency: args.concurrency.max(1),
+        memory_mb: args.memory_mb,
+        cpus: args.cpus,
+        program: args.program,
+        heartbeat: std::time::Duration::from_millis(args.heartbeat_ms.max(100)),
+        shutdown_grace: std::time::Duration::from_secs(args.grace_secs),
+        stop_grace: std::time::Duration::from_secs(args.stop_grace_secs),
+    };
+    super::worker::run(options).await.map_err(CliError::Input)
 }
 
 /// A password piped on stdin, or a generated one (returned also as text to print once).

@@ -19,5 +19,6 @@ pub mod startup;
 mod state;
 mod svg_chart;
 pub mod tasks;
+pub mod worker;
 
 pub use state::AppState;

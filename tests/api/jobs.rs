@@ -527,6 +527,15 @@ async fn deleting_a_running_job_stops_its_pipeline_and_leaves_no_orphans(pool: P
     .await;
     assert_eq!(status, 201, "{body}");
 
+    // A reported pipeline sends no process metrics; a worker would have.
+    sqlx::query(
+        "INSERT INTO task_metrics (job_id, task_id, worker_id)
+         SELECT job_id, id, 'w' FROM job_tasks WHERE job_id = $1 LIMIT 1",
+    )
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
     // Every table that holds a job's rows, from the catalog, so a new one is not forgotten.
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name FROM information_schema.columns

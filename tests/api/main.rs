@@ -18,4 +18,5 @@ mod python_reporter;
 mod schema;
 mod security;
 mod sim;
+mod worker_cli;
 mod workers;
