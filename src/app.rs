@@ -14,6 +14,7 @@ use crate::pages::jobs::JobsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::recap::RecapJobStatusPage;
+use crate::pages::workers::WorkersPage;
 use crate::ui::live::LiveRefresh;
 use crate::ui::sidebar::Sidebar;
 use crate::ui::signed_in::{provide_signed_in, signed_in};
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/incidents/:job_key") view=IncidentPage ssr=SsrMode::Async />
                             <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
                             <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
+                            <Route path=path!("/workers") view=WorkersPage ssr=SsrMode::Async />
                             <Route path=path!("/desktop/recap/job-status") view=RecapJobStatusPage ssr=SsrMode::Async />
                             <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                             <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />

@@ -15,7 +15,7 @@ async function createToken(page: Page, role: "operator" | "viewer"): Promise<str
 }
 
 async function op(request: APIRequestContext, token: string, action: string, data: object) {
-  const route = ["addTasks", "updateTasks", "recordArticles"].includes(action)
+  const route = ["addTasks", "updateTasks", "recordArticles", "claimTasks", "heartbeat", "completeTasks", "failTasks"].includes(action)
     ? "/task-operations"
     : "/job-operations";
   const response = await request.post(route, {
@@ -95,5 +95,39 @@ test("a reported job moves through its stages without a reload, and an operator 
   expect(next.status).toBe(409);
   expect(next.body.current_status).toBe("cancelled");
   await expect(page.getByTestId("job-events")).toContainText("running → cancelled");
+  expect(problems).toEqual([]);
+});
+
+test("the workers page lists a worker that asked and its queue, and a waiting task says why", async ({ page }) => {
+  const token = await createToken(page, "operator");
+  const problems = watchConsole(page);
+  const api = await http.newContext({
+    baseURL: test.info().project.use.baseURL,
+    storageState: { cookies: [], origins: [] },
+  });
+  const queue = `e2e-${Date.now()}`;
+  const created = await op(api, token, "createJob", {
+    product_id: "p", sending_group_id: "g", driver: "dispatched", queue, max_parallel_tasks: 1,
+    tasks: [{ name: "first" }, { name: "second" }],
+  });
+  expect(created.status).toBe(201);
+  const id: string = created.body.data.id;
+  const claimed = await op(api, token, "claimTasks", {
+    worker_id: "e2e-worker", queues: [queue], capacity: { memory_mb: 2048, cpus: 2 },
+  });
+  expect(claimed.body.data.tasks.length).toBe(1);
+
+  await page.goto("/workers");
+  await waitForHydration(page);
+  const worker = page.getByTestId("workers").locator("tr", { hasText: "e2e-worker" });
+  await expect(worker).toContainText(queue);
+  await expect(worker).toContainText("2048");
+  await expect(page.getByTestId("queues").locator("tr", { hasText: queue })).toBeVisible();
+  await page.screenshot({ path: "test-results/screens/workers.png", fullPage: true });
+
+  await page.goto(`/jobs/${id}`);
+  await waitForHydration(page);
+  await expect(page.locator('tr[data-task="second"] [data-testid="waiting-why"]')).toContainText("1/1 running");
+  await page.screenshot({ path: "test-results/screens/job-dispatched.png", fullPage: true });
   expect(problems).toEqual([]);
 });

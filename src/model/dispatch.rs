@@ -148,6 +148,38 @@ pub enum WaitReason {
     Ready,
 }
 
+impl WaitReason {
+    /// The reason in a sentence, as the job's page shows it.
+    pub fn text(&self) -> String {
+        match self {
+            WaitReason::JobPaused => "the job is not handing out work (paused)".into(),
+            WaitReason::LimitReached { running, limit } => {
+                format!("the job's limit is reached: {running}/{limit} running")
+            }
+            WaitReason::Dependencies { waiting_for } => {
+                format!("waits for {}", waiting_for.join(", "))
+            }
+            WaitReason::RetryAt { not_before } => {
+                format!("retry not before {}", not_before.format("%H:%M:%S UTC"))
+            }
+            WaitReason::NoWorker { queue } => {
+                format!("no worker of queue {queue} asked in the last minute")
+            }
+            WaitReason::NoCapacity {
+                needs_memory_mb,
+                needs_cpus,
+                largest_memory_mb,
+                largest_cpus,
+            } => format!(
+                "no worker declared {needs_memory_mb} MB and {needs_cpus} cores (largest: {} MB, {} cores)",
+                largest_memory_mb.map_or("—".into(), |m| m.to_string()),
+                largest_cpus.map_or("—".into(), |c| c.to_string()),
+            ),
+            WaitReason::Ready => "ready: the next claim of its queue takes it".into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WaitingTask {
     pub name: String,

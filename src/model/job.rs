@@ -515,6 +515,8 @@ pub struct JobDetailView {
     pub errors: Vec<JobErrorView>,
     pub logs: Vec<JobLogView>,
     pub articles: i64,
+    /// Why the oldest pending tasks of a dispatched job wait.
+    pub waiting: Vec<super::dispatch::WaitingTask>,
 }
 
 #[cfg(test)]

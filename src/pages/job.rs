@@ -70,7 +70,22 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
         errors,
         logs,
         articles,
+        waiting,
     } = detail;
+    let why: std::collections::HashMap<String, String> = waiting
+        .into_iter()
+        .map(|w| {
+            (
+                w.name,
+                w.reasons
+                    .iter()
+                    .map(|r| r.text())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })
+        .collect();
+    let explained = !why.is_empty();
     let name = job_name(&job);
     let status = job.status;
     view! {
@@ -97,10 +112,12 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
                                 <th>{t!(i18n, status)}</th><th>{t!(i18n, task)}</th>
                                 <th>{t!(i18n, attempt)}</th><th>{t!(i18n, articles)}</th>
                                 <th>{t!(i18n, clusters)}</th><th>{t!(i18n, message)}</th>
+                                {explained.then(|| view! { <th>{t!(i18n, waiting_why)}</th> })}
                             </tr></thead>
                             <tbody>
                                 {tasks.into_iter().map(|task| {
                                     let key = task.name.clone();
+                                    let reason = why.get(&task.name).cloned();
                                     view! {
                                     <tr data-task=key>
                                         <td><StatusBadge status=task.status /></td>
@@ -109,6 +126,7 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
                                         <td class="num">{task.articles}</td>
                                         <td class="num">{task.clusters}</td>
                                         <td>{task.message}</td>
+                                        {explained.then(|| view! { <td class="muted" data-testid="waiting-why">{reason}</td> })}
                                     </tr>
                                 }}).collect_view()}
                             </tbody>
@@ -180,6 +198,7 @@ fn JobFacts(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
             <div><dt>{t!(i18n, kind)}</dt><dd>{job.kind.as_str()}" · "{job.trigger_source.as_str()}</dd></div>
             <div><dt>{t!(i18n, priority)}</dt><dd>{job.priority}</dd></div>
             <div><dt>{t!(i18n, max_parallel_tasks)}</dt><dd>{job.max_parallel_tasks}</dd></div>
+            <div><dt>{t!(i18n, queue)}</dt><dd>{job.driver.as_str()}" · "<code>{job.queue.clone()}</code></dd></div>
             <div><dt>{t!(i18n, retries)}</dt><dd>{format!("{} × {}s", job.retry_config.max_attempts, job.retry_config.retry_interval)}</dd></div>
             <div><dt>{t!(i18n, created)}</dt><dd><RelativeTime at=job.created_at now /></dd></div>
             <div><dt>{t!(i18n, duration)}</dt><dd>{duration.map(duration_text).unwrap_or_else(|| "—".into())}</dd></div>

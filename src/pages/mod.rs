@@ -9,3 +9,4 @@ pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod recap;
+pub mod workers;

@@ -43,6 +43,7 @@ pub fn Sidebar(user: CurrentUser, error_count: Resource<Result<i64, AppError>>) 
                 </li>
                 <li><A href="/desktop/recap/job-status" attr:class="nav-item">{t!(i18n, nav_recap)}</A></li>
                 <li><A href="/jobs" attr:class="nav-item">{t!(i18n, nav_jobs)}</A></li>
+                <li><A href="/workers" attr:class="nav-item">{t!(i18n, nav_workers)}</A></li>
                 <PlannedItem label=move || t_string!(i18n, nav_recovery) />
             </ul>
             {admin.then(|| view! {

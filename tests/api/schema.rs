@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use jobdeck::model::{
-    AuditOutcome, ErrorClass, JobKind, JobStatus, LogLevel, ReportStatus, Role, TaskStatus,
-    TriggerSource,
+    AuditOutcome, ErrorClass, JobDriver, JobKind, JobStatus, LogLevel, ReportStatus, Role,
+    TaskStatus, TriggerSource,
 };
 use sqlx::PgPool;
 
@@ -42,8 +42,9 @@ async fn check_of(pool: &PgPool, table: &str, column: &str) -> String {
 
 #[sqlx::test]
 async fn every_check_lists_exactly_its_enums_names(pool: PgPool) {
-    let cases: [(&str, &str, &[&str]); 11] = [
+    let cases: [(&str, &str, &[&str]); 12] = [
         ("jobs", "status", &JobStatus::NAMES),
+        ("jobs", "driver", &JobDriver::NAMES),
         ("jobs", "kind", &JobKind::NAMES),
         ("jobs", "trigger_source", &TriggerSource::NAMES),
         ("job_tasks", "status", &TaskStatus::NAMES),
@@ -106,4 +107,28 @@ async fn the_finished_rule_and_the_live_index_name_the_enums_statuses(pool: PgPo
     let mut expected = set(&live);
     expected.insert(JobKind::Recap.as_str().to_string());
     assert_eq!(words(&index), expected, "{index}");
+}
+
+#[sqlx::test]
+async fn the_dispatch_indexes_name_the_enums_statuses(pool: PgPool) {
+    let index = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT indexdef FROM pg_indexes WHERE indexname = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let claimable = index("jobs_claimable_idx").await;
+    let mut expected = set(&JobStatus::HANDING_OUT.map(JobStatus::as_str));
+    expected.insert(JobDriver::Dispatched.as_str().to_string());
+    assert_eq!(words(&claimable), expected, "{claimable}");
+    let pending = index("job_tasks_pending_idx").await;
+    assert_eq!(
+        words(&pending),
+        set(&[TaskStatus::Pending.as_str()]),
+        "{pending}"
+    );
 }

@@ -159,5 +159,6 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
             .collect(),
         logs,
         articles,
+        waiting: info.waiting,
     })
 }
