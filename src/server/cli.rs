@@ -59,7 +59,14 @@ enum Command {
         /// One job in this many fails at a random stage (1: every job, 0: none).
         #[arg(long, default_value_t = 8)]
         fail_every: u32,
+        /// Also start this many `jobdeck worker` processes and create dispatched batch jobs
+        /// for them (queue `demo`) every 20 s.
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
     },
+    /// The program the simulator's workers run per task (reads its payload on stdin).
+    #[command(hide = true)]
+    DemoTask,
     /// Run tasks of dispatched jobs: `jobdeck worker --queue Q -- PROGRAM ARGS...` runs
     /// PROGRAM once per claimed task, the payload as JSON on stdin.
     Worker(WorkerArgs),
@@ -166,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => return Ok(startup::serve_from_env().await?),
         sim @ Command::Sim { bulk: None, .. } => return simulate(sim).await,
         Command::Worker(args) => return work(args).await,
+        Command::DemoTask => std::process::exit(super::sim::dispatched::demo_task()),
         other => other,
     };
     let url = std::env::var("DATABASE_URL")
@@ -175,7 +183,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let pool = sqlx::PgPool::connect(&url).await?;
     super::db::migrate(&pool).await?;
     match command {
-        Command::Serve | Command::Sim { bulk: None, .. } | Command::Worker(_) => {
+        Command::Serve
+        | Command::Sim { bulk: None, .. }
+        | Command::Worker(_)
+        | Command::DemoTask => {
             unreachable!("handled above")
         }
         Command::Sim {
@@ -252,6 +263,7 @@ async fn simulate(command: Command) -> Result<(), CliError> {
         speed,
         jobs,
         fail_every,
+        workers,
         ..
     } = command
     else {
@@ -270,10 +282,16 @@ async fn simulate(command: Command) -> Result<(), CliError> {
         speed,
         jobs,
         fail_every,
+        workers,
     };
-    super::sim::live::run(options)
-        .await
-        .map_err(|e| CliError::Input(e.to_string()))
+    // SIGTERM ends the run (and so its demo workers, told to shut down) in order.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    tokio::select! {
+        done = super::sim::live::run(options) => done.map_err(|e| CliError::Input(e.to_string())),
+        _ = terminate.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
 }
 
 async fn work(args: WorkerArgs) -> Result<(), CliError> {

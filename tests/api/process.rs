@@ -10,9 +10,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::helpers::*;
 
 /// The real `jobdeck` binary; killed when the test ends, whether it passes or not.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: std::path::PathBuf,
 }
 
@@ -84,7 +84,7 @@ fn free_port() -> u16 {
 
 /// Starts the real `jobdeck` binary on a free port against the test's database, with extra
 /// settings, and waits until it is healthy.
-async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Server {
+pub(crate) async fn start_server(db: &PgConnectOptions, settings: &[(&str, &str)]) -> Server {
     let port = free_port();
     let base = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL"))
         .expect("DATABASE_URL is a URL");

@@ -118,6 +118,7 @@ async fn the_live_simulator_runs_recap_jobs_through_the_apis(pool: PgPool) {
         speed: 2_000.0,
         jobs: Some(4),
         fail_every: 8,
+        workers: 0,
     })
     .await
     .unwrap();
@@ -152,6 +153,7 @@ async fn a_failing_simulated_job_fails_with_its_error_and_closes_its_genres(pool
         speed: 2_000.0,
         jobs: Some(6),
         fail_every: 1,
+        workers: 0,
     })
     .await
     .unwrap();

@@ -714,3 +714,182 @@ async fn bad_protocol_calls_get_400s_and_viewers_cannot_claim(pool: PgPool) {
 fn stranger() -> Uuid {
     Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0001)
 }
+
+#[sqlx::test]
+async fn a_task_that_fails_while_its_job_is_paused_fails_the_job_on_resume(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let job = dispatched(&app, "q", json!({ "tasks": tasks(&["only"]) })).await;
+    let held = claim(&app, &app.client, "w", json!({})).await;
+    assert_eq!(
+        job_op(&app, "pauseJob", json!({ "job_id": job })).await.0,
+        200
+    );
+    let (_, body) = fail(&app, &app.client, &held[0], "BAD_INPUT", Some(false)).await;
+    assert_eq!(body["data"]["results"][0]["result"], "failed", "{body}");
+    assert_eq!(
+        info(&app, job).await["job"]["status"],
+        "paused",
+        "paused stays paused"
+    );
+    let (status, body) = job_op(&app, "resumeJob", json!({ "job_id": job })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let data = info(&app, job).await;
+    assert_eq!(data["job"]["status"], "failed");
+    // And a retry runs the failed task again, with all its attempts.
+    assert_eq!(
+        job_op(&app, "retryJob", json!({ "job_id": job })).await.0,
+        200
+    );
+    let again = claim(&app, &app.client, "w", json!({})).await;
+    assert_eq!(again[0]["attempt"], 1, "{again:?}");
+    assert_eq!(complete(&app, &app.client, &again).await.0, 200);
+    assert_eq!(info(&app, job).await["job"]["status"], "completed");
+}
+
+/// Two real portal processes on one database, claimers on both (each completing on the
+/// other portal): every job's limit holds across them and every task finishes once.
+#[sqlx::test]
+async fn two_portals_on_one_database_keep_every_jobs_limit(
+    _: sqlx::postgres::PgPoolOptions,
+    db: sqlx::postgres::PgConnectOptions,
+) {
+    use jobdeck::server::accounts::tokens::{self, Granter, NewToken};
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(db.clone())
+        .await
+        .unwrap();
+    let token = tokens::create_token(
+        &pool,
+        &Granter::cli(),
+        NewToken::new("two-portals", Role::Operator, None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .token;
+    let portals = [
+        crate::process::start_server(&db, &[]).await,
+        crate::process::start_server(&db, &[]).await,
+    ];
+    let urls: Vec<String> = portals.iter().map(|p| p.url.clone()).collect();
+    let http = reqwest::Client::new();
+    let post = move |url: String, action: &'static str, data: Value| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let response = http
+                .post(format!(
+                    "{url}/{}",
+                    if action == "createJob" {
+                        "job-operations"
+                    } else {
+                        "task-operations"
+                    }
+                ))
+                .bearer_auth(token)
+                .json(&json!({ "action": action, "data": data }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let names: Vec<String> = (0..24).map(|i| format!("t{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut limits = HashMap::new();
+    for limit in [2, 3] {
+        let (status, body) = post(
+            urls[0].clone(),
+            "createJob",
+            json!({
+            "product_id": "p", "sending_group_id": "g", "driver": "dispatched", "queue": "q",
+            "max_parallel_tasks": limit, "tasks": tasks(&names) }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        limits.insert(
+            body["data"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+            limit as i64,
+        );
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (pool, done, limits) = (pool.clone(), done.clone(), limits.clone());
+        tokio::spawn(async move {
+            let mut samples = 0;
+            while !done.load(Ordering::Relaxed) {
+                let running: Vec<(Uuid, i64)> = sqlx::query_as(
+                    "SELECT job_id, count(*) FROM job_tasks WHERE status = 'running' GROUP BY job_id",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                for (job, n) in running {
+                    assert!(
+                        n <= limits[&job],
+                        "job {job} ran {n} tasks, limit {}",
+                        limits[&job]
+                    );
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            samples
+        })
+    };
+    let mut claimers = Vec::new();
+    for c in 0..8usize {
+        let (claim_at, finish_at) = (urls[c % 2].clone(), urls[(c + 1) % 2].clone());
+        let post = post.clone();
+        claimers.push(tokio::spawn(async move {
+            let (mut finished, mut idle) = (0, 0);
+            while idle < 15 {
+                let (_, answer) = post(
+                    claim_at.clone(),
+                    "claimTasks",
+                    json!({
+                    "worker_id": format!("c{c}"), "queues": ["q"], "max_tasks": 2 }),
+                )
+                .await;
+                let held = answer["data"]["tasks"].as_array().unwrap().clone();
+                if held.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                idle = 0;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let done: Vec<Value> = held
+                    .iter()
+                    .map(|t| json!({ "task_id": t["task_id"], "lease_token": t["lease_token"] }))
+                    .collect();
+                let (status, answer) = post(
+                    finish_at.clone(),
+                    "completeTasks",
+                    json!({ "worker_id": format!("c{c}"), "tasks": done }),
+                )
+                .await;
+                assert_eq!(status, 200, "{answer}");
+                finished += held.len();
+            }
+            finished
+        }));
+    }
+    let mut finished = 0;
+    for claimer in claimers {
+        finished += claimer.await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(sampler.await.unwrap() > 20);
+    assert_eq!(finished, 48);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["completed", "completed"]);
+}

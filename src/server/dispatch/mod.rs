@@ -74,6 +74,28 @@ impl DomainError for DispatchError {
     }
 }
 
+/// Where a dispatched job's tasks say it should be, if not running: failed when one failed
+/// for good, completed when all completed (read under the job's lock).
+pub async fn settled_status(
+    tx: &mut sqlx::PgConnection,
+    job_id: uuid::Uuid,
+) -> Result<Option<(crate::model::JobStatus, &'static str)>, sqlx::Error> {
+    use crate::model::{JobStatus, TaskStatus};
+    let (failed, completed, total): (i64, i64, i64) = sqlx::query_as(store::SETTLED_SQL)
+        .bind(job_id)
+        .bind(TaskStatus::Failed)
+        .bind(TaskStatus::Completed)
+        .fetch_one(tx)
+        .await?;
+    Ok(if failed > 0 {
+        Some((JobStatus::Failed, "a task failed for good"))
+    } else if total > 0 && completed == total {
+        Some((JobStatus::Completed, "every task completed"))
+    } else {
+        None
+    })
+}
+
 /// The lease sweeper: every portal runs it (`leases::sweep_expired` is safe concurrently).
 pub async fn run_lease_sweeper(dispatcher: Dispatcher) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);

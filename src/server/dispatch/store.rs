@@ -245,6 +245,11 @@ pub const FOLLOW_SQL: &str = "
     WHERE j.id = c.job_id
     RETURNING j.id, c.completed = c.total AS all_completed, c.failed > 0 AS has_failed";
 
+/// A job's failed, completed and all tasks. `$2` failed, `$3` completed.
+pub const SETTLED_SQL: &str = "
+    SELECT count(*) FILTER (WHERE status = $2), count(*) FILTER (WHERE status = $3), count(*)
+    FROM job_tasks WHERE job_id = $1";
+
 /// The heartbeat's follow: only jobs no one else holds now (the next heartbeat catches up).
 pub const LOCK_JOBS_NOWAIT_SQL: &str = "
     SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED";

@@ -348,7 +348,16 @@ pub async fn command(
             .as_ref()
             .map(|r| r.as_str())
             .unwrap_or(action.name());
-        apply_update(tx, actor, action.name(), job, &update, Some(reason)).await
+        let mut resumed = job.clone();
+        let updated = apply_update(tx, actor, action.name(), job, &update, Some(reason)).await?;
+        // A dispatched job's tasks may have finished while it was paused: it follows them now.
+        if to == JobStatus::Running && resumed.driver == JobDriver::Dispatched {
+            if let Some((next, why)) = dispatch::settled_status(tx, resumed.id).await? {
+                resumed.status = JobStatus::Running;
+                return follow_tasks_to(tx, actor, action.name(), resumed, next, why).await;
+            }
+        }
+        Ok(updated)
     })
     .await
 }

@@ -28,6 +28,8 @@ pub struct LiveOptions {
     pub jobs: Option<usize>,
     /// One job in this many fails at a random stage; 0: none fails.
     pub fail_every: u32,
+    /// `jobdeck worker` processes to start for dispatched demo jobs; 0: no dispatched work.
+    pub workers: usize,
 }
 
 const FAILURES: [(&str, &str); 3] = [
@@ -90,6 +92,32 @@ pub async fn run(options: LiveOptions) -> Result<(), SimError> {
         client,
         options,
     });
+    // Kept until the simulator ends: dropping them stops the workers.
+    let _workers = if api.options.workers > 0 {
+        let workers = super::dispatched::spawn_workers(
+            &api.options.url,
+            &api.options.token,
+            api.options.workers,
+        )
+        .map_err(|e| std::io::Error::other(format!("cannot start workers: {e}")));
+        match workers {
+            Ok(workers) => {
+                tokio::spawn(super::dispatched::create_jobs(
+                    api.ops.clone(),
+                    20.0,
+                    api.options.speed,
+                    api.options.fail_every,
+                ));
+                Some(workers)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no dispatched demo jobs");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut started = 0usize;
     let mut running = tokio::task::JoinSet::new();
     let mut rng = StdRng::from_os_rng();

@@ -1,7 +1,9 @@
-//! `jobdeck sim`: live recap jobs and scripts through the HTTP APIs (`live`), or a large
+//! `jobdeck sim`: live recap jobs and scripts through the HTTP APIs (`live`), dispatched
+//! batch jobs run by real workers (`dispatched`), or a large
 //! history written straight into the database for benchmarks (`bulk`).
 
 pub mod bulk;
+pub mod dispatched;
 pub mod live;
 
 /// The genres a simulated recap job clusters its articles into.
