@@ -268,7 +268,12 @@ async fn pause_and_cancel_reach_the_running_program(pool: PgPool) {
     op("pauseJob").await;
     until_state(pid, |s| s == Some('T'), "stopped (SIGSTOP)").await;
     op("resumeJob").await;
-    until_state(pid, |s| s != Some('T'), "running again (SIGCONT)").await;
+    until_state(
+        pid,
+        |s| matches!(s, Some('S' | 'R')),
+        "running again (SIGCONT)",
+    )
+    .await;
     op("cancelJob").await;
     until_state(pid, |s| s.is_none() || s == Some('Z'), "gone").await;
 }

@@ -90,7 +90,8 @@ async fn claim_once(
         .bind(dispatcher.lease.as_secs_f64())
         .bind(JobStatus::HANDING_OUT.map(JobStatus::as_str))
         .bind(TaskStatus::Pending)
-        .bind(TaskStatus::Running)
+        // A claim starts an attempt: it moves the task into the status that does.
+        .bind(TaskStatus::ATTEMPT_STARTS)
         .bind(TaskStatus::Completed)
         .bind(JobDriver::Dispatched)
         .bind(JobStatus::Running)

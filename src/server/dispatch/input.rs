@@ -214,6 +214,17 @@ impl FailRequest {
     pub fn into_finishes(self) -> Result<Vec<Finish>, InvalidInput> {
         check_batch("data.tasks", self.tasks.len(), MAX_BATCH)?;
         unique_tasks("data.tasks", self.tasks.iter().map(|t| t.task_id))?;
+        // Only the lease sweeper says a lease expired (it is retried whatever the job lists).
+        if let Some(i) = self
+            .tasks
+            .iter()
+            .position(|t| t.code.as_str() == crate::model::dispatch::codes::LEASE_EXPIRED)
+        {
+            return Err(InvalidInput::new(
+                format!("data.tasks[{i}].code"),
+                "LEASE_EXPIRED is the portal's own code; a worker may not send it",
+            ));
+        }
         Ok(self
             .tasks
             .into_iter()

@@ -65,6 +65,24 @@ pub async fn heartbeat(
         .await?;
     let lease_expires_at = Utc::now() + Duration::from_std(dispatcher.lease).unwrap_or_default();
     let held: HashMap<Uuid, &Extended> = extended.iter().map(|e| (e.id, e)).collect();
+    // Passed over because another change held the row: still theirs if the token is current
+    // (extended by the next heartbeat).
+    let passed: Vec<&super::input::LeaseReport> = leases
+        .iter()
+        .filter(|l| !held.contains_key(&l.task_id))
+        .collect();
+    let still_held: std::collections::HashSet<Uuid> = if passed.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_scalar::<_, Uuid>(store::STILL_HELD_SQL)
+            .bind(passed.iter().map(|l| l.task_id).collect::<Vec<_>>())
+            .bind(passed.iter().map(|l| l.lease_token).collect::<Vec<_>>())
+            .bind(TaskStatus::Running)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let verdicts = leases
         .iter()
         .map(|lease| LeaseVerdict {
@@ -75,6 +93,7 @@ pub async fn heartbeat(
                 Some(task) if JobStatus::HANDING_OUT.contains(&task.job_status) => {
                     LeaseAnswer::Continue
                 }
+                None if still_held.contains(&lease.task_id) => LeaseAnswer::Continue,
                 _ => LeaseAnswer::Stop,
             },
         })
@@ -210,12 +229,14 @@ struct ErrorRows {
 #[derive(Default)]
 struct Plan {
     completes: Vec<Uuid>,
-    retries: (Vec<Uuid>, Vec<DateTime<Utc>>, Vec<i32>, Vec<String>),
+    /// Task, seconds to wait, attempt given back, message.
+    retries: (Vec<Uuid>, Vec<f64>, Vec<i32>, Vec<String>),
     fails: (Vec<Uuid>, Vec<String>),
     errors: ErrorRows,
     error_counts: HashMap<Uuid, i32>,
     touched: BTreeSet<Uuid>,
-    later: Vec<(String, DateTime<Utc>)>,
+    /// Queues to wake when a delayed retry's time comes.
+    later: Vec<(String, std::time::Duration)>,
 }
 
 /// Completes or fails held tasks in one transaction: jobs, then tasks, locked in id order;
@@ -242,7 +263,6 @@ pub async fn finish(
         .await?;
     let tasks: HashMap<Uuid, HeldTask> = tasks.into_iter().map(|t| (t.id, t)).collect();
 
-    let now = Utc::now();
     let mut plan = Plan::default();
     let mut results = Vec::with_capacity(finishes.len());
     for finish in finishes {
@@ -299,41 +319,44 @@ pub async fn finish(
         *plan.error_counts.entry(job.locked.id).or_default() += 1;
         let next = job
             .rules
-            .after_failure(task.attempt, code, failure.retryable, now);
-        let (result, not_before) = match next {
-            Next::Retry { not_before } => {
+            .after_failure(task.attempt, code, failure.retryable);
+        let result = match next {
+            Next::Retry { after } => {
                 plan.retries.0.push(task.id);
-                plan.retries.1.push(not_before);
+                plan.retries.1.push(after.as_secs_f64());
                 plan.retries.2.push(0);
                 plan.retries.3.push(format!("{code}: {message}"));
-                if not_before > now {
-                    plan.later.push((job.locked.queue.clone(), not_before));
+                if !after.is_zero() {
+                    plan.later.push((job.locked.queue.clone(), after));
                 }
-                (Finished::Retrying, Some(not_before))
+                Finished::Retrying
             }
             Next::Release => {
                 plan.retries.0.push(task.id);
-                plan.retries.1.push(now);
+                plan.retries.1.push(0.0);
                 plan.retries.2.push(1);
                 plan.retries.3.push(format!("{code}: {message}"));
-                (Finished::Retrying, None)
+                Finished::Retrying
             }
             Next::Fail => {
                 plan.fails.0.push(task.id);
                 plan.fails.1.push(format!("{code}: {message}"));
-                (Finished::Failed, None)
+                Finished::Failed
             }
         };
         results.push(TaskResult {
             task_id: task.id,
             status: 200,
             result,
-            not_before,
+            not_before: None,
             error: None,
         });
     }
 
-    write_plan(&mut tx, &plan).await?;
+    let not_before = write_plan(&mut tx, &plan).await?;
+    for result in &mut results {
+        result.not_before = not_before.get(&result.task_id).copied();
+    }
     if let Finisher::LeaseSweeper { holder } = finisher {
         for job_id in &plan.touched {
             let job = &jobs[job_id].locked;
@@ -401,13 +424,18 @@ pub async fn finish(
         wake(&mut tx, queue).await?;
     }
     tx.commit().await?;
-    for (queue, at) in plan.later {
-        wake_at(pool, queue, at);
+    for (queue, after) in plan.later {
+        wake_at(pool, queue, after);
     }
     Ok(FinishAnswer { results })
 }
 
-async fn write_plan(tx: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> {
+/// Writes the plan; returns when each retried task may run again.
+async fn write_plan(
+    tx: &mut PgConnection,
+    plan: &Plan,
+) -> Result<HashMap<Uuid, DateTime<Utc>>, sqlx::Error> {
+    let mut not_before = HashMap::new();
     if !plan.completes.is_empty() {
         sqlx::query(store::COMPLETE_TASKS_SQL)
             .bind(&plan.completes)
@@ -416,14 +444,15 @@ async fn write_plan(tx: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Erro
             .await?;
     }
     if !plan.retries.0.is_empty() {
-        sqlx::query(store::RETRY_TASKS_SQL)
+        let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(store::RETRY_TASKS_SQL)
             .bind(&plan.retries.0)
             .bind(&plan.retries.1)
             .bind(&plan.retries.2)
             .bind(&plan.retries.3)
             .bind(TaskStatus::Pending)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+        not_before.extend(rows);
     }
     if !plan.fails.0.is_empty() {
         sqlx::query(store::FAIL_TASKS_SQL)
@@ -452,7 +481,7 @@ async fn write_plan(tx: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Erro
             .execute(&mut *tx)
             .await?;
     }
-    Ok(())
+    Ok(not_before)
 }
 
 /// One pass of the lease sweeper: every expired lease fails its task with `LEASE_EXPIRED`

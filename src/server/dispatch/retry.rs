@@ -1,7 +1,7 @@
 //! What becomes of a failed attempt, from seed 001's `retry_config`: the one place that
 //! decides it (the error-recovery issue adds per-error-type backoff here).
 
-use chrono::{DateTime, Duration, Utc};
+use std::time::Duration;
 
 use crate::model::dispatch::codes;
 
@@ -17,8 +17,8 @@ pub struct RetryRules {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Pending again, claimable from `not_before`.
-    Retry { not_before: DateTime<Utc> },
+    /// Pending again, claimable after this long.
+    Retry { after: Duration },
     /// Pending again at once, the attempt not counted (the worker shut down).
     Release,
     /// Failed for good; the job fails with it.
@@ -27,13 +27,7 @@ pub enum Next {
 
 impl RetryRules {
     /// `attempt` is the attempt that failed (1 for the first run).
-    pub fn after_failure(
-        &self,
-        attempt: i32,
-        code: &str,
-        retryable: Option<bool>,
-        now: DateTime<Utc>,
-    ) -> Next {
+    pub fn after_failure(&self, attempt: i32, code: &str, retryable: Option<bool>) -> Next {
         if code == codes::WORKER_SHUTDOWN && retryable != Some(false) {
             return Next::Release;
         }
@@ -44,7 +38,7 @@ impl RetryRules {
             return Next::Fail;
         }
         Next::Retry {
-            not_before: now + Duration::seconds(i64::from(self.retry_interval)),
+            after: Duration::from_secs(self.retry_interval.max(0) as u64),
         }
     }
 }
@@ -63,34 +57,29 @@ mod tests {
 
     #[test]
     fn retries_listed_codes_while_attempts_are_left() {
-        let now = Utc::now();
         let later = Next::Retry {
-            not_before: now + Duration::seconds(30),
+            after: Duration::from_secs(30),
         };
         let r = rules(3, &["TIMEOUT"]);
-        assert_eq!(r.after_failure(1, "TIMEOUT", None, now), later);
-        assert_eq!(r.after_failure(2, "TIMEOUT", Some(true), now), later);
-        assert_eq!(r.after_failure(3, "TIMEOUT", None, now), Next::Fail);
-        assert_eq!(r.after_failure(1, "BAD_INPUT", None, now), Next::Fail);
-        assert_eq!(r.after_failure(1, "TIMEOUT", Some(false), now), Next::Fail);
+        assert_eq!(r.after_failure(1, "TIMEOUT", None), later);
+        assert_eq!(r.after_failure(2, "TIMEOUT", Some(true)), later);
+        assert_eq!(r.after_failure(3, "TIMEOUT", None), Next::Fail);
+        assert_eq!(r.after_failure(1, "BAD_INPUT", None), Next::Fail);
+        assert_eq!(r.after_failure(1, "TIMEOUT", Some(false)), Next::Fail);
         // An empty list retries every code.
-        assert_eq!(rules(2, &[]).after_failure(1, "ANYTHING", None, now), later);
+        assert_eq!(rules(2, &[]).after_failure(1, "ANYTHING", None), later);
     }
 
     #[test]
     fn a_lost_lease_is_retried_and_a_shutdown_is_released() {
-        let now = Utc::now();
         let r = rules(2, &["TIMEOUT"]);
         assert!(matches!(
-            r.after_failure(1, codes::LEASE_EXPIRED, None, now),
+            r.after_failure(1, codes::LEASE_EXPIRED, None),
             Next::Retry { .. }
         ));
+        assert_eq!(r.after_failure(2, codes::LEASE_EXPIRED, None), Next::Fail);
         assert_eq!(
-            r.after_failure(2, codes::LEASE_EXPIRED, None, now),
-            Next::Fail
-        );
-        assert_eq!(
-            r.after_failure(2, codes::WORKER_SHUTDOWN, None, now),
+            r.after_failure(2, codes::WORKER_SHUTDOWN, None),
             Next::Release
         );
     }

@@ -5,6 +5,21 @@
 //! (in id order, or `SKIP LOCKED` by a claim, which never waits), then task rows (in id
 //! order). A heartbeat takes task rows only.
 
+use crate::server::tasks::store::progress_from_tasks;
+
+/// A task `t` a worker may take now: pending, its retry time passed, every dependency
+/// completed. The one definition, for the claim's choice of jobs and of their tasks. `$8`
+/// pending, `$10` completed.
+macro_rules! ready {
+    () => {
+        "t.status = $8
+         AND (t.not_before IS NULL OR t.not_before <= now())
+         AND NOT EXISTS (SELECT 1 FROM job_tasks d
+                         WHERE d.job_id = t.job_id AND d.name = ANY(t.depends_on)
+                           AND d.status <> $10)"
+    };
+}
+
 /// `claimTasks`, in one statement: the jobs that may hand out work now, best first, are
 /// locked `SKIP LOCKED` (a job another claim holds is passed over, never waited for); each
 /// gives at most its free room of its oldest ready tasks (pending, retry time passed,
@@ -17,7 +32,8 @@
 /// (NULL: no bound), `$6` lease seconds, `$7` `JobStatus::HANDING_OUT`, `$8`/`$9`/`$10` the
 /// task statuses pending, running, completed, `$11` `JobDriver::Dispatched`, `$12`/`$13` the
 /// job statuses running and pending, `$14` the actor's label for the event.
-pub const CLAIM_SQL: &str = "
+pub const CLAIM_SQL: &str = concat!(
+    "
     WITH held AS MATERIALIZED (
         SELECT coalesce(sum(j.max_memory), 0)::bigint AS memory,
                coalesce(sum(j.max_cpu), 0)::float8 AS cpus
@@ -32,9 +48,9 @@ pub const CLAIM_SQL: &str = "
           AND j.running_tasks < j.max_parallel_tasks
           AND ($4::bigint IS NULL OR j.max_memory <= $4 - (SELECT memory FROM held))
           AND ($5::float8 IS NULL OR j.max_cpu <= $5 - (SELECT cpus FROM held))
-          AND EXISTS (SELECT 1 FROM job_tasks t
-                      WHERE t.job_id = j.id AND t.status = $8
-                        AND (t.not_before IS NULL OR t.not_before <= now()))
+          AND EXISTS (SELECT 1 FROM job_tasks t WHERE t.job_id = j.id AND ",
+    ready!(),
+    ")
         ORDER BY j.priority DESC, j.created_at, j.id
         LIMIT $3
         FOR UPDATE OF j SKIP LOCKED
@@ -45,13 +61,12 @@ pub const CLAIM_SQL: &str = "
         CROSS JOIN LATERAL (
             SELECT t.id, t.job_id, t.seq
             FROM job_tasks t
-            WHERE t.job_id = o.id AND t.status = $8
-              AND (t.not_before IS NULL OR t.not_before <= now())
-              AND NOT EXISTS (SELECT 1 FROM job_tasks d
-                              WHERE d.job_id = t.job_id AND d.name = ANY(t.depends_on)
-                                AND d.status <> $10)
+            WHERE t.job_id = o.id AND ",
+    ready!(),
+    "
             ORDER BY t.seq
             LIMIT least(o.room, $3)
+            FOR UPDATE OF t
         ) r
     ), picked AS (
         SELECT x.id FROM (
@@ -101,7 +116,8 @@ pub const CLAIM_SQL: &str = "
     SELECT c.id AS task_id, c.job_id, c.name, c.payload, c.attempt, c.lease_token,
            c.leased_until AS lease_expires_at, o.priority, o.max_memory, o.max_cpu
     FROM claimed c JOIN open_jobs o ON o.id = c.job_id
-    ORDER BY o.priority DESC, o.created_at, c.job_id";
+    ORDER BY o.priority DESC, o.created_at, c.job_id"
+);
 
 /// Records that a worker asked, at most once a second per worker unless what it serves or
 /// declares changed.
@@ -121,9 +137,11 @@ pub const HEARD_WORKER_SQL: &str = "
     UPDATE workers SET last_seen_at = now()
     WHERE id = $1 AND last_seen_at < now() - interval '1 second'";
 
-/// `heartbeat`: extends the leases presented with their current token (task rows locked in
-/// id order) and keeps what the tasks report; returns each extended task with its job's
-/// status. A task not returned has lost its lease. `$6` lease seconds, `$7` running.
+/// `heartbeat`: extends the leases presented with their current token and keeps what the
+/// tasks report; returns each extended task with its job's status. A task row another
+/// change holds just now is passed over (`SKIP LOCKED`: a heartbeat never waits, so it
+/// cannot deadlock with a job's change) and answered by [`STILL_HELD_SQL`]. `$6` lease
+/// seconds, `$7` running.
 pub const HEARTBEAT_SQL: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[], $5::text[])
@@ -132,7 +150,7 @@ pub const HEARTBEAT_SQL: &str = "
         SELECT t.id FROM job_tasks t JOIN input i ON i.id = t.id
         WHERE t.lease_token = i.token AND t.status = $7
         ORDER BY t.id
-        FOR UPDATE OF t
+        FOR UPDATE OF t SKIP LOCKED
     )
     UPDATE job_tasks t SET
         leased_until = now() + make_interval(secs => $6),
@@ -146,6 +164,12 @@ pub const HEARTBEAT_SQL: &str = "
       AND t.lease_token = i.token AND t.status = $7
     RETURNING t.id, t.job_id, t.name, j.status AS job_status,
               j.delete_requested_at IS NOT NULL AS deleting";
+
+/// Of the leases a heartbeat passed over, those still current as last committed.
+pub const STILL_HELD_SQL: &str = "
+    SELECT t.id FROM job_tasks t
+    JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) ON i.id = t.id AND t.lease_token = i.token
+    WHERE t.status = $3";
 
 pub const INSERT_METRICS_SQL: &str = "
     INSERT INTO task_metrics (job_id, task_id, worker_id, cpu_percent, memory_mb, items)
@@ -199,16 +223,19 @@ pub const COMPLETE_TASKS_SQL: &str = "
         progress = 100, updated_at = now()
     WHERE id = ANY($1)";
 
-/// Back to pending until `not_before`; `give_back` 1 returns the attempt (a worker's
-/// shutdown does not count). `$5` pending.
+/// Back to pending for `delay` seconds (the database's clock, the one claims compare
+/// with); `give_back` 1 returns the attempt (a worker's shutdown does not count). `$5`
+/// pending. Returns when each may run again.
 pub const RETRY_TASKS_SQL: &str = "
     UPDATE job_tasks t SET
-        status = $5, not_before = i.not_before, attempt = t.attempt - i.give_back,
+        status = $5, not_before = now() + make_interval(secs => i.delay),
+        attempt = t.attempt - i.give_back,
         lease_token = NULL, leased_until = NULL, progress = NULL, message = i.message,
         updated_at = now()
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[])
-        AS i(id, not_before, give_back, message)
-    WHERE t.id = i.id";
+    FROM unnest($1::uuid[], $2::float8[], $3::int[], $4::text[])
+        AS i(id, delay, give_back, message)
+    WHERE t.id = i.id
+    RETURNING t.id, t.not_before";
 
 /// `$3` failed.
 pub const FAIL_TASKS_SQL: &str = "
@@ -222,7 +249,8 @@ pub const FAIL_TASKS_SQL: &str = "
 /// tasks, plus the progress running ones reported) and the phase a holder reported last;
 /// returns whether every task completed and whether one failed for good. `$2` running,
 /// `$3` completed, `$4` failed.
-pub const FOLLOW_SQL: &str = "
+pub const FOLLOW_SQL: &str = concat!(
+    "
     WITH c AS (
         SELECT t.job_id,
                count(*) FILTER (WHERE t.status = $2)::int AS running,
@@ -237,13 +265,15 @@ pub const FOLLOW_SQL: &str = "
     UPDATE jobs j SET
         running_tasks = c.running,
         active_tasks = c.running,
-        progress_percentage = round((100.0 * c.completed + c.running_progress::numeric)
-                                    / greatest(c.total, 1), 1),
+        progress_percentage = ",
+    progress_from_tasks!(),
+    ",
         current_phase = coalesce(c.phase, j.current_phase),
         updated_at = now()
     FROM c
     WHERE j.id = c.job_id
-    RETURNING j.id, c.completed = c.total AS all_completed, c.failed > 0 AS has_failed";
+    RETURNING j.id, c.completed = c.total AS all_completed, c.failed > 0 AS has_failed"
+);
 
 /// A job's failed, completed and all tasks. `$2` failed, `$3` completed.
 pub const SETTLED_SQL: &str = "

@@ -133,9 +133,8 @@ pub async fn wake(tx: &mut PgConnection, queue: &str) -> Result<(), sqlx::Error>
 
 /// A retry that waits: whoever scheduled it wakes the queue when its time comes (every
 /// portal hears it). Should this process stop first, the periodic check finds the task.
-pub fn wake_at(pool: &PgPool, queue: String, at: chrono::DateTime<chrono::Utc>) {
+pub fn wake_at(pool: &PgPool, queue: String, delay: Duration) {
     let pool = pool.clone();
-    let delay = (at - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let notified = sqlx::query(store::NOTIFY_SQL)

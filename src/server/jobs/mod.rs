@@ -75,6 +75,9 @@ pub enum JobError {
         action: JobAction,
         current: JobStatus,
     },
+    /// `updateBatchJob` on a dispatched job: it follows its tasks, and operators command it.
+    #[error("job {0} is dispatched: it follows its tasks; use pauseJob, resumeJob, cancelJob or retryJob")]
+    Dispatched(Uuid),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// The database could not take a batch of reports; nothing was written.
@@ -122,7 +125,10 @@ impl JobError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            JobError::Forbidden { .. } | JobError::Transition { .. } | JobError::NotNow { .. }
+            JobError::Forbidden { .. }
+                | JobError::Transition { .. }
+                | JobError::NotNow { .. }
+                | JobError::Dispatched(_)
         )
     }
 }
@@ -173,6 +179,7 @@ impl DomainError for JobError {
                     "allowed_from": action.allowed_from(),
                     "requested_status": action.target(),
                 })),
+            JobError::Dispatched(_) => Refusal::new(StatusCode::CONFLICT, message),
             JobError::Database(error) => return Failure::Database(error),
             JobError::Unavailable => {
                 Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1)

@@ -22,7 +22,7 @@ use super::input::JobUpdate;
 use super::store;
 use super::write::UpdatedJob;
 use super::JobError;
-use crate::model::{AuditOutcome, DetailedStatus, JobCall, JobStatus};
+use crate::model::{AuditOutcome, DetailedStatus, JobCall, JobDriver, JobStatus};
 use crate::server::audit::Actor;
 use crate::server::db;
 
@@ -262,6 +262,7 @@ async fn apply(pool: &PgPool, reports: &[&Report]) -> Result<Vec<Written>, sqlx:
         .bind(column(|r| r.actor.client_addr.clone()))
         .bind(JobCall::UpdateBatchJob)
         .bind(AuditOutcome::Success)
+        .bind(JobDriver::Reported)
         .fetch_all(pool)
         .await
 }

@@ -65,7 +65,8 @@ pub const END_TASKS_SQL: &str = "
     UPDATE job_tasks SET
         status = $2, finished_at = now(), lease_token = NULL, leased_until = NULL,
         updated_at = now()
-    WHERE job_id = $1 AND status = ANY($3)";
+    WHERE id IN (SELECT id FROM job_tasks WHERE job_id = $1 AND status = ANY($3)
+                 ORDER BY id FOR UPDATE)";
 
 /// A retried job's failed and cancelled tasks run again, with all their attempts. `$2`
 /// pending, `$3` failed and cancelled.
@@ -73,7 +74,8 @@ pub const RESET_TASKS_SQL: &str = "
     UPDATE job_tasks SET
         status = $2, attempt = 0, finished_at = NULL, not_before = NULL, lease_token = NULL,
         leased_until = NULL, progress = NULL, updated_at = now()
-    WHERE job_id = $1 AND status = ANY($3)";
+    WHERE id IN (SELECT id FROM job_tasks WHERE job_id = $1 AND status = ANY($3)
+                 ORDER BY id FOR UPDATE)";
 
 pub const TOMBSTONE_SQL: &str = "SELECT deleted_at FROM job_tombstones WHERE job_id = $1";
 
@@ -106,7 +108,8 @@ pub const UPDATE_BATCH_JOB_SQL: &str = "
 /// jobs in id order, so concurrent statements cannot deadlock, and updates those in one of
 /// their report's `sources` (the statuses it is legal from, decided in `model::JobStatus`),
 /// not being deleted, and staying in their phase; writes their events and audit rows; and
-/// returns one row per job it changed. One report per job. `$13`/`$14` are the audit row's
+/// returns one row per job it changed. A dispatched job is left to the locked path, which
+/// refuses it. One report per job. `$15` is `JobDriver::Reported`. `$13`/`$14` are the audit row's
 /// action (`updateBatchJob`) and outcome.
 pub const REPORT_JOBS_SQL: &str = "
     WITH input AS (
@@ -117,7 +120,7 @@ pub const REPORT_JOBS_SQL: &str = "
                  actor, actor_user_id, actor_token_id, client_addr)
     ), cur AS (
         SELECT j.id, j.status FROM jobs j JOIN input i ON i.id = j.id
-        WHERE j.delete_requested_at IS NULL
+        WHERE j.delete_requested_at IS NULL AND j.driver = $15
           AND j.status = ANY(string_to_array(i.sources, ','))
           AND (i.phase IS NULL OR j.current_phase = i.phase)
         ORDER BY j.id

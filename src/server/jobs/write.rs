@@ -122,6 +122,9 @@ pub async fn update_batch_job(
         return Ok(updated);
     }
     in_locked_job(pool, update.job_id, actor, async |tx, job| {
+        if job.driver == JobDriver::Dispatched {
+            return Err(JobError::Dispatched(job.id));
+        }
         apply_update(
             tx,
             actor,

@@ -6,7 +6,7 @@
 
 pub mod input;
 mod read;
-mod store;
+pub(crate) mod store;
 
 pub use read::{job_tasks, task_counts};
 

@@ -36,21 +36,36 @@ pub const UPDATE_TASKS_SQL: &str = "
 pub const INSERT_TASK_LOG_SQL: &str = "
     INSERT INTO job_logs (job_id, task_name, level, message) VALUES ($1, $2, $4, $3)";
 
+/// A job's progress from its tasks' counts `c` (`completed`, `total`, and `running_progress`,
+/// the sum of what running tasks reported): the one formula, for reported and dispatched
+/// jobs alike.
+macro_rules! progress_from_tasks {
+    () => {
+        "CASE WHEN c.total = 0 THEN j.progress_percentage
+              ELSE round((100.0 * c.completed + c.running_progress::numeric) / c.total, 1) END"
+    };
+}
+pub(crate) use progress_from_tasks;
+
 /// Recomputes the job's active tasks and progress from its tasks.
-pub const FOLLOW_TASKS_SQL: &str = "
+pub const FOLLOW_TASKS_SQL: &str = concat!(
+    "
     WITH c AS (
         SELECT count(*) FILTER (WHERE status = $2) AS running,
                count(*) FILTER (WHERE status = $3) AS completed,
-               count(*) AS total
+               count(*) AS total,
+               coalesce(sum(progress) FILTER (WHERE status = $2), 0) AS running_progress
         FROM job_tasks WHERE job_id = $1
     )
     UPDATE jobs j SET
         active_tasks = c.running,
-        progress_percentage = CASE WHEN c.total = 0 THEN j.progress_percentage
-                                   ELSE round(100.0 * c.completed / c.total, 1) END,
+        progress_percentage = ",
+    progress_from_tasks!(),
+    ",
         updated_at = now()
     FROM c WHERE j.id = $1
-    RETURNING j.active_tasks, j.progress_percentage";
+    RETURNING j.active_tasks, j.progress_percentage"
+);
 
 pub const RECORD_ARTICLES_SQL: &str = "
     INSERT INTO recap_job_articles (job_id, feed_id, original_user_id, genre, article_id)

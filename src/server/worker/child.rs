@@ -65,6 +65,13 @@ pub fn parse_line(line: &str) -> Line {
         "items" => rest.parse().map(Line::Items).unwrap_or_else(|_| log()),
         "error" if !rest.is_empty() => {
             let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+            // The codes with a meaning of their own are the worker's and the portal's to
+            // say, not a program's.
+            let code = if [codes::WORKER_SHUTDOWN, codes::LEASE_EXPIRED].contains(&code) {
+                format!("PROGRAM_{code}")
+            } else {
+                code.to_string()
+            };
             Line::Error {
                 code: code.chars().take(200).collect(),
                 message: message.to_string(),
