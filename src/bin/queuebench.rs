@@ -200,16 +200,6 @@ async fn throughput(args: &Args, queue: &str) {
 async fn pickup(args: &Args) {
     let api = client(args);
     let queue = format!("pickup-{}", std::process::id());
-    let job = api
-        .call(
-            JobCall::CreateJob,
-            json!({ "product_id": "bench", "sending_group_id": "bench", "driver": "dispatched", "queue": queue }),
-        )
-        .await
-        .expect("createJob")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let mut latencies = Vec::with_capacity(args.pickups);
     for i in 0..args.pickups {
         let waiter = {
@@ -227,13 +217,15 @@ async fn pickup(args: &Args) {
         };
         // Let the claim reach its wait.
         tokio::time::sleep(Duration::from_millis(20)).await;
+        // A new job with one task: its first task reaches the idle system with its commit.
         let sent = Instant::now();
         api.call(
-            TaskCall::AddTasks,
-            json!({ "job_id": job, "tasks": [{ "name": format!("p{i}") }] }),
+            JobCall::CreateJob,
+            json!({ "product_id": "bench", "sending_group_id": "bench", "driver": "dispatched",
+                    "queue": queue, "tasks": [{ "name": format!("p{i}") }] }),
         )
         .await
-        .expect("addTasks");
+        .expect("createJob");
         let (arrived, claimed) = waiter.await.unwrap();
         let task = &claimed["tasks"][0];
         assert!(task.is_object(), "the waiting claim got nothing: {claimed}");
@@ -259,11 +251,13 @@ async fn pickup(args: &Args) {
 #[tokio::main]
 async fn main() {
     let args = args();
-    throughput(
-        &args,
-        &format!("bench-{}-{}", std::process::id(), args.batch),
-    )
-    .await;
+    if args.tasks > 0 {
+        throughput(
+            &args,
+            &format!("bench-{}-{}", std::process::id(), args.batch),
+        )
+        .await;
+    }
     if args.pickups > 0 {
         pickup(&args).await;
     }

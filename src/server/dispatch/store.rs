@@ -8,15 +8,22 @@
 use crate::server::tasks::store::progress_from_tasks;
 
 /// A task `t` a worker may take now: pending, its retry time passed, every dependency
-/// completed. The one definition, for the claim's choice of jobs and of their tasks. `$8`
-/// pending, `$10` completed.
+/// completed. The one definition, for the claim's choice of jobs and of their tasks. `$10`
+/// completed. The status is written out, not bound: only then can the planner of a prepared
+/// statement (a generic plan, which sqlx's statements get after five runs) use the partial
+/// index `job_tasks_pending_idx`; bound, the claim took 500 ms over 2,000 pending tasks
+/// instead of 3 ms. The dependency test is an `OR` so that it stays a probe of
+/// `(job_id, name)` per task that has dependencies, never a hash join over every task. A test below and `schema.rs` check that it and the index say
+/// `TaskStatus::Pending`.
+
 macro_rules! ready {
     () => {
-        "t.status = $8
+        "t.status = 'pending'
          AND (t.not_before IS NULL OR t.not_before <= now())
-         AND NOT EXISTS (SELECT 1 FROM job_tasks d
-                         WHERE d.job_id = t.job_id AND d.name = ANY(t.depends_on)
-                           AND d.status <> $10)"
+                  AND (cardinality(t.depends_on) = 0
+              OR NOT EXISTS (SELECT 1 FROM job_tasks d
+                             WHERE d.job_id = t.job_id AND d.name = ANY(t.depends_on)
+                               AND d.status <> $10))"
     };
 }
 
@@ -48,9 +55,12 @@ pub const CLAIM_SQL: &str = concat!(
           AND j.running_tasks < j.max_parallel_tasks
           AND ($4::bigint IS NULL OR j.max_memory <= $4 - (SELECT memory FROM held))
           AND ($5::float8 IS NULL OR j.max_cpu <= $5 - (SELECT cpus FROM held))
+          -- LIMIT 1 keeps it a fast-start probe of the pending index (a semi join read
+          -- every pending task of every job to build a bitmap).
           AND EXISTS (SELECT 1 FROM job_tasks t WHERE t.job_id = j.id AND ",
     ready!(),
-    ")
+    "
+                      ORDER BY t.seq LIMIT 1)
         ORDER BY j.priority DESC, j.created_at, j.id
         LIMIT $3
         FOR UPDATE OF j SKIP LOCKED
@@ -300,3 +310,14 @@ pub const EXPIRED_TASKS_SQL: &str = "
 /// A queue name per committed change that may have freed work: every portal's listener
 /// hears it and wakes its waiting claims of that queue (`wakeup`).
 pub const NOTIFY_SQL: &str = "SELECT pg_notify($1, $2)";
+
+#[cfg(test)]
+mod tests {
+    use crate::model::TaskStatus;
+
+    #[test]
+    fn the_ready_rule_names_the_pending_status_as_its_index_does() {
+        let literal = format!("t.status = '{}'", TaskStatus::Pending.as_str());
+        assert_eq!(super::CLAIM_SQL.matches(&literal).count(), 2);
+    }
+}
