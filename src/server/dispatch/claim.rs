@@ -81,6 +81,9 @@ async fn claim_once(
     queues: &[&str],
 ) -> Result<Vec<ClaimedTask>, DispatchError> {
     let mut tx = dispatcher.pool.begin().await?;
+    sqlx::query(store::GENERIC_PLANS_SQL)
+        .execute(&mut *tx)
+        .await?;
     let rows: Vec<ClaimedRow> = sqlx::query_as(store::CLAIM_SQL)
         .bind(request.worker_id.as_str())
         .bind(queues)

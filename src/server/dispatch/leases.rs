@@ -191,6 +191,11 @@ struct JobToFollow {
     locked: LockedJob,
     #[sqlx(flatten)]
     rules: RetryRules,
+    /// At its limit before this call: a finished task frees a slot a claim may be
+    /// waiting for.
+    full: bool,
+    /// Pending tasks with dependencies: a completion may make one ready.
+    has_waiting_dependents: bool,
 }
 
 #[derive(FromRow)]
@@ -235,6 +240,8 @@ struct Plan {
     errors: ErrorRows,
     error_counts: HashMap<Uuid, i32>,
     touched: BTreeSet<Uuid>,
+    /// Jobs with a task pending again at once.
+    released: BTreeSet<Uuid>,
     /// Queues to wake when a delayed retry's time comes.
     later: Vec<(String, std::time::Duration)>,
 }
@@ -252,6 +259,9 @@ pub async fn finish(
     let pool = &dispatcher.pool;
     let ids: Vec<Uuid> = finishes.iter().map(|f| f.task_id).collect();
     let mut tx = pool.begin().await?;
+    sqlx::query(store::GENERIC_PLANS_SQL)
+        .execute(&mut *tx)
+        .await?;
     let jobs: Vec<JobToFollow> = sqlx::query_as(store::LOCK_JOBS_OF_TASKS_SQL)
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -326,12 +336,15 @@ pub async fn finish(
                 plan.retries.1.push(after.as_secs_f64());
                 plan.retries.2.push(0);
                 plan.retries.3.push(format!("{code}: {message}"));
-                if !after.is_zero() {
+                if after.is_zero() {
+                    plan.released.insert(job.locked.id);
+                } else {
                     plan.later.push((job.locked.queue.clone(), after));
                 }
                 Finished::Retrying
             }
             Next::Release => {
+                plan.released.insert(job.locked.id);
                 plan.retries.0.push(task.id);
                 plan.retries.1.push(0.0);
                 plan.retries.2.push(1);
@@ -379,6 +392,7 @@ pub async fn finish(
         Finisher::LeaseSweeper { .. } => "leaseExpired",
     };
     let mut queues = BTreeSet::new();
+    let released = &plan.released;
     for followed in follow(&mut tx, &touched).await? {
         let job = &jobs[&followed.id];
         let to = match job.locked.status {
@@ -396,7 +410,15 @@ pub async fn finish(
                 jobs::follow_tasks_to(&mut tx, actor, action, job.locked.clone(), to, reason)
                     .await?;
             }
-            None if JobStatus::HANDING_OUT.contains(&job.locked.status) => {
+            // Only a change a waiting claim could not have used before wakes it: a slot
+            // freed in a full job, a dependency completed, a task released at once. (A
+            // NOTIFY serialises commits in PostgreSQL; sent on every completion it held
+            // single-task throughput to a few hundred a second.)
+            None if JobStatus::HANDING_OUT.contains(&job.locked.status)
+                && (job.full
+                    || job.has_waiting_dependents
+                    || released.contains(&job.locked.id)) =>
+            {
                 queues.insert(job.locked.queue.as_str());
             }
             None => {}

@@ -15,7 +15,6 @@ use crate::server::tasks::store::progress_from_tasks;
 /// instead of 3 ms. The dependency test is an `OR` so that it stays a probe of
 /// `(job_id, name)` per task that has dependencies, never a hash join over every task. A test below and `schema.rs` check that it and the index say
 /// `TaskStatus::Pending`.
-
 macro_rules! ready {
     () => {
         "t.status = 'pending'
@@ -211,8 +210,12 @@ pub const COUNT_ERRORS_SQL: &str = "
 /// The jobs of the tasks a finishing call names, locked in id order, with what the retry
 /// rule reads.
 pub const LOCK_JOBS_OF_TASKS_SQL: &str = "
-    SELECT j.id, j.status, j.current_phase, j.stages, j.delete_requested_at, j.driver,
-           j.queue, j.max_attempts, j.retry_interval, j.retry_on_errors
+        SELECT j.id, j.status, j.current_phase, j.stages, j.delete_requested_at, j.driver,
+           j.queue, j.max_attempts, j.retry_interval, j.retry_on_errors,
+           j.running_tasks >= j.max_parallel_tasks AS full,
+           EXISTS (SELECT 1 FROM job_tasks t
+                   WHERE t.job_id = j.id AND t.status = 'pending'
+                     AND cardinality(t.depends_on) > 0) AS has_waiting_dependents
     FROM jobs j
     WHERE j.id IN (SELECT job_id FROM job_tasks WHERE id = ANY($1))
     ORDER BY j.id
@@ -306,6 +309,12 @@ pub const EXPIRED_TASKS_SQL: &str = "
     SELECT id, lease_token, leased_by FROM job_tasks
     WHERE job_id = $1 AND lease_token IS NOT NULL AND leased_until < now() AND status = $2
     ORDER BY id";
+
+/// The claim and finishing statements are planned once per connection and reused: their
+/// plans do not depend on the values bound (the statuses that choose an index are written
+/// out), and planning the claim anew took 2 to 5 ms, longer than running it (under 1 ms).
+/// PostgreSQL would otherwise keep choosing custom plans, which it estimates cheaper.
+pub const GENERIC_PLANS_SQL: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// A queue name per committed change that may have freed work: every portal's listener
 /// hears it and wakes its waiting claims of that queue (`wakeup`).
