@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{FromRow, PgPool};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::input::ClaimRequest;
@@ -35,9 +35,8 @@ pub async fn claim(
     request: ClaimRequest,
 ) -> Result<Claimed, DispatchError> {
     request.check()?;
-    let pool = &dispatcher.pool;
     let queues: Vec<&str> = request.queues.iter().map(|q| q.as_str()).collect();
-    seen(pool, actor, &request, &queues).await?;
+    seen(dispatcher, actor, &request, &queues).await?;
     let started = Instant::now();
     let wait = Duration::from_millis(request.wait_ms.map_or(0, |w| w.get()));
     // Subscribed before the first look, so a wake-up between the look and the wait is kept.
@@ -141,20 +140,29 @@ async fn claim_once(
         .collect())
 }
 
-/// The workers page and the explainer read what workers said they serve and can take.
+/// The workers page and the explainer read what workers said they serve and can take,
+/// written at most every `SEEN_EVERY` per worker by this portal.
 async fn seen(
-    pool: &PgPool,
+    dispatcher: &Dispatcher,
     actor: &Actor,
     request: &ClaimRequest,
     queues: &[&str],
 ) -> Result<(), sqlx::Error> {
+    let said = (
+        queues.iter().map(|q| q.to_string()).collect(),
+        request.capacity.memory_mb.map(|m| m.get()),
+        request.capacity.cpus.map(|c| c.get().to_bits()),
+    );
+    if !dispatcher.worker_row_due(request.worker_id.as_str(), said) {
+        return Ok(());
+    }
     sqlx::query(store::SEEN_WORKER_SQL)
         .bind(request.worker_id.as_str())
         .bind(queues)
         .bind(request.capacity.memory_mb.map(|m| m.get()))
         .bind(request.capacity.cpus.map(|c| c.get()))
         .bind(&actor.label)
-        .execute(pool)
+        .execute(&dispatcher.pool)
         .await?;
     Ok(())
 }

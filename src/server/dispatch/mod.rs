@@ -36,7 +36,20 @@ pub struct Dispatcher {
     pub pool: PgPool,
     pub wakeups: Wakeups,
     pub lease: Duration,
+    /// When this process last wrote each worker's row (`claim::seen`).
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, WorkerSeen>>>,
 }
+
+/// What a worker last said when its row was written, and when.
+#[derive(Clone, PartialEq)]
+struct WorkerSeen {
+    at: std::time::Instant,
+    said: (Vec<String>, Option<i64>, Option<u64>),
+}
+
+/// A worker's row is written at most this often by one portal (unless what it says
+/// changes): every write is a commit, and a claim must not wait on one.
+pub const SEEN_EVERY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub fn new(pool: PgPool, lease: Duration) -> Self {
@@ -44,7 +57,24 @@ impl Dispatcher {
             pool,
             wakeups: Wakeups::default(),
             lease,
+            seen: Default::default(),
         }
+    }
+
+    /// Whether the worker's row is due a write now; notes that it is being written.
+    fn worker_row_due(&self, id: &str, said: (Vec<String>, Option<i64>, Option<u64>)) -> bool {
+        let mut seen = self.seen.lock().expect("seen lock");
+        let now = std::time::Instant::now();
+        if let Some(last) = seen.get(id) {
+            if last.said == said && now.duration_since(last.at) < SEEN_EVERY {
+                return false;
+            }
+        }
+        if seen.len() > 10_000 {
+            seen.retain(|_, last| now.duration_since(last.at) < SEEN_EVERY);
+        }
+        seen.insert(id.to_string(), WorkerSeen { at: now, said });
+        true
     }
 }
 

@@ -128,8 +128,8 @@ pub const CLAIM_SQL: &str = concat!(
     ORDER BY o.priority DESC, o.created_at, c.job_id"
 );
 
-/// Records that a worker asked, at most once a second per worker unless what it serves or
-/// declares changed.
+/// Records that a worker asked (`claim::seen` calls it at most every `SEEN_EVERY` per
+/// worker and portal; here again at most once a second, for several portals).
 pub const SEEN_WORKER_SQL: &str = "
     INSERT INTO workers AS w (id, queues, memory_mb, cpus, actor)
     VALUES ($1, $2, $3, $4, $5)
@@ -144,7 +144,7 @@ pub const SEEN_WORKER_SQL: &str = "
 /// A heartbeat's `last_seen_at` only (it does not restate the worker's queues).
 pub const HEARD_WORKER_SQL: &str = "
     UPDATE workers SET last_seen_at = now()
-    WHERE id = $1 AND last_seen_at < now() - interval '1 second'";
+    WHERE id = $1 AND last_seen_at < now() - interval '10 seconds'";
 
 /// `heartbeat`: extends the leases presented with their current token and keeps what the
 /// tasks report; returns each extended task with its job's status. A task row another
