@@ -185,9 +185,16 @@ async fn sixteen_claimers_never_run_more_of_a_job_than_its_limit(pool: PgPool) {
             while idle < 20 {
                 let body = json!({ "action": "claimTasks", "data": {
                     "worker_id": id, "queues": ["q"], "max_tasks": 1 + c % 4 } });
-                let answer: Value = worker.post(format!("{base}/task-operations")).json(&body)
-                    .send().await.unwrap().json().await.unwrap();
-                let held = answer["data"]["tasks"].as_array().unwrap().clone();
+                                let response = worker.post(format!("{base}/task-operations")).json(&body)
+                    .send().await.unwrap();
+                let status = response.status().as_u16();
+                let answer: Value = response.json().await.unwrap();
+                // A busy machine may answer 503 ("retry later"), as to any worker.
+                if status == 503 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                let held = answer["data"]["tasks"].as_array().unwrap_or_else(|| panic!("{status} {answer}")).clone();
                 if held.is_empty() {
                     idle += 1;
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -198,9 +205,17 @@ async fn sixteen_claimers_never_run_more_of_a_job_than_its_limit(pool: PgPool) {
                 let done: Vec<Value> = held.iter()
                     .map(|t| json!({ "task_id": t["task_id"], "lease_token": t["lease_token"] }))
                     .collect();
-                let answer: Value = worker.post(format!("{base}/task-operations"))
-                    .json(&json!({ "action": "completeTasks", "data": { "worker_id": id, "tasks": done } }))
-                    .send().await.unwrap().json().await.unwrap();
+                                // Retried with the same leases on a 503, as a worker does.
+                let answer: Value = loop {
+                    let response = worker.post(format!("{base}/task-operations"))
+                        .json(&json!({ "action": "completeTasks", "data": { "worker_id": id, "tasks": done } }))
+                        .send().await.unwrap();
+                    if response.status() == 503 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    break response.json().await.unwrap();
+                };
                 for result in answer["data"]["results"].as_array().unwrap() {
                     assert_eq!(result["result"], "completed", "{answer}");
                     finished += 1;
