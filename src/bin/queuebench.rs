@@ -125,8 +125,10 @@ async fn throughput(args: &Args, queue: &str) {
             let mut samples = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let most: i64 = sqlx::query_scalar(
+                    // The held tasks' partial index: a scan of every task took a third
+                    // of a core from the portal being measured.
                     "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM job_tasks
-                     WHERE status = 'running' GROUP BY job_id) x",
+                     WHERE lease_token IS NOT NULL AND status = 'running' GROUP BY job_id) x",
                 )
                 .fetch_one(&pool)
                 .await

@@ -922,7 +922,10 @@ async fn two_portals_on_one_database_keep_every_jobs_limit(
                     "worker_id": format!("c{c}"), "queues": ["q"], "max_tasks": 2 }),
                 )
                 .await;
-                let held = answer["data"]["tasks"].as_array().unwrap().clone();
+                let held = answer["data"]["tasks"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("claimTasks answered {answer}"))
+                    .clone();
                 if held.is_empty() {
                     idle += 1;
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -958,4 +961,109 @@ async fn two_portals_on_one_database_keep_every_jobs_limit(
         .await
         .unwrap();
     assert_eq!(statuses, ["completed", "completed"]);
+}
+
+/// The counts a finishing call reads instead of recounting (`tasks_total`,
+/// `tasks_completed`, kept by a trigger) against the tasks themselves, after every kind of
+/// change: tasks added at creation and later, claims, completions, a final failure that
+/// ends the job, a retry of the job, the reported driver's `updateTasks`, and deletion.
+#[sqlx::test]
+async fn a_jobs_task_counts_follow_its_tasks_through_every_change(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    async fn counts_agree(pool: &PgPool, job: Uuid, step: &str) -> (i32, i32) {
+        let (kept_total, kept_completed, total, completed): (i32, i32, i64, i64) =
+            sqlx::query_as(
+                "SELECT j.tasks_total, j.tasks_completed,
+                        (SELECT count(*) FROM job_tasks t WHERE t.job_id = j.id),
+                        (SELECT count(*) FROM job_tasks t WHERE t.job_id = j.id
+                                                            AND t.status = 'completed')
+                 FROM jobs j WHERE j.id = $1",
+            )
+            .bind(job)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            (kept_total as i64, kept_completed as i64),
+            (total, completed),
+            "{step}"
+        );
+        (kept_total, kept_completed)
+    }
+    let retry = json!({ "max_attempts": 1, "retry_interval": 0, "retry_on_errors": [] });
+    let job = dispatched(
+        &app,
+        "q",
+        json!({ "retry_config": retry, "tasks": tasks(&["a", "b", "c"]), "max_parallel_tasks": 2 }),
+    )
+    .await;
+    assert_eq!(counts_agree(&pool, job, "created").await, (3, 0));
+    let (status, body) = task_op(
+        &app,
+        &app.client,
+        "addTasks",
+        json!({ "job_id": job, "tasks": tasks(&["d", "e"]) }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(counts_agree(&pool, job, "added").await, (5, 0));
+
+    let held = claim(&app, &app.client, "w", json!({ "max_tasks": 2 })).await;
+    assert_eq!(held.len(), 2);
+    assert_eq!(counts_agree(&pool, job, "claimed").await, (5, 0));
+    let (status, body) = complete(&app, &app.client, &held[..1]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts_agree(&pool, job, "one completed").await, (5, 1));
+    assert_eq!(
+        info(&app, job).await["job"]["detailed_status"]["progress_percentage"],
+        20.0
+    );
+    // No attempts left: the job fails and its other tasks end.
+    let (status, body) = fail(&app, &app.client, &held[1], "BOOM", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(info(&app, job).await["job"]["status"], "failed");
+    assert_eq!(counts_agree(&pool, job, "failed").await, (5, 1));
+
+    let (status, body) = job_op(&app, "retryJob", json!({ "job_id": job })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts_agree(&pool, job, "retried").await, (5, 1));
+    for _ in 0..2 {
+        let held = claim(&app, &app.client, "w", json!({ "max_tasks": 2 })).await;
+        let (status, body) = complete(&app, &app.client, &held).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(counts_agree(&pool, job, "all completed").await, (5, 5));
+    let done = info(&app, job).await["job"].clone();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["detailed_status"]["progress_percentage"], 100.0);
+
+    // The reported driver's own task updates keep the same counts.
+    let (status, body) = job_op(
+        &app,
+        "createJob",
+        json!({ "product_id": "p", "sending_group_id": "g", "tasks": tasks(&["x", "y"]) }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let reported: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+    for status in ["running", "completed", "running"] {
+        let (code, body) = task_op(
+            &app,
+            &app.client,
+            "updateTasks",
+            json!({ "job_id": reported, "tasks": [{ "name": "x", "status": status }] }),
+        )
+        .await;
+        if code != 200 {
+            // A finished task may refuse to run again; the counts must still agree.
+            assert_eq!(code, 409, "{body}");
+        }
+        counts_agree(&pool, reported, status).await;
+    }
+    sqlx::query("DELETE FROM job_tasks WHERE job_id = $1 AND name = 'y'")
+        .bind(reported)
+        .execute(&pool)
+        .await
+        .unwrap();
+    counts_agree(&pool, reported, "a task deleted").await;
 }

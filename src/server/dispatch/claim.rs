@@ -1,19 +1,19 @@
 //! `claimTasks`: hands out ready tasks under leases, the per-job limit and the worker's
-//! capacity enforced in the claim statement itself (`store::CLAIM_SQL`); with `wait_ms`, a
+//! capacity enforced in the claim's two statements (`store::LOCK_OPEN_JOBS_SQL`,
+//! `store::CLAIM_SQL`), which lock and then fill the jobs; with `wait_ms`, a
 //! call that finds nothing waits for a wake-up (`wakeup`) rather than polling.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::input::ClaimRequest;
 use super::{store, DispatchError, Dispatcher};
 use crate::model::dispatch::{Claimed, ClaimedTask};
-use crate::model::{JobDriver, JobStatus, ResourceLimits, TaskCall, TaskStatus};
-use crate::server::audit::{self, Actor, Event, Outcome};
+use crate::model::{JobDriver, JobStatus, ResourceLimits, TaskStatus};
+use crate::server::audit::Actor;
 
 #[derive(FromRow)]
 struct ClaimedRow {
@@ -79,47 +79,38 @@ async fn claim_once(
     request: &ClaimRequest,
     queues: &[&str],
 ) -> Result<Vec<ClaimedTask>, DispatchError> {
-    let mut tx = dispatcher.pool.begin().await?;
-    sqlx::query(store::GENERIC_PLANS_SQL)
-        .execute(&mut *tx)
-        .await?;
-    let rows: Vec<ClaimedRow> = sqlx::query_as(store::CLAIM_SQL)
+    let mut tx = dispatcher.protocol_pool.begin().await?;
+    let jobs: Vec<Uuid> = sqlx::query_scalar(store::LOCK_OPEN_JOBS_SQL)
         .bind(request.worker_id.as_str())
         .bind(queues)
         .bind(request.max_tasks() as i32)
         .bind(request.capacity.memory_mb.map(|m| m.get()))
         .bind(request.capacity.cpus.map(|c| c.get()))
-        .bind(dispatcher.lease.as_secs_f64())
         .bind(JobStatus::HANDING_OUT.map(JobStatus::as_str))
+        .bind(TaskStatus::Completed)
+        .bind(JobDriver::Dispatched)
+        .fetch_all(&mut *tx)
+        .await?;
+    if jobs.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ClaimedRow> = sqlx::query_as(store::CLAIM_SQL)
+        .bind(request.worker_id.as_str())
+        .bind(&jobs)
+        .bind(request.max_tasks() as i32)
+        .bind(request.capacity.memory_mb.map(|m| m.get()))
+        .bind(request.capacity.cpus.map(|c| c.get()))
+        .bind(dispatcher.lease.as_secs_f64())
         .bind(TaskStatus::Pending)
         // A claim starts an attempt: it moves the task into the status that does.
         .bind(TaskStatus::ATTEMPT_STARTS)
         .bind(TaskStatus::Completed)
-        .bind(JobDriver::Dispatched)
         .bind(JobStatus::Running)
         .bind(JobStatus::Pending)
         .bind(&actor.label)
         .fetch_all(&mut *tx)
         .await?;
-    if rows.is_empty() {
-        tx.rollback().await?;
-        return Ok(Vec::new());
-    }
-    audit::record(
-        &mut tx,
-        actor,
-        Event {
-            action: TaskCall::ClaimTasks.as_str(),
-            target: None,
-            details: json!({
-                "worker_id": request.worker_id.as_str(),
-                "tasks": rows.len(),
-                "jobs": rows.iter().map(|r| r.job_id).collect::<std::collections::BTreeSet<_>>(),
-            }),
-            outcome: Outcome::Success,
-        },
-    )
-    .await?;
     tx.commit().await?;
     Ok(rows
         .into_iter()
@@ -162,7 +153,7 @@ async fn seen(
         .bind(request.capacity.memory_mb.map(|m| m.get()))
         .bind(request.capacity.cpus.map(|c| c.get()))
         .bind(&actor.label)
-        .execute(&dispatcher.pool)
+        .execute(&dispatcher.protocol_pool)
         .await?;
     Ok(())
 }

@@ -36,7 +36,7 @@ pub async fn heartbeat(
     request: HeartbeatRequest,
 ) -> Result<HeartbeatAnswer, DispatchError> {
     request.check()?;
-    let pool = &dispatcher.pool;
+    let pool = &dispatcher.protocol_pool;
     let leases = &request.leases;
     let extended: Vec<Extended> = sqlx::query_as(store::HEARTBEAT_SQL)
         .bind(leases.iter().map(|l| l.task_id).collect::<Vec<_>>())
@@ -168,10 +168,9 @@ pub async fn heartbeat(
 struct Followed {
     id: Uuid,
     all_completed: bool,
-    has_failed: bool,
 }
 
-/// Recounts the jobs' running tasks and progress from their tasks (the jobs are locked).
+/// The jobs' running tasks, progress and phase from their held tasks (the jobs are locked).
 async fn follow(tx: &mut PgConnection, job_ids: &[Uuid]) -> Result<Vec<Followed>, sqlx::Error> {
     if job_ids.is_empty() {
         return Ok(Vec::new());
@@ -179,8 +178,6 @@ async fn follow(tx: &mut PgConnection, job_ids: &[Uuid]) -> Result<Vec<Followed>
     sqlx::query_as(store::FOLLOW_SQL)
         .bind(job_ids)
         .bind(TaskStatus::Running)
-        .bind(TaskStatus::Completed)
-        .bind(TaskStatus::Failed)
         .fetch_all(tx)
         .await
 }
@@ -237,6 +234,8 @@ struct Plan {
     /// Task, seconds to wait, attempt given back, message.
     retries: (Vec<Uuid>, Vec<f64>, Vec<i32>, Vec<String>),
     fails: (Vec<Uuid>, Vec<String>),
+    /// Jobs with a task failed for good by this call.
+    failed_jobs: BTreeSet<Uuid>,
     errors: ErrorRows,
     error_counts: HashMap<Uuid, i32>,
     touched: BTreeSet<Uuid>,
@@ -249,19 +248,16 @@ struct Plan {
 /// Completes or fails held tasks in one transaction: jobs, then tasks, locked in id order;
 /// each task decided on its own (refused, completed, retried, failed); their jobs follow
 /// (a final failure fails a running job and ends its other tasks; all completed completes
-/// it); one audit row; a wake-up for each queue that may have work again.
+/// it); an audit row when a task failed; a wake-up for each queue that may have work again.
 pub async fn finish(
     dispatcher: &Dispatcher,
     actor: &Actor,
     finisher: Finisher<'_>,
     finishes: Vec<Finish>,
 ) -> Result<FinishAnswer, DispatchError> {
-    let pool = &dispatcher.pool;
+    let pool = &dispatcher.protocol_pool;
     let ids: Vec<Uuid> = finishes.iter().map(|f| f.task_id).collect();
     let mut tx = pool.begin().await?;
-    sqlx::query(store::GENERIC_PLANS_SQL)
-        .execute(&mut *tx)
-        .await?;
     let jobs: Vec<JobToFollow> = sqlx::query_as(store::LOCK_JOBS_OF_TASKS_SQL)
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -354,6 +350,7 @@ pub async fn finish(
             Next::Fail => {
                 plan.fails.0.push(task.id);
                 plan.fails.1.push(format!("{code}: {message}"));
+                plan.failed_jobs.insert(job.locked.id);
                 Finished::Failed
             }
         };
@@ -396,7 +393,9 @@ pub async fn finish(
     for followed in follow(&mut tx, &touched).await? {
         let job = &jobs[&followed.id];
         let to = match job.locked.status {
-            JobStatus::Running if followed.has_failed => Some(JobStatus::Failed),
+            JobStatus::Running if plan.failed_jobs.contains(&followed.id) => {
+                Some(JobStatus::Failed)
+            }
             JobStatus::Running if followed.all_completed => Some(JobStatus::Completed),
             _ => None,
         };
@@ -424,7 +423,10 @@ pub async fn finish(
             None => {}
         }
     }
-    if !plan.touched.is_empty() {
+    // Work that went as planned (claims, heartbeats, completions) is on its tasks, not in
+    // the audit log: at thousands a second it would bury the decisions people look for.
+    // A failure, a retry and a lease taken back are recorded.
+    if !plan.retries.0.is_empty() || !plan.fails.0.is_empty() {
         audit::record(
             &mut tx,
             actor,
@@ -511,14 +513,14 @@ async fn write_plan(
 /// under its row lock and each task fenced by the token read here.
 pub async fn sweep_expired(dispatcher: &Dispatcher) -> Result<usize, DispatchError> {
     let job_ids: Vec<Uuid> = sqlx::query_scalar(store::EXPIRED_LEASES_SQL)
-        .fetch_all(&dispatcher.pool)
+        .fetch_all(&dispatcher.protocol_pool)
         .await?;
     let mut swept = 0;
     for job_id in job_ids {
         let expired: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(store::EXPIRED_TASKS_SQL)
             .bind(job_id)
             .bind(TaskStatus::Running)
-            .fetch_all(&dispatcher.pool)
+            .fetch_all(&dispatcher.protocol_pool)
             .await?;
         let mut by_holder: HashMap<String, Vec<Finish>> = HashMap::new();
         for (task_id, lease_token, holder) in expired {

@@ -34,6 +34,13 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Dispatcher {
     pub pool: PgPool,
+    /// The protocol's own connections (claims, heartbeats, finishing calls, the sweeper):
+    /// a flood of workers waits for these and never takes the pages' connections; and
+    /// their statements are planned once per connection and reused (`plan_cache_mode`):
+    /// the plans do not depend on the values bound (the statuses that choose an index are
+    /// written out), and planning the claim anew took 2 to 5 ms, longer than running it.
+    /// PostgreSQL otherwise keeps choosing custom plans, which it estimates cheaper.
+    pub protocol_pool: PgPool,
     pub wakeups: Wakeups,
     pub lease: Duration,
     /// When this process last wrote each worker's row (`claim::seen`).
@@ -52,8 +59,24 @@ struct WorkerSeen {
 pub const SEEN_EVERY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
+    /// `pool` is the portal's; the protocol's own pool is made like it (same database,
+    /// size and timeouts).
     pub fn new(pool: PgPool, lease: Duration) -> Self {
+        let options = pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .options([("plan_cache_mode", "force_generic_plan")]);
+        let protocol_pool = pool.options().clone().connect_lazy_with(options);
+        // It lives as long as the portal's pool: closed with it (a test's database can
+        // then be dropped).
+        let (closed, protocol) = (pool.close_event(), protocol_pool.clone());
+        tokio::spawn(async move {
+            closed.await;
+            protocol.close().await;
+        });
         Self {
+            protocol_pool,
             pool,
             wakeups: Wakeups::default(),
             lease,
