@@ -971,18 +971,17 @@ async fn two_portals_on_one_database_keep_every_jobs_limit(
 async fn a_jobs_task_counts_follow_its_tasks_through_every_change(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     async fn counts_agree(pool: &PgPool, job: Uuid, step: &str) -> (i32, i32) {
-        let (kept_total, kept_completed, total, completed): (i32, i32, i64, i64) =
-            sqlx::query_as(
-                "SELECT j.tasks_total, j.tasks_completed,
+        let (kept_total, kept_completed, total, completed): (i32, i32, i64, i64) = sqlx::query_as(
+            "SELECT j.tasks_total, j.tasks_completed,
                         (SELECT count(*) FROM job_tasks t WHERE t.job_id = j.id),
                         (SELECT count(*) FROM job_tasks t WHERE t.job_id = j.id
                                                             AND t.status = 'completed')
                  FROM jobs j WHERE j.id = $1",
-            )
-            .bind(job)
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        )
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap();
         assert_eq!(
             (kept_total as i64, kept_completed as i64),
             (total, completed),

@@ -263,38 +263,68 @@ pub async fn finish(
         .fetch_all(&mut *tx)
         .await?;
     let jobs: HashMap<Uuid, JobToFollow> = jobs.into_iter().map(|j| (j.locked.id, j)).collect();
-    let tasks: Vec<HeldTask> = sqlx::query_as(store::LOCK_TASKS_SQL)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let tasks: HashMap<Uuid, HeldTask> = tasks.into_iter().map(|t| (t.id, t)).collect();
-
     let mut plan = Plan::default();
     let mut results = Vec::with_capacity(finishes.len());
-    for finish in finishes {
-        let refuse = |status: u16, error: String| TaskResult {
-            task_id: finish.task_id,
-            status,
-            result: Finished::Refused,
-            not_before: None,
-            error: Some(error),
-        };
-        let Some(task) = tasks.get(&finish.task_id) else {
-            results.push(refuse(404, "no such task".into()));
-            continue;
-        };
-        let Some(job) = jobs.get(&task.job_id) else {
-            results.push(refuse(404, "no such task".into()));
+    let only_completions =
+        matches!(finisher, Finisher::Worker(_)) && finishes.iter().all(|f| f.failure.is_none());
+    // The common call, a worker completing what it holds, decides nothing per task: one
+    // statement completes the tasks whose token is current (the others are read only to
+    // say why they were refused).
+    let tasks: HashMap<Uuid, HeldTask> = if only_completions {
+        let tokens: Vec<Uuid> = finishes.iter().map(|f| f.lease_token).collect();
+        let completed: HashMap<Uuid, Uuid> = sqlx::query_as(store::COMPLETE_HELD_SQL)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(TaskStatus::Completed)
+            .bind(TaskStatus::Running)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        let refused: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !completed.contains_key(id))
+            .copied()
+            .collect();
+        let mut tasks = HashMap::new();
+        if !refused.is_empty() {
+            let rows: Vec<HeldTask> = sqlx::query_as(store::LOCK_TASKS_SQL)
+                .bind(&refused)
+                .fetch_all(&mut *tx)
+                .await?;
+            tasks.extend(rows.into_iter().map(|t| (t.id, t)));
+        }
+        for finish in &finishes {
+            match completed.get(&finish.task_id) {
+                Some(job_id) => {
+                    plan.touched.insert(*job_id);
+                    results.push(TaskResult {
+                        task_id: finish.task_id,
+                        status: 200,
+                        result: Finished::Completed,
+                        not_before: None,
+                        error: None,
+                    });
+                }
+                None => results.push(refusal(finish.task_id, tasks.get(&finish.task_id))),
+            }
+        }
+        HashMap::new()
+    } else {
+        let tasks: Vec<HeldTask> = sqlx::query_as(store::LOCK_TASKS_SQL)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+        tasks.into_iter().map(|t| (t.id, t)).collect()
+    };
+    for finish in finishes.into_iter().filter(|_| !only_completions) {
+        let task = tasks.get(&finish.task_id);
+        let (Some(task), Some(job)) = (task, task.and_then(|t| jobs.get(&t.job_id))) else {
+            results.push(refusal(finish.task_id, None));
             continue;
         };
         if task.status != TaskStatus::Running || task.lease_token != Some(finish.lease_token) {
-            results.push(refuse(
-                409,
-                format!(
-                    "the task is {} and this lease is not its current one; nothing was changed",
-                    task.status
-                ),
-            ));
+            results.push(refusal(finish.task_id, Some(task)));
             continue;
         }
         if matches!(finisher, Finisher::LeaseSweeper { .. }) && !task.expired {
@@ -452,6 +482,27 @@ pub async fn finish(
         wake_at(pool, queue, after);
     }
     Ok(FinishAnswer { results })
+}
+
+/// Why a finishing call's task was refused: unknown (404), or not held under this lease.
+fn refusal(task_id: Uuid, task: Option<&HeldTask>) -> TaskResult {
+    let (status, error) = match task {
+        None => (404, "no such task".to_string()),
+        Some(task) => (
+            409,
+            format!(
+                "the task is {} and this lease is not its current one; nothing was changed",
+                task.status
+            ),
+        ),
+    };
+    TaskResult {
+        task_id,
+        status,
+        result: Finished::Refused,
+        not_before: None,
+        error: Some(error),
+    }
 }
 
 /// Writes the plan; returns when each retried task may run again.

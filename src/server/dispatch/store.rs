@@ -263,6 +263,17 @@ pub const LOCK_TASKS_SQL: &str = "
     ORDER BY id
     FOR UPDATE";
 
+/// A worker's completions in one statement: the named tasks still running under the
+/// token presented become completed; returns each with its job. `$3` completed, `$4`
+/// running.
+pub const COMPLETE_HELD_SQL: &str = "
+    UPDATE job_tasks t SET
+        status = $3, finished_at = now(), lease_token = NULL, leased_until = NULL,
+        progress = 100, updated_at = now()
+    FROM unnest($1::uuid[], $2::uuid[]) AS i(id, token)
+    WHERE t.id = i.id AND t.lease_token = i.token AND t.status = $4
+    RETURNING t.id, t.job_id";
+
 /// `$2` completed.
 pub const COMPLETE_TASKS_SQL: &str = "
     UPDATE job_tasks SET
