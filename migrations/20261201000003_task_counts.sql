@@ -14,9 +14,11 @@ FROM (SELECT job_id, count(*) AS total, count(*) FILTER (WHERE status = 'complet
 WHERE j.id = c.job_id;
 
 -- One UPDATE of each job a statement touched, after the statement (per-row triggers would
--- write a job row once per task). Every path that changes tasks already holds their
--- job's row lock, so taking it here adds no wait and no lock-order cycle; a statement that
--- changes no task's completion (a claim, a heartbeat) writes no job row.
+-- write a job row once per task). Every path that changes whether a task is completed, or
+-- adds or removes tasks, already holds their job's row lock, so taking it here adds no wait
+-- and no lock-order cycle; a statement that changes no task's completion (a claim, a
+-- heartbeat, which holds no job lock) writes no job row. A new path that completes tasks
+-- must lock their job first.
 CREATE FUNCTION job_tasks_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN

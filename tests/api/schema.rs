@@ -131,4 +131,11 @@ async fn the_dispatch_indexes_name_the_enums_statuses(pool: PgPool) {
         set(&[TaskStatus::Pending.as_str()]),
         "{pending}"
     );
+    // The finishing call's probe for tasks waiting on others says 'pending' as this does.
+    let waiting = index("job_tasks_waiting_on_others_idx").await;
+    assert_eq!(
+        words(&waiting),
+        set(&[TaskStatus::Pending.as_str()]),
+        "{waiting}"
+    );
 }

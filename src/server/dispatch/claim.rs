@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::input::ClaimRequest;
 use super::{store, DispatchError, Dispatcher};
 use crate::model::dispatch::{Claimed, ClaimedTask};
-use crate::model::{JobDriver, JobStatus, ResourceLimits, TaskStatus};
+use crate::model::{JobStatus, ResourceLimits, TaskStatus};
 use crate::server::audit::Actor;
 
 #[derive(FromRow)]
@@ -86,9 +86,7 @@ async fn claim_once(
         .bind(request.max_tasks() as i32)
         .bind(request.capacity.memory_mb.map(|m| m.get()))
         .bind(request.capacity.cpus.map(|c| c.get()))
-        .bind(JobStatus::HANDING_OUT.map(JobStatus::as_str))
         .bind(TaskStatus::Completed)
-        .bind(JobDriver::Dispatched)
         .fetch_all(&mut *tx)
         .await?;
     if jobs.is_empty() {

@@ -245,10 +245,12 @@ struct Plan {
     later: Vec<(String, std::time::Duration)>,
 }
 
-/// Completes or fails held tasks in one transaction: jobs, then tasks, locked in id order;
-/// each task decided on its own (refused, completed, retried, failed); their jobs follow
-/// (a final failure fails a running job and ends its other tasks; all completed completes
-/// it); an audit row when a task failed; a wake-up for each queue that may have work again.
+/// Completes or fails held tasks in one transaction: jobs locked in id order, then tasks
+/// (in id order, or by the one fenced UPDATE of a call that only completes: the job locks
+/// already keep other finishing calls out); each task decided on its own (refused,
+/// completed, retried, failed); their jobs follow (a final failure fails a running job and
+/// ends its other tasks; all completed completes it); an audit row when a task failed or
+/// was retried; a wake-up for each queue that may have work again.
 pub async fn finish(
     dispatcher: &Dispatcher,
     actor: &Actor,
@@ -421,7 +423,9 @@ pub async fn finish(
     let mut queues = BTreeSet::new();
     let released = &plan.released;
     for followed in follow(&mut tx, &touched).await? {
-        let job = &jobs[&followed.id];
+        let Some(job) = jobs.get(&followed.id) else {
+            continue;
+        };
         let to = match job.locked.status {
             JobStatus::Running if plan.failed_jobs.contains(&followed.id) => {
                 Some(JobStatus::Failed)

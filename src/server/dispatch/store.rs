@@ -43,6 +43,16 @@ macro_rules! held {
     };
 }
 
+/// A job `j` that may hand out work: dispatched, pending or running, not being deleted.
+/// Written out, as `jobs_claimable_idx` says it (bound, a generic plan could not use the
+/// index and would read every job); a test below checks it against the enums.
+macro_rules! claimable {
+    () => {
+        "j.driver = 'dispatched' AND j.status IN ('pending', 'running')
+         AND j.delete_requested_at IS NULL"
+    };
+}
+
 /// `claimTasks`, first statement: the jobs that may hand out work now, best first, locked
 /// `SKIP LOCKED` (a job another call holds is passed over, never waited for): dispatched,
 /// of the worker's queues, handing out, below their limit, needing no more than the
@@ -52,8 +62,7 @@ macro_rules! held {
 /// had just changed could go past a job's limit (the CHECK refused it).
 ///
 /// `$1` worker, `$2` queues, `$3` most jobs, `$4`/`$5` declared memory (MB) and cores
-/// (NULL: no bound), `$6` `JobStatus::HANDING_OUT`, `$7` `TaskStatus::Completed`, `$8`
-/// `JobDriver::Dispatched`.
+/// (NULL: no bound), `$6` `TaskStatus::Completed`.
 pub const LOCK_OPEN_JOBS_SQL: &str = concat!(
     "
     WITH ",
@@ -61,15 +70,16 @@ pub const LOCK_OPEN_JOBS_SQL: &str = concat!(
     "
     SELECT j.id
     FROM jobs j
-    WHERE j.driver = $8 AND j.queue = ANY($2) AND j.status = ANY($6)
-      AND j.delete_requested_at IS NULL
+    WHERE ",
+    claimable!(),
+    " AND j.queue = ANY($2)
       AND j.running_tasks < j.max_parallel_tasks
       AND ($4::bigint IS NULL OR j.max_memory <= $4 - (SELECT memory FROM held))
       AND ($5::float8 IS NULL OR j.max_cpu <= $5 - (SELECT cpus FROM held))
       -- LIMIT 1 keeps it a fast-start probe of the pending index (a semi join read
       -- every pending task of every job to build a bitmap).
       AND EXISTS (SELECT 1 FROM job_tasks t WHERE t.job_id = j.id AND ",
-    ready!("$7"),
+    ready!("$6"),
     "
                   ORDER BY t.seq LIMIT 1)
     ORDER BY j.priority DESC, j.created_at, j.id
@@ -370,7 +380,18 @@ pub const NOTIFY_SQL: &str = "SELECT pg_notify($1, $2)";
 
 #[cfg(test)]
 mod tests {
-    use crate::model::TaskStatus;
+    use crate::model::{JobDriver, JobStatus, TaskStatus};
+
+    #[test]
+    fn the_claimable_rule_names_the_driver_and_statuses_as_its_index_does() {
+        let [pending, running] = JobStatus::HANDING_OUT.map(JobStatus::as_str);
+        let rule = format!(
+            "j.driver = '{}' AND j.status IN ('{pending}', '{running}')",
+            JobDriver::Dispatched.as_str()
+        );
+        assert!(claimable!().contains(&rule), "{}", claimable!());
+        assert!(super::LOCK_OPEN_JOBS_SQL.contains(claimable!()));
+    }
 
     #[test]
     fn the_ready_rule_names_the_pending_status_as_its_index_does() {
