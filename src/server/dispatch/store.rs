@@ -78,7 +78,8 @@ pub const LOCK_OPEN_JOBS_SQL: &str = concat!(
       AND ($5::float8 IS NULL OR j.max_cpu <= $5 - (SELECT cpus FROM held))
       -- LIMIT 1 keeps it a fast-start probe of the pending index (a semi join read
       -- every pending task of every job to build a bitmap).
-      AND EXISTS (SELECT 1 FROM job_tasks t WHERE t.job_id = j.id AND ",
+      AND EXISTS (SELECT 1 FROM job_tasks t
+                  WHERE t.job_id = j.id AND t.seq >= j.claim_from AND ",
     ready!("$6"),
     "
                   ORDER BY t.seq LIMIT 1)
@@ -102,7 +103,7 @@ pub const CLAIM_SQL: &str = concat!(
     held!(),
     ", open_jobs AS (
         SELECT j.id, j.status, j.priority, j.created_at, j.max_memory, j.max_cpu,
-               j.max_parallel_tasks - j.running_tasks AS room
+               j.max_parallel_tasks - j.running_tasks AS room, j.claim_from
         FROM jobs j
         WHERE j.id = ANY($2)
     ), ready AS (
@@ -112,7 +113,7 @@ pub const CLAIM_SQL: &str = concat!(
         CROSS JOIN LATERAL (
             SELECT t.id, t.job_id, t.seq
             FROM job_tasks t
-            WHERE t.job_id = o.id AND ",
+            WHERE t.job_id = o.id AND t.seq >= o.claim_from AND ",
     ready!("$9"),
     "
             ORDER BY t.seq
@@ -144,13 +145,23 @@ pub const CLAIM_SQL: &str = concat!(
             updated_at = now()
         FROM picked p
         WHERE t.id = p.id AND t.status = $7
-        RETURNING t.id, t.job_id, t.name, t.payload, t.attempt, t.lease_token, t.leased_until
+        RETURNING t.id, t.job_id, t.name, t.payload, t.attempt, t.lease_token, t.leased_until,
+                  t.seq
     ), counted AS (
-        SELECT job_id, count(*)::int AS n FROM claimed GROUP BY job_id
+        SELECT job_id, count(*)::int AS n, max(seq) AS last, array_agg(id) AS ids
+        FROM claimed GROUP BY job_id
     ), started AS (
         UPDATE jobs j SET
             running_tasks = j.running_tasks + c.n,
             active_tasks = j.running_tasks + c.n,
+            -- The first task still pending (this statement sees the ones it took as they
+            -- were, and passes over them), else past the last one taken.
+            claim_from = coalesce(
+                (SELECT t.seq FROM job_tasks t
+                 WHERE t.job_id = j.id AND t.status = 'pending' AND t.seq >= j.claim_from
+                   AND t.id <> ALL(c.ids)
+                 ORDER BY t.seq LIMIT 1),
+                c.last + 1),
             status = $10,
             started_at = coalesce(j.started_at, now()),
             updated_at = now()
@@ -397,6 +408,6 @@ mod tests {
     fn the_ready_rule_names_the_pending_status_as_its_index_does() {
         let literal = format!("t.status = '{}'", TaskStatus::Pending.as_str());
         assert_eq!(super::LOCK_OPEN_JOBS_SQL.matches(&literal).count(), 1);
-        assert_eq!(super::CLAIM_SQL.matches(&literal).count(), 1);
+        assert_eq!(super::CLAIM_SQL.matches(&literal).count(), 2);
     }
 }
