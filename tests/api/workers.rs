@@ -1062,18 +1062,20 @@ async fn a_jobs_task_counts_follow_its_tasks_through_every_change(pool: PgPool) 
         assert_eq!(code, 200, "{body}");
     }
     assert_eq!(counts_agree(&pool, reported, "reported").await, (2, 2));
+    let on_reported = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sql)
+                .bind(reported)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
     // No call takes a task out of `completed` today; the trigger counts it down anyway.
-    sqlx::query("UPDATE job_tasks SET status = 'pending', finished_at = NULL WHERE job_id = $1 AND name = 'y'")
-        .bind(reported)
-        .execute(&pool)
-        .await
-        .unwrap();
+    on_reported("UPDATE job_tasks SET status = 'pending', finished_at = NULL WHERE job_id = $1 AND name = 'y'").await;
     assert_eq!(counts_agree(&pool, reported, "uncompleted").await, (2, 1));
-    sqlx::query("DELETE FROM job_tasks WHERE job_id = $1 AND name = 'x'")
-        .bind(reported)
-        .execute(&pool)
-        .await
-        .unwrap();
+    on_reported("DELETE FROM job_tasks WHERE job_id = $1 AND name = 'x'").await;
     assert_eq!(
         counts_agree(&pool, reported, "a completed task deleted").await,
         (1, 0)

@@ -230,7 +230,8 @@ struct ErrorRows {
 
 #[derive(Default)]
 struct Plan {
-    completes: Vec<Uuid>,
+    /// Tasks and the lease tokens they were checked under.
+    completes: (Vec<Uuid>, Vec<Uuid>),
     /// Task, seconds to wait, attempt given back, message.
     retries: (Vec<Uuid>, Vec<f64>, Vec<i32>, Vec<String>),
     fails: (Vec<Uuid>, Vec<String>),
@@ -334,7 +335,8 @@ pub async fn finish(
         }
         plan.touched.insert(job.locked.id);
         let Some(failure) = finish.failure else {
-            plan.completes.push(task.id);
+            plan.completes.0.push(task.id);
+            plan.completes.1.push(finish.lease_token);
             results.push(TaskResult {
                 task_id: task.id,
                 status: 200,
@@ -468,7 +470,7 @@ pub async fn finish(
                 action,
                 target: None,
                 details: json!({
-                    "completed": plan.completes.len(),
+                    "completed": plan.completes.0.len(),
                     "retried": plan.retries.0.len(),
                     "failed": plan.fails.0.len(),
                     "jobs": touched,
@@ -515,10 +517,12 @@ async fn write_plan(
     plan: &Plan,
 ) -> Result<HashMap<Uuid, DateTime<Utc>>, sqlx::Error> {
     let mut not_before = HashMap::new();
-    if !plan.completes.is_empty() {
-        sqlx::query(store::COMPLETE_TASKS_SQL)
-            .bind(&plan.completes)
+    if !plan.completes.0.is_empty() {
+        sqlx::query(store::COMPLETE_HELD_SQL)
+            .bind(&plan.completes.0)
+            .bind(&plan.completes.1)
             .bind(TaskStatus::Completed)
+            .bind(TaskStatus::Running)
             .execute(&mut *tx)
             .await?;
     }

@@ -295,13 +295,6 @@ pub const COMPLETE_HELD_SQL: &str = "
     WHERE t.id = i.id AND t.lease_token = i.token AND t.status = $4
     RETURNING t.id, t.job_id";
 
-/// `$2` completed.
-pub const COMPLETE_TASKS_SQL: &str = "
-    UPDATE job_tasks SET
-        status = $2, finished_at = now(), lease_token = NULL, leased_until = NULL,
-        progress = 100, updated_at = now()
-    WHERE id = ANY($1)";
-
 /// Back to pending for `delay` seconds (the database's clock, the one claims compare
 /// with); `give_back` 1 returns the attempt (a worker's shutdown does not count). `$5`
 /// pending. Returns when each may run again.
