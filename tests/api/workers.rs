@@ -1081,3 +1081,110 @@ async fn a_jobs_task_counts_follow_its_tasks_through_every_change(pool: PgPool) 
         (1, 0)
     );
 }
+
+/// Completions queued while both writers wait on a job's lock share one transaction when
+/// the lock goes; a task named twice waits for the next one, so a stale token is still
+/// refused and the same completion is not counted twice; each caller gets its own answer.
+#[sqlx::test]
+async fn queued_completions_share_a_transaction_and_each_caller_gets_its_own_answer(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let names: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let job = dispatched(
+        &app,
+        "q",
+        json!({ "max_parallel_tasks": 12, "tasks": tasks(&names) }),
+    )
+    .await;
+    let held = claim(&app, &app.client, "w", json!({ "max_tasks": 12 })).await;
+    assert_eq!(held.len(), 12);
+    let queue = &app.state.dispatch.completions;
+    let send = |tasks: Vec<Value>| {
+        let (client, url) = (app.client.clone(), app.url("/task-operations"));
+        tokio::spawn(async move {
+            let tasks: Vec<Value> = tasks
+                .iter()
+                .map(|t| json!({ "task_id": t["task_id"], "lease_token": t["lease_token"] }))
+                .collect();
+            let body = json!({ "action": "completeTasks",
+                               "data": { "worker_id": "w", "tasks": tasks } });
+            let response = client.post(url).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, body_json(response).await, tasks)
+        })
+    };
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(job)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let before = queue.transactions();
+    // One call per writer, each waiting on the job's lock.
+    let writers = jobdeck::server::dispatch::completions::WRITERS;
+    let mut calls = Vec::new();
+    for (n, task) in held[..writers].iter().enumerate() {
+        calls.push(send(vec![task.clone()]));
+        eventually("a writer waits", || async {
+            locks_waited_for(&pool).await == n as i64 + 1
+        })
+        .await;
+    }
+    for task in &held[writers..] {
+        calls.push(send(vec![task.clone()]));
+    }
+    let mut forged = held[writers].clone();
+    forged["lease_token"] = json!(stranger());
+    calls.push(send(vec![forged]));
+    calls.push(send(vec![held[writers + 1].clone()]));
+    let queued = 12 - writers + 2;
+    eventually("the rest queue", || async { queue.waiting() == queued }).await;
+    lock.commit().await.unwrap();
+
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    // One per writer, the rest together, then the two that named a task already in it.
+    assert_eq!(queue.transactions() - before, writers as u64 + 2);
+    let (mut completed, mut refused) = (0, 0);
+    for (status, body, sent) in &answers {
+        let results = body["data"]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{body}");
+        assert_eq!(results[0]["task_id"], sent[0]["task_id"], "its own answer");
+        match *status {
+            200 => completed += 1,
+            409 => refused += 1,
+            other => panic!("{other} {body}"),
+        }
+    }
+    assert_eq!((completed, refused), (12, 2));
+    let counts: (String, i32, i32) =
+        sqlx::query_as("SELECT status, tasks_completed, running_tasks FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counts, ("completed".into(), 12, 0));
+}
+
+/// Sessions of this test's database waiting for a lock.
+async fn locks_waited_for(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
