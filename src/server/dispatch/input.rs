@@ -187,7 +187,7 @@ pub fn unique_tasks(
 
 /// A completion or a failure, as the one finishing path takes them (`leases::finish`);
 /// the lease sweeper builds failures too.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Finish {
     pub task_id: Uuid,
     pub lease_token: Uuid,

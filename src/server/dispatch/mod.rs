@@ -5,7 +5,6 @@
 //! `job_tasks` (the lease columns, `not_before`), `workers`, `task_metrics`.
 
 pub mod claim;
-pub mod completions;
 mod explain;
 pub mod input;
 pub mod leases;
@@ -14,7 +13,6 @@ mod store;
 pub mod wakeup;
 mod workers;
 
-pub use completions::CompletionQueue;
 pub use explain::waiting_tasks;
 pub use wakeup::{wake, Wakeups};
 pub use workers::list_workers;
@@ -45,8 +43,6 @@ pub struct Dispatcher {
     pub protocol_pool: PgPool,
     pub wakeups: Wakeups,
     pub lease: Duration,
-    /// Workers' completions, grouped into shared transactions (`completions`).
-    pub completions: CompletionQueue,
     /// When this process last wrote each worker's row (`claim::seen`).
     seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, WorkerSeen>>>,
 }
@@ -79,17 +75,13 @@ impl Dispatcher {
             closed.await;
             protocol.close().await;
         });
-        let (completions, inbox) = CompletionQueue::channel();
-        let dispatcher = Self {
+        Self {
             protocol_pool,
             pool,
             wakeups: Wakeups::default(),
             lease,
-            completions,
             seen: Default::default(),
-        };
-        tokio::spawn(completions::write_batches(dispatcher.clone(), inbox));
-        dispatcher
+        }
     }
 
     /// Whether the worker's row is due a write now; notes that it is being written.

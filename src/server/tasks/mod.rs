@@ -26,7 +26,7 @@ use crate::model::dispatch::{Claimed, FinishAnswer, HeartbeatAnswer};
 use crate::model::{JobDriver, JobStatus, LogLevel, TaskCall, TaskStatus, JOB_LIMITS};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::dispatch::leases::{self, Finisher};
-use crate::server::dispatch::{self, CompletionQueue, DispatchError, Dispatcher};
+use crate::server::dispatch::{self, DispatchError, Dispatcher};
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
 use crate::server::jobs::{in_locked_job, list, record_error, JobError, JobScoped, LockedJob};
@@ -161,7 +161,9 @@ pub async fn perform(
             }
             TaskOperation::CompleteTasks(request) => {
                 let finishes = request.into_finishes()?;
-                TaskAnswer::Finished(CompletionQueue::complete(dispatcher, actor, finishes).await?)
+                TaskAnswer::Finished(
+                    leases::finish(dispatcher, actor, Finisher::Worker(name), finishes).await?,
+                )
             }
             TaskOperation::FailTasks(request) => {
                 let finishes = request.into_finishes()?;
