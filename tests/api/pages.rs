@@ -138,7 +138,7 @@ async fn incidents_page_by_key_over_fifty_thousand_jobs(pool: PgPool) {
     let mut href = "/incidents".to_string();
     for _ in 0..4 {
         let (status, html) = page(&app, &href, None).await;
-        assert_eq!(status, 200, "{href}");
+        assert_eq!(status, 200, "{href}: {html}");
         assert!(html.len() < 200 * 1024);
         for key in html
             .split("data-job-key=\"")
