@@ -9,6 +9,7 @@ mod error;
 mod incidents;
 mod job;
 mod job_report;
+mod monitoring;
 mod operations;
 mod stages;
 mod wire;
@@ -35,5 +36,8 @@ pub use job::{
     JOB_LIMITS, RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
+pub use monitoring::{
+    HistorySort, MetricInterval, MetricName, MonitoringLimits, SortOrder, MONITORING_LIMITS,
+};
 pub use operations::{Call, JobCall, TaskCall};
 pub use stages::stage_progress;

@@ -16,6 +16,8 @@ wire_enum! {
         ResumeJob = "resumeJob",
         CancelJob = "cancelJob",
         RetryJob = "retryJob",
+        FetchJobHistory = "fetchJobHistory",
+        GetJobMetrics = "getJobMetrics",
     }
 }
 
@@ -29,6 +31,7 @@ wire_enum! {
         Heartbeat = "heartbeat",
         CompleteTasks = "completeTasks",
         FailTasks = "failTasks",
+        ReportMetrics = "reportMetrics",
     }
 }
 

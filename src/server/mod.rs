@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod input;
 pub mod job_report;
 pub mod jobs;
+pub mod monitoring;
 pub mod sim;
 pub mod startup;
 mod state;

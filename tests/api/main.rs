@@ -10,6 +10,8 @@ mod helpers;
 mod http_limits;
 mod job_report;
 mod jobs;
+mod metrics;
+mod monitoring;
 mod pages;
 mod process;
 mod proxy;

@@ -16,6 +16,7 @@ use crate::model::{
 use crate::server::input::{
     bounded, first_duplicate, Count, Message, Name, Percent, QueueName, Stack,
 };
+use crate::server::monitoring::input::{FetchJobHistory, GetJobMetrics};
 use crate::server::tasks::input::{check_tasks, NewTask};
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,8 @@ pub enum JobOperation {
     ResumeJob(JobCommand),
     CancelJob(JobCommand),
     RetryJob(JobCommand),
+    FetchJobHistory(FetchJobHistory),
+    GetJobMetrics(GetJobMetrics),
 }
 
 impl JobOperation {
@@ -55,6 +58,8 @@ impl JobOperation {
             JobOperation::CancelJob(_) => JobCall::CancelJob,
             JobOperation::RetryJob(_) => JobCall::RetryJob,
             JobOperation::DeleteJob(_) => JobCall::DeleteJob,
+            JobOperation::FetchJobHistory(_) => JobCall::FetchJobHistory,
+            JobOperation::GetJobMetrics(_) => JobCall::GetJobMetrics,
         }
     }
 
@@ -66,7 +71,9 @@ impl JobOperation {
     /// itself (`JobStatus::permission_to`) once the job's status is known.
     pub fn permission(&self) -> Permission {
         match self {
-            JobOperation::GetJobInfo(_) => Permission::ReadJobs,
+            JobOperation::GetJobInfo(_)
+            | JobOperation::FetchJobHistory(_)
+            | JobOperation::GetJobMetrics(_) => Permission::ReadJobs,
             JobOperation::UpdateBatchJob(_) => Permission::ReportOnJobs,
             JobOperation::CreateJob(_) => Permission::ActOnJobs,
             other => other
@@ -77,7 +84,9 @@ impl JobOperation {
 
     pub fn job_id(&self) -> Option<Uuid> {
         match self {
-            JobOperation::CreateJob(_) => None,
+            JobOperation::CreateJob(_)
+            | JobOperation::FetchJobHistory(_)
+            | JobOperation::GetJobMetrics(_) => None,
             JobOperation::UpdateBatchJob(update) => Some(update.job_id),
             JobOperation::DeleteJob(delete) => Some(delete.job_id),
             JobOperation::GetJobInfo(job) => Some(job.job_id),
@@ -309,6 +318,8 @@ mod tests {
                 JobCall::CreateJob => {
                     serde_json::json!({"product_id": "p", "sending_group_id": "g"})
                 }
+                JobCall::FetchJobHistory => serde_json::json!({}),
+                JobCall::GetJobMetrics => serde_json::json!({"job_ids": [id], "metrics": ["cpu"]}),
                 _ => serde_json::json!({"job_id": id}),
             };
             let body = serde_json::json!({ "action": call.as_str(), "data": data }).to_string();

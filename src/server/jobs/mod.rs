@@ -6,7 +6,7 @@
 pub mod input;
 mod read;
 mod report_queue;
-mod store;
+pub(crate) mod store;
 mod sweeper;
 mod write;
 

@@ -11,6 +11,7 @@ use super::write::{command, create_job, delete_job, update_batch_job, Deletion, 
 use super::{JobError, ReportQueue};
 use crate::model::JobView;
 use crate::server::audit::{self, Actor};
+use crate::server::monitoring::{self, JobHistory, JobMetrics};
 
 /// What an operation answers, in its `data`.
 #[derive(Debug, Serialize)]
@@ -20,6 +21,8 @@ pub enum JobAnswer {
     Updated(UpdatedJob),
     Deleted(Deletion),
     Info(JobInfo),
+    History(JobHistory),
+    Metrics(JobMetrics),
 }
 
 pub async fn perform(
@@ -64,6 +67,12 @@ async fn run(
             JobAnswer::Deleted(delete_job(pool, actor, delete).await?)
         }
         JobOperation::GetJobInfo(job) => JobAnswer::Info(get_job_info(pool, job.job_id).await?),
+        JobOperation::FetchJobHistory(request) => {
+            JobAnswer::History(monitoring::fetch_job_history(pool, request).await?)
+        }
+        JobOperation::GetJobMetrics(request) => {
+            JobAnswer::Metrics(monitoring::get_job_metrics(pool, request).await?)
+        }
         JobOperation::PauseJob(job)
         | JobOperation::ResumeJob(job)
         | JobOperation::CancelJob(job)

@@ -21,7 +21,7 @@ pub const CREATE_JOB_SQL: &str = "
 
 /// Every reader's columns, with the job's latest error (one index probe per job).
 macro_rules! job_select {
-    ($tail:literal) => {
+    ($($tail:tt)+) => {
         concat!(
             "SELECT j.id, j.status, j.kind, j.product_id, j.sending_group_id, j.user_id,
                     j.trigger_source, j.driver, j.queue, j.priority, j.max_parallel_tasks, j.max_attempts,
@@ -36,10 +36,12 @@ macro_rules! job_select {
                  SELECT code, class, message, stack, task_name, at FROM job_errors
                  WHERE job_id = j.id ORDER BY id DESC LIMIT 1
              ) e ON true ",
-            $tail
+            $($tail)+
         )
     };
 }
+// `monitoring::store` reads jobs with the same columns into the same row.
+pub(crate) use job_select;
 
 pub const GET_JOB_SQL: &str = job_select!("WHERE j.id = $1");
 

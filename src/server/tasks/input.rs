@@ -13,6 +13,7 @@ use crate::server::dispatch::input::{
 };
 use crate::server::input::{check_batch, first_duplicate, Counter, InvalidInput, Message, Name};
 use crate::server::jobs::input::ErrorDetails;
+use crate::server::monitoring::input::ReportMetrics;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", content = "data", rename_all = "camelCase")]
@@ -24,6 +25,7 @@ pub enum TaskOperation {
     Heartbeat(HeartbeatRequest),
     CompleteTasks(CompleteRequest),
     FailTasks(FailRequest),
+    ReportMetrics(ReportMetrics),
 }
 
 impl TaskOperation {
@@ -37,6 +39,7 @@ impl TaskOperation {
             TaskOperation::Heartbeat(_) => TaskCall::Heartbeat,
             TaskOperation::CompleteTasks(_) => TaskCall::CompleteTasks,
             TaskOperation::FailTasks(_) => TaskCall::FailTasks,
+            TaskOperation::ReportMetrics(_) => TaskCall::ReportMetrics,
         }
     }
 
@@ -56,6 +59,7 @@ impl TaskOperation {
             TaskOperation::AddTasks(new) => Some(new.job_id),
             TaskOperation::UpdateTasks(updates) => Some(updates.job_id),
             TaskOperation::RecordArticles(batch) => Some(batch.job_id),
+            TaskOperation::ReportMetrics(report) => Some(report.job_id),
             _ => None,
         }
     }

@@ -30,6 +30,7 @@ use crate::server::dispatch::{self, DispatchError, Dispatcher};
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
 use crate::server::jobs::{in_locked_job, list, record_error, JobError, JobScoped, LockedJob};
+use crate::server::monitoring::{self, MetricsReported};
 
 /// What a task operation can refuse; the job's own refusals (not found, gone, finished)
 /// come through as [`TaskError::Job`].
@@ -112,6 +113,7 @@ pub enum TaskAnswer {
     Claimed(Claimed),
     Heartbeat(HeartbeatAnswer),
     Finished(FinishAnswer),
+    Metrics(MetricsReported),
 }
 
 impl TaskAnswer {
@@ -164,6 +166,9 @@ pub async fn perform(
                 TaskAnswer::Finished(
                     leases::finish(dispatcher, actor, Finisher::Worker(name), finishes).await?,
                 )
+            }
+            TaskOperation::ReportMetrics(request) => {
+                TaskAnswer::Metrics(monitoring::report_metrics(pool, request).await?)
             }
             TaskOperation::FailTasks(request) => {
                 let finishes = request.into_finishes()?;

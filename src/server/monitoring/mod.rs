@@ -1,0 +1,15 @@
+//! Job monitoring, seed 000: `fetchJobHistory` and `getJobMetrics` on `/job-operations`,
+//! `reportMetrics` on `/task-operations`. Tables: `jobs` and `job_errors` (read),
+//! `job_tasks` and `task_metrics` (the samples workers' heartbeats and `reportMetrics`
+//! write). The jobs and tasks doors (`jobs::perform`, `tasks::perform`) check permissions
+//! and call these.
+
+mod history;
+pub mod input;
+mod metrics;
+mod store;
+
+pub use history::{fetch_job_history, HistoryAggregates, JobHistory, PageInfo};
+pub use metrics::{
+    get_job_metrics, report_metrics, Bucket, JobMetrics, JobSeries, MetricsReported, Series,
+};

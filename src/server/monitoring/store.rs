@@ -1,0 +1,177 @@
+//! The monitoring domain's SQL (tables `jobs`, `job_errors`, `job_tasks`, `task_metrics`):
+//! one statement per operation, as named constants. `fetchJobHistory`'s page and its
+//! aggregates share one `WHERE` (`history_where!`), so they count the same jobs.
+
+use crate::server::jobs::store::job_select;
+
+/// `fetchJobHistory`'s filters: `$1` statuses (empty: any), `$2`/`$3` the `created_at`
+/// range (`[start, end)`, either open), `$4` the user, `$5` error codes or classes (empty:
+/// any job).
+macro_rules! history_where {
+    () => {
+        "WHERE (cardinality($1::text[]) = 0 OR j.status = ANY($1::text[]))
+           AND ($2::timestamptz IS NULL OR j.created_at >= $2)
+           AND ($3::timestamptz IS NULL OR j.created_at < $3)
+           AND ($4::text IS NULL OR j.user_id = $4)
+           AND (cardinality($5::text[]) = 0 OR EXISTS (
+                   SELECT 1 FROM job_errors x
+                   WHERE x.job_id = j.id AND (x.code = ANY($5::text[]) OR x.class = ANY($5::text[]))))"
+    };
+}
+
+/// One page after `($6, $7)` in one sort: the key expression is the one its index in
+/// `migrations/*_monitoring.sql` is built on, so the page is a range scan of it. `$8` rows,
+/// `$9` skipped (the seed's `page`).
+macro_rules! history_page {
+    ($key:literal, $cast:literal, $cmp:literal, $dir:literal) => {
+        job_select!(
+            history_where!(),
+            " AND (",
+            $key,
+            ", j.id) ",
+            $cmp,
+            " ($6::",
+            $cast,
+            ", $7::uuid)
+             ORDER BY ",
+            $key,
+            " ",
+            $dir,
+            ", j.id ",
+            $dir,
+            "
+             LIMIT $8 OFFSET $9"
+        )
+    };
+}
+
+macro_rules! history_sort {
+    ($asc:ident, $desc:ident, $key:literal, $cast:literal) => {
+        pub const $asc: &str = history_page!($key, $cast, ">", "ASC");
+        pub const $desc: &str = history_page!($key, $cast, "<", "DESC");
+    };
+}
+
+history_sort!(
+    HISTORY_CREATED_ASC_SQL,
+    HISTORY_CREATED_DESC_SQL,
+    "j.created_at",
+    "timestamptz"
+);
+history_sort!(
+    HISTORY_STARTED_ASC_SQL,
+    HISTORY_STARTED_DESC_SQL,
+    "coalesce(j.started_at, 'infinity'::timestamptz)",
+    "timestamptz"
+);
+history_sort!(
+    HISTORY_FINISHED_ASC_SQL,
+    HISTORY_FINISHED_DESC_SQL,
+    "coalesce(j.finished_at, 'infinity'::timestamptz)",
+    "timestamptz"
+);
+history_sort!(
+    HISTORY_PRIORITY_ASC_SQL,
+    HISTORY_PRIORITY_DESC_SQL,
+    "j.priority",
+    "int2"
+);
+history_sort!(
+    HISTORY_DURATION_ASC_SQL,
+    HISTORY_DURATION_DESC_SQL,
+    "coalesce(extract(epoch FROM j.finished_at - j.started_at), 'Infinity'::numeric)",
+    "numeric"
+);
+
+/// The aggregates over every job the filters select, not only the page. `$6` completed,
+/// `$7` failed, `$8` the final statuses.
+pub const HISTORY_AGGREGATES_SQL: &str = concat!(
+    "SELECT count(*) AS total,
+            count(*) FILTER (WHERE j.status = ANY($8::text[])) AS finished,
+            count(*) FILTER (WHERE j.status = $6) AS completed,
+            count(*) FILTER (WHERE j.status = $7) AS failed,
+            (avg(extract(epoch FROM j.finished_at - j.started_at) * 1000)
+                FILTER (WHERE j.status = ANY($8::text[]) AND j.started_at IS NOT NULL))::float8
+                AS avg_duration_ms
+     FROM jobs j ",
+    history_where!()
+);
+
+/// The jobs of `$1` that exist (a `getJobMetrics` for another is a 404).
+pub const EXISTING_JOBS_SQL: &str = "SELECT id FROM jobs WHERE id = ANY($1::uuid[])";
+
+/// One series per job of `$1`: every bucket of `$2` seconds from `$3` (aligned) up to `$4`,
+/// empty ones too, with the count, min, avg, max and p95 of the values `samples` gives for
+/// it. `samples` yields `(job_id, at, v)`.
+macro_rules! metric_series {
+    ($samples:literal) => {
+        concat!(
+            "WITH buckets AS (
+                 SELECT b FROM generate_series(
+                     date_bin(make_interval(secs => $2), $3::timestamptz, timestamptz '2000-01-01 00:00:00+00'),
+                     $4::timestamptz - interval '1 microsecond',
+                     make_interval(secs => $2)) AS b
+             ),
+             samples AS (", $samples, "),
+             binned AS (
+                 SELECT job_id, date_bin(make_interval(secs => $2), at, timestamptz '2000-01-01 00:00:00+00') AS b, v
+                 FROM samples
+                 WHERE at >= (SELECT min(b) FROM buckets) AND at < $4
+             )
+             SELECT j.job_id, k.b AS bucket, count(s.v) AS count, min(s.v) AS min, avg(s.v) AS avg,
+                    max(s.v) AS max, percentile_cont(0.95) WITHIN GROUP (ORDER BY s.v) AS p95
+             FROM unnest($1::uuid[]) AS j(job_id)
+             CROSS JOIN buckets k
+             LEFT JOIN binned s ON s.job_id = j.job_id AND s.b = k.b
+             GROUP BY j.job_id, k.b
+             ORDER BY j.job_id, k.b"
+        )
+    };
+}
+
+pub const CPU_SERIES_SQL: &str = metric_series!(
+    "SELECT job_id, at, cpu_percent AS v FROM task_metrics
+     WHERE job_id = ANY($1::uuid[]) AND at >= $3::timestamptz - make_interval(secs => $2) AND at < $4
+       AND cpu_percent IS NOT NULL"
+);
+
+pub const MEMORY_SERIES_SQL: &str = metric_series!(
+    "SELECT job_id, at, memory_mb AS v FROM task_metrics
+     WHERE job_id = ANY($1::uuid[]) AND at >= $3::timestamptz - make_interval(secs => $2) AND at < $4
+       AND memory_mb IS NOT NULL"
+);
+
+/// Tasks that finished in the bucket, by how long they ran (ms).
+pub const DURATION_SERIES_SQL: &str = metric_series!(
+    "SELECT job_id, finished_at AS at,
+            (extract(epoch FROM finished_at - started_at) * 1000)::float8 AS v
+     FROM job_tasks
+     WHERE job_id = ANY($1::uuid[]) AND finished_at >= $3::timestamptz - make_interval(secs => $2)
+       AND finished_at < $4 AND started_at IS NOT NULL"
+);
+
+/// Items per second between consecutive samples of one task's `items` counter (of the job
+/// itself for samples without a task); a counter that went down (the task started over) is
+/// no rate. The sample before the range is read too, so the first bucket has its rate.
+pub const THROUGHPUT_SERIES_SQL: &str = metric_series!(
+    "SELECT job_id, at, v FROM (
+         SELECT job_id, at,
+                (items - lag(items) OVER w)::float8
+                    / nullif(extract(epoch FROM at - lag(at) OVER w), 0)::float8 AS v
+         FROM task_metrics
+         WHERE job_id = ANY($1::uuid[]) AND items IS NOT NULL
+           AND at >= $3::timestamptz - make_interval(secs => $2) - interval '1 hour' AND at < $4
+         WINDOW w AS (PARTITION BY job_id, task_id ORDER BY at, id)
+     ) rates WHERE v >= 0"
+);
+
+/// `reportMetrics`: the named tasks of the job (`$2`) that exist, with their ids.
+pub const TASK_IDS_SQL: &str =
+    "SELECT name, id FROM job_tasks WHERE job_id = $1 AND name = ANY($2::text[])";
+
+/// `reportMetrics`: every sample of one call in one statement.
+pub const REPORT_METRICS_SQL: &str = "
+    INSERT INTO task_metrics (job_id, task_id, at, cpu_percent, memory_mb, items)
+    SELECT $1, s.task_id, coalesce(s.at, now()), s.cpu_percent, s.memory_mb, s.items
+    FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], $6::int8[])
+        AS s(task_id, at, cpu_percent, memory_mb, items)";

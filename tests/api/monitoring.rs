@@ -1,0 +1,433 @@
+//! Job monitoring (seed 000) over real HTTP: `fetchJobHistory`'s filters, sorts, cursor and
+//! aggregates, each checked against an answer computed here from the rows themselves;
+//! `getJobMetrics`' buckets at their edges and with gaps; `reportMetrics`; and bad input,
+//! injection attempts included, refused with 400 and nothing changed.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use jobdeck::model::Role;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+async fn call(app: &TestApp, route: &str, action: &str, data: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(route))
+        .json(&json!({ "action": action, "data": data }))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, body_json(response).await)
+}
+
+async fn history(app: &TestApp, data: Value) -> Value {
+    let (status, body) = call(app, "/job-operations", "fetchJobHistory", data.clone()).await;
+    assert_eq!(status, 200, "{data}: {body}");
+    body["data"].clone()
+}
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+/// A job as the test knows it, read straight from its row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    status: String,
+    user_id: Option<String>,
+    priority: i16,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    errors: Vec<String>,
+}
+
+impl Row {
+    fn finished(&self) -> bool {
+        ["completed", "failed", "cancelled"].contains(&self.status.as_str())
+    }
+
+    /// The sort key as the README documents it: unstarted or unfinished sorts as latest.
+    fn key(&self, field: &str) -> i64 {
+        let micros = |t: Option<DateTime<Utc>>| t.map_or(i64::MAX, |t| t.timestamp_micros());
+        match field {
+            "created_at" => self.created_at.timestamp_micros(),
+            "started_at" => micros(self.started_at),
+            "finished_at" => micros(self.finished_at),
+            "priority" => self.priority as i64,
+            "duration" => match (self.started_at, self.finished_at) {
+                (Some(s), Some(f)) => (f - s).num_microseconds().unwrap(),
+                _ => i64::MAX,
+            },
+            other => panic!("no sort {other}"),
+        }
+    }
+}
+
+/// 240 jobs over six statuses, three users, ten priorities, pairs created at the same
+/// minute (ties the id breaks), with errors of two codes on some.
+async fn seed_history(pool: &PgPool) -> Vec<Row> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, status, product_id, sending_group_id, user_id, priority,
+                           max_parallel_tasks, max_attempts, retry_interval, created_by,
+                           created_at, started_at, finished_at)
+         SELECT 'batch', (ARRAY['pending','running','paused','completed','failed','cancelled'])[1 + i % 6],
+                'p', 'g', CASE WHEN i % 4 = 0 THEN NULL ELSE 'user-' || (i % 3) END, 1 + i % 10,
+                1, 1, 0, 'test',
+                timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => (i / 2) * 7),
+                CASE WHEN i % 6 = 0 THEN NULL
+                     ELSE timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => (i / 2) * 7, secs => 5) END,
+                CASE WHEN i % 6 IN (3, 4, 5)
+                     THEN timestamptz '2026-11-01 00:00:00+00'
+                          + make_interval(mins => (i / 2) * 7, secs => 5 + (i * 37) % 600) END
+         FROM generate_series(1, 240) AS i",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO job_errors (job_id, code, class, message)
+         SELECT id, 'TIMEOUT', 'transient', 'slow' FROM jobs WHERE priority IN (2, 5)
+         UNION ALL
+         SELECT id, 'OUT_OF_MEMORY', 'resource', 'big' FROM jobs WHERE priority = 7 AND status = 'failed'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    rows(pool).await
+}
+
+async fn rows(pool: &PgPool) -> Vec<Row> {
+    sqlx::query_as(
+        "SELECT j.id, j.status, j.user_id, j.priority, j.created_at, j.started_at, j.finished_at,
+                coalesce((SELECT array_agg(code || ' ' || class) FROM job_errors e WHERE e.job_id = j.id),
+                         '{}') AS errors
+         FROM jobs j",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Every page of a query through `next_cursor`, as ids.
+async fn walk(app: &TestApp, mut data: Value, per_page: i64) -> Vec<Uuid> {
+    data["pagination"] = json!({ "per_page": per_page });
+    let mut ids = Vec::new();
+    for _ in 0..1000 {
+        let page = history(app, data.clone()).await;
+        let jobs = page["jobs"].as_array().unwrap();
+        assert!(jobs.len() as i64 <= per_page);
+        ids.extend(
+            jobs.iter()
+                .map(|j| j["id"].as_str().unwrap().parse::<Uuid>().unwrap()),
+        );
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(cursor) => {
+                assert_eq!(page["pagination"]["has_more"], true);
+                data["pagination"] = json!({ "per_page": per_page, "cursor": cursor });
+            }
+            None => return ids,
+        }
+    }
+    panic!("the cursor never ended");
+}
+
+fn expected(rows: &[Row], keep: impl Fn(&Row) -> bool, field: &str, order: &str) -> Vec<Uuid> {
+    let mut kept: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
+    kept.sort_by_key(|r| (r.key(field), r.id));
+    if order == "desc" {
+        kept.reverse();
+    }
+    kept.into_iter().map(|r| r.id).collect()
+}
+
+#[sqlx::test]
+async fn every_sort_pages_by_cursor_through_every_job_once_in_order(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let all = seed_history(&pool).await;
+    for field in [
+        "created_at",
+        "started_at",
+        "finished_at",
+        "priority",
+        "duration",
+    ] {
+        for order in ["asc", "desc"] {
+            let got = walk(
+                &app,
+                json!({ "sort": { "field": field, "order": order } }),
+                17,
+            )
+            .await;
+            assert_eq!(
+                got,
+                expected(&all, |_| true, field, order),
+                "{field} {order}"
+            );
+        }
+    }
+    // The seed's page numbers give the same order, page by page.
+    let sorted = expected(&all, |_| true, "priority", "desc");
+    let third = history(
+        &app,
+        json!({ "sort": { "field": "priority", "order": "desc" }, "pagination": { "page": 3, "per_page": 20 } }),
+    )
+    .await;
+    let ids: Vec<Uuid> = third["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids, sorted[40..60]);
+    assert_eq!(third["pagination"]["page"], 3);
+}
+
+#[sqlx::test]
+async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let all = seed_history(&pool).await;
+    let (from, to) = (at(200), at(500));
+    type Keep = Box<dyn Fn(&Row) -> bool>;
+    let cases: Vec<(Value, Keep)> = vec![
+        (json!({}), Box::new(|_| true)),
+        (
+            json!({ "status": ["failed", "cancelled"] }),
+            Box::new(|r| r.status == "failed" || r.status == "cancelled"),
+        ),
+        (
+            json!({ "date_range": { "start": from, "end": to } }),
+            Box::new(move |r| r.created_at >= from && r.created_at < to),
+        ),
+        (
+            json!({ "date_range": { "start": from } }),
+            Box::new(move |r| r.created_at >= from),
+        ),
+        (
+            json!({ "user_id": "user-1" }),
+            Box::new(|r| r.user_id.as_deref() == Some("user-1")),
+        ),
+        (
+            json!({ "error_types": ["TIMEOUT"] }),
+            Box::new(|r| r.errors.iter().any(|e| e.starts_with("TIMEOUT "))),
+        ),
+        (
+            json!({ "error_types": ["resource"] }),
+            Box::new(|r| r.errors.iter().any(|e| e.ends_with(" resource"))),
+        ),
+        (
+            json!({ "status": ["failed"], "user_id": "user-2", "error_types": ["TIMEOUT", "OUT_OF_MEMORY"],
+                    "date_range": { "start": at(0), "end": to } }),
+            Box::new(move |r| {
+                r.status == "failed"
+                    && r.user_id.as_deref() == Some("user-2")
+                    && !r.errors.is_empty()
+                    && r.created_at < to
+            }),
+        ),
+        // A value is data, never SQL.
+        (json!({ "user_id": "' OR 1=1 --" }), Box::new(|_| false)),
+        (
+            json!({ "error_types": ["x') OR true --"] }),
+            Box::new(|_| false),
+        ),
+    ];
+    let aggregations = json!({ "success_rate": true, "avg_duration": true, "error_rate": true });
+    for (filters, keep) in &cases {
+        let want = expected(&all, keep, "created_at", "desc");
+        let got = walk(&app, json!({ "filters": filters }), 50).await;
+        assert_eq!(got, want, "{filters}");
+        // Aggregates over the whole filtered set, from the rows.
+        let kept: Vec<&Row> = all.iter().filter(|r| keep(r)).collect();
+        let finished: Vec<&&Row> = kept.iter().filter(|r| r.finished()).collect();
+        let rate = |status: &str| {
+            (!finished.is_empty()).then(|| {
+                finished.iter().filter(|r| r.status == status).count() as f64
+                    / finished.len() as f64
+            })
+        };
+        let avg = (!finished.is_empty()).then(|| {
+            finished
+                .iter()
+                .map(|r| (r.finished_at.unwrap() - r.started_at.unwrap()).num_milliseconds() as f64)
+                .sum::<f64>()
+                / finished.len() as f64
+        });
+        let page = history(
+            &app,
+            json!({ "filters": filters, "aggregations": aggregations, "pagination": { "per_page": 5 } }),
+        )
+        .await;
+        let got = &page["aggregations"];
+        assert_eq!(got["total"], kept.len(), "{filters}: {got}");
+        assert_eq!(got["finished"], finished.len(), "{filters}: {got}");
+        for (name, want) in [
+            ("success_rate", rate("completed")),
+            ("error_rate", rate("failed")),
+            ("avg_duration_ms", avg),
+        ] {
+            match want {
+                None => assert!(got[name].is_null(), "{filters}: {name} {got}"),
+                Some(want) => {
+                    let value = got[name]
+                        .as_f64()
+                        .unwrap_or_else(|| panic!("{name}: {got}"));
+                    assert!(
+                        (value - want).abs() < 1e-6,
+                        "{filters}: {name} {value} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    // Only the aggregates asked for are answered.
+    let page = history(&app, json!({ "aggregations": { "error_rate": true } })).await;
+    assert!(page["aggregations"].get("success_rate").is_none());
+    assert!(page["aggregations"]["error_rate"].is_number());
+    assert!(history(&app, json!({})).await.get("aggregations").is_none());
+}
+
+#[sqlx::test]
+async fn a_cursor_walk_sees_every_job_once_while_new_jobs_arrive(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let before: HashSet<Uuid> = seed_history(&pool).await.iter().map(|r| r.id).collect();
+    for order in ["asc", "desc"] {
+        let mut data = json!({ "sort": { "field": "created_at", "order": order }, "pagination": { "per_page": 25 } });
+        let mut seen = Vec::new();
+        loop {
+            let page = history(&app, data.clone()).await;
+            for job in page["jobs"].as_array().unwrap() {
+                seen.push(job["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+            }
+            // New jobs arrive between pages, through the API (created now: the newest).
+            let (status, body) = call(
+                &app,
+                "/job-operations",
+                "createJob",
+                json!({ "product_id": "p", "sending_group_id": "g" }),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            match page["pagination"]["next_cursor"].as_str() {
+                Some(cursor) => data["pagination"]["cursor"] = json!(cursor),
+                None => break,
+            }
+        }
+        let unique: HashSet<Uuid> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "{order}: a job came twice");
+        assert!(before.is_subset(&unique), "{order}: a job was skipped");
+    }
+}
+
+#[sqlx::test]
+async fn bad_history_requests_are_400s_naming_the_field(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    seed_history(&pool).await;
+    let first = history(
+        &app,
+        json!({ "sort": { "field": "priority" }, "pagination": { "per_page": 5 } }),
+    )
+    .await;
+    let priority_cursor = first["pagination"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases = [
+        (
+            json!({ "sort": { "field": "id; DROP TABLE jobs" } }),
+            "data.sort.field",
+        ),
+        (
+            json!({ "sort": { "field": "created_at", "order": "sideways" } }),
+            "data.sort.order",
+        ),
+        (json!({ "sort": { "field": "status" } }), "data.sort.field"),
+        (
+            json!({ "filters": { "status": ["running", "bogus"] } }),
+            "data.filters.status[1]",
+        ),
+        (
+            json!({ "filters": { "date_range": { "start": at(10), "end": at(5) } } }),
+            "data.filters.date_range",
+        ),
+        (
+            json!({ "filters": { "date_range": { "start": "yesterday" } } }),
+            "data.filters.date_range.start",
+        ),
+        (
+            json!({ "filters": { "error_types": vec!["E"; 51] } }),
+            "data.filters.error_types",
+        ),
+        (
+            json!({ "filters": { "colour": "red" } }),
+            "data.filters.colour",
+        ),
+        (
+            json!({ "pagination": { "per_page": 0 } }),
+            "data.pagination.per_page",
+        ),
+        (
+            json!({ "pagination": { "per_page": 201 } }),
+            "data.pagination.per_page",
+        ),
+        (
+            json!({ "pagination": { "page": 0 } }),
+            "data.pagination.page",
+        ),
+        (
+            json!({ "pagination": { "page": 202, "per_page": 50 } }),
+            "data.pagination.page",
+        ),
+        (
+            json!({ "pagination": { "page": 2, "cursor": priority_cursor } }),
+            "data.pagination",
+        ),
+        (
+            json!({ "pagination": { "cursor": "zz" } }),
+            "data.pagination.cursor",
+        ),
+        // A cursor of one sort is refused by another.
+        (
+            json!({ "pagination": { "cursor": priority_cursor } }),
+            "data.pagination.cursor",
+        ),
+        (
+            json!({ "aggregations": { "median": true } }),
+            "data.aggregations.median",
+        ),
+    ];
+    let jobs_before = count(&pool, "jobs").await;
+    for (data, field) in cases {
+        let (status, body) = call(&app, "/job-operations", "fetchJobHistory", data.clone()).await;
+        assert_eq!(status, 400, "{data}: {body}");
+        assert_eq!(body["field"], field, "{data}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+    assert_eq!(count(&pool, "jobs").await, jobs_before);
+    // Viewers read history; a request without a token does not.
+    let viewer = app.client_as(Role::Viewer).await;
+    let response = viewer
+        .post(app.url("/job-operations"))
+        .json(&json!({ "action": "fetchJobHistory", "data": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .anonymous
+        .post(app.url("/job-operations"))
+        .json(&json!({ "action": "fetchJobHistory", "data": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
