@@ -59,7 +59,14 @@ pub async fn act_on_job(job_id: Uuid, action: JobAction) -> Result<(), AppError>
                 }),
             };
             let actor = principal.actor();
-            jobs::perform(&state.pool, &state.job_updates, &actor, operation).await?;
+            jobs::perform(
+                &state.pool,
+                &state.job_updates,
+                &state.live,
+                &actor,
+                operation,
+            )
+            .await?;
             // The job is gone: its page has nothing to show.
             if action == JobAction::Delete {
                 leptos_axum::redirect("/jobs");

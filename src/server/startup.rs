@@ -25,7 +25,14 @@ pub fn start_services(state: &AppState) {
         bring_up(&state).await;
         tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
         tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
-        tokio::spawn(state.dispatch.wakeups.clone().run(state.pool.clone()));
+        tokio::spawn(
+            state
+                .dispatch
+                .wakeups
+                .clone()
+                .run(state.pool.clone(), state.live.clone()),
+        );
+        tokio::spawn(state.live.clone().run_sender(state.pool.clone()));
         tokio::spawn(dispatch::run_lease_sweeper(state.dispatch.clone()));
     });
 }

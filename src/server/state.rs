@@ -10,6 +10,7 @@ use super::db::Readiness;
 use super::dispatch::Dispatcher;
 use super::job_report::JobReportBatcher;
 use super::jobs::ReportQueue;
+use super::monitoring::JobChanges;
 
 /// Everything a request needs. Axum hands it to the JSON routes; leptos_axum provides it as
 /// context to server functions and SSR.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub render_timeout: std::time::Duration,
     /// The worker protocol's leases and wake-ups (`dispatch`).
     pub dispatch: Dispatcher,
+    /// Job changes this process noted and heard, for the live streams.
+    pub live: JobChanges,
 }
 
 impl AppState {
@@ -42,12 +45,14 @@ impl AppState {
     /// reach its database yet. Starts the two batchers on the current runtime; the
     /// other background services are started by `startup::start_services`.
     pub fn build(pool: PgPool, leptos_options: LeptosOptions, config: &Config) -> Self {
+        let live = JobChanges::default();
         Self {
             stylesheet_href: super::http::assets::stylesheet_href(&leptos_options),
             leptos_options,
             job_reports: JobReportBatcher::start(pool.clone(), config.batch),
             job_updates: ReportQueue::start(pool.clone()),
-            dispatch: Dispatcher::new(pool.clone(), config.lease),
+            dispatch: Dispatcher::new(pool.clone(), config.lease, live.clone()),
+            live,
             pool,
             readiness: Readiness::default(),
             webhook_secret: config.webhook_secret.clone(),

@@ -10,6 +10,7 @@ mod helpers;
 mod http_limits;
 mod job_report;
 mod jobs;
+mod live;
 mod metrics;
 mod monitoring;
 mod pages;

@@ -158,6 +158,10 @@ pub async fn heartbeat(
         .bind(request.worker_id.as_str())
         .execute(pool)
         .await?;
+    // Their progress, phase or samples: the live streams hear of it with the next send.
+    dispatcher
+        .changes
+        .touch_all(held.values().map(|task| task.job_id));
     Ok(HeartbeatAnswer {
         leases: verdicts,
         lease_expires_at,
@@ -484,6 +488,7 @@ pub async fn finish(
         wake(&mut tx, queue).await?;
     }
     tx.commit().await?;
+    dispatcher.changes.touch_all(touched);
     for (queue, after) in plan.later {
         wake_at(pool, queue, after);
     }

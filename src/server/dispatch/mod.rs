@@ -24,6 +24,7 @@ use sqlx::PgPool;
 
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
+use crate::server::monitoring::JobChanges;
 
 /// How long a claim or heartbeat holds a task (`JOBDECK_LEASE_SECS`, default 30).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -42,6 +43,8 @@ pub struct Dispatcher {
     /// PostgreSQL otherwise keeps choosing custom plans, which it estimates cheaper.
     pub protocol_pool: PgPool,
     pub wakeups: Wakeups,
+    /// Jobs whose state a call changed, for the live streams (`monitoring::live`).
+    pub changes: JobChanges,
     pub lease: Duration,
     /// When this process last wrote each worker's row (`claim::seen`).
     seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, WorkerSeen>>>,
@@ -61,7 +64,7 @@ pub const SEEN_EVERY: Duration = Duration::from_secs(10);
 impl Dispatcher {
     /// `pool` is the portal's; the protocol's own pool is made like it (same database,
     /// size and timeouts).
-    pub fn new(pool: PgPool, lease: Duration) -> Self {
+    pub fn new(pool: PgPool, lease: Duration, changes: JobChanges) -> Self {
         let options = pool
             .connect_options()
             .as_ref()
@@ -79,6 +82,7 @@ impl Dispatcher {
             protocol_pool,
             pool,
             wakeups: Wakeups::default(),
+            changes,
             lease,
             seen: Default::default(),
         }

@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::broadcast;
 
 use super::store;
+use crate::server::monitoring::{live, JobChanges};
 
 pub const CHANNEL: &str = "jobdeck_tasks";
 /// Every waiter re-checks this often even when nothing was heard.
@@ -72,7 +73,8 @@ impl Wakeups {
     }
 
     /// The listener: runs for the life of the process.
-    pub async fn run(self, pool: PgPool) {
+    /// `changes` hears the live streams' channel on the same connection.
+    pub async fn run(self, pool: PgPool, changes: JobChanges) {
         let mut backoff = Duration::from_millis(100);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
@@ -83,6 +85,7 @@ impl Wakeups {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     self.send(Wake::All);
+                    changes.resync();
                     continue;
                 }
             };
@@ -90,9 +93,13 @@ impl Wakeups {
             backoff = Duration::from_millis(100);
             // Whatever was sent while no one listened.
             self.send(Wake::All);
+            changes.resync();
             loop {
                 tokio::select! {
                     heard = listener.try_recv() => match heard {
+                        Ok(Some(notification)) if notification.channel() == live::CHANNEL => {
+                            changes.heard(notification.payload());
+                        }
                         Ok(Some(notification)) => {
                             self.stats.heard.fetch_add(1, Ordering::Relaxed);
                             self.send(Wake::Queue(notification.payload().into()));
@@ -102,6 +109,7 @@ impl Wakeups {
                         Ok(None) => {
                             self.stats.connects.fetch_add(1, Ordering::Relaxed);
                             self.send(Wake::All);
+                            changes.resync();
                         }
                         Err(error) => {
                             tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
@@ -117,7 +125,7 @@ impl Wakeups {
 
 async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, live::CHANNEL]).await?;
     Ok(listener)
 }
 

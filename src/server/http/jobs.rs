@@ -34,6 +34,7 @@ pub async fn job_operations(
     let done = jobs::perform(
         &state.pool,
         &state.job_updates,
+        &state.live,
         &principal.actor(),
         operation,
     )

@@ -9,6 +9,7 @@ pub mod client_addr;
 mod dashboard;
 pub mod envelope;
 pub mod error;
+mod events;
 mod health;
 pub mod job_report;
 mod jobs;
@@ -74,6 +75,18 @@ pub fn json_routes() -> JsonRoutes {
             Method::POST,
             "/task-operations",
             post(tasks::task_operations),
+        )
+        .route(
+            Identified,
+            Method::GET,
+            "/v1/jobs/{job_id}/events",
+            get(events::job_events),
+        )
+        .route(
+            Identified,
+            Method::GET,
+            "/v1/events",
+            get(events::portal_events),
         )
 }
 

@@ -16,7 +16,7 @@ use crate::model::{
 use crate::server::input::{
     bounded, first_duplicate, Count, Message, Name, Percent, QueueName, Stack,
 };
-use crate::server::monitoring::input::{FetchJobHistory, GetJobMetrics};
+use crate::server::monitoring::input::{FetchJobHistory, GetJobMetrics, JobInfoRequest};
 use crate::server::tasks::input::{check_tasks, NewTask};
 
 #[derive(Debug, Deserialize)]
@@ -25,7 +25,7 @@ pub enum JobOperation {
     CreateJob(NewJob),
     UpdateBatchJob(JobUpdate),
     DeleteJob(DeleteJob),
-    GetJobInfo(JobRef),
+    GetJobInfo(JobInfoRequest),
     PauseJob(JobCommand),
     ResumeJob(JobCommand),
     CancelJob(JobCommand),
@@ -95,6 +95,16 @@ impl JobOperation {
             | JobOperation::CancelJob(command)
             | JobOperation::RetryJob(command) => Some(command.job_id),
         }
+    }
+
+    /// Whether it only reads (nothing for the live streams to announce).
+    pub fn reads(&self) -> bool {
+        matches!(
+            self,
+            JobOperation::GetJobInfo(_)
+                | JobOperation::FetchJobHistory(_)
+                | JobOperation::GetJobMetrics(_)
+        )
     }
 
     /// Whether success is `201 Created`.
@@ -272,12 +282,6 @@ pub struct DeleteJob {
     pub job_id: Uuid,
     #[serde(default)]
     pub force: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobRef {
-    pub job_id: Uuid,
 }
 
 /// `pauseJob`, `resumeJob`, `cancelJob`: an operator's command, with an optional reason

@@ -6,21 +6,20 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::input::JobOperation;
-use super::read::{get_job_info, JobInfo};
 use super::write::{command, create_job, delete_job, update_batch_job, Deletion, UpdatedJob};
 use super::{JobError, ReportQueue};
 use crate::model::JobView;
 use crate::server::audit::{self, Actor};
-use crate::server::monitoring::{self, JobHistory, JobMetrics};
+use crate::server::monitoring::{self, DetailedJobInfo, JobChanges, JobHistory, JobMetrics};
 
 /// What an operation answers, in its `data`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum JobAnswer {
-    Created(JobView),
+    Created(Box<JobView>),
     Updated(UpdatedJob),
     Deleted(Deletion),
-    Info(JobInfo),
+    Info(Box<DetailedJobInfo>),
     History(JobHistory),
     Metrics(JobMetrics),
 }
@@ -28,16 +27,28 @@ pub enum JobAnswer {
 pub async fn perform(
     pool: &PgPool,
     reports: &ReportQueue,
+    changes: &JobChanges,
     actor: &Actor,
     operation: JobOperation,
 ) -> Result<JobAnswer, JobError> {
-    let name = operation.name();
-    let target = operation.job_id().map(|id| id.to_string());
+    let (name, job_id, reads) = (operation.name(), operation.job_id(), operation.reads());
     let result = run(pool, reports, actor, operation).await;
-    if let Err(error) = &result {
-        if error.is_refusal() {
+    match &result {
+        // Committed: the live streams hear of it with the next send.
+        Ok(answer) if !reads => {
+            if let Some(id) = job_id.or(match answer {
+                JobAnswer::Created(job) => Some(job.id),
+                _ => None,
+            }) {
+                changes.touch(id);
+            }
+        }
+        Ok(_) => {}
+        Err(error) if error.is_refusal() => {
+            let target = job_id.map(|id| id.to_string());
             audit::record_refusal(pool, actor, name, target.as_deref(), &error.to_string()).await;
         }
+        Err(_) => {}
     }
     result
 }
@@ -59,14 +70,18 @@ async fn run(
     }
     let action = operation.action();
     Ok(match operation {
-        JobOperation::CreateJob(job) => JobAnswer::Created(create_job(pool, actor, job).await?),
+        JobOperation::CreateJob(job) => {
+            JobAnswer::Created(Box::new(create_job(pool, actor, job).await?))
+        }
         JobOperation::UpdateBatchJob(update) => {
             JobAnswer::Updated(update_batch_job(pool, reports, actor, update).await?)
         }
         JobOperation::DeleteJob(delete) => {
             JobAnswer::Deleted(delete_job(pool, actor, delete).await?)
         }
-        JobOperation::GetJobInfo(job) => JobAnswer::Info(get_job_info(pool, job.job_id).await?),
+        JobOperation::GetJobInfo(request) => {
+            JobAnswer::Info(Box::new(monitoring::get_job_info(pool, request).await?))
+        }
         JobOperation::FetchJobHistory(request) => {
             JobAnswer::History(monitoring::fetch_job_history(pool, request).await?)
         }

@@ -278,3 +278,23 @@ impl ReportMetrics {
         Ok(())
     }
 }
+
+/// `getJobInfo`, with seed 000's flags (each off by default) and the cursors of the lists
+/// they add.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobInfoRequest {
+    pub job_id: Uuid,
+    #[serde(default)]
+    pub include_metrics: bool,
+    #[serde(default)]
+    pub include_task_details: bool,
+    #[serde(default)]
+    pub include_logs: bool,
+    #[serde(default)]
+    pub real_time: bool,
+    /// The `task_details.next_cursor` of a previous answer.
+    pub task_cursor: Option<Cursor>,
+    /// The `logs.next_cursor` of a previous answer.
+    pub log_cursor: Option<Cursor>,
+}

@@ -6,10 +6,16 @@
 
 mod history;
 pub mod input;
+mod job_info;
+pub mod live;
 mod metrics;
 mod store;
 
 pub use history::{fetch_job_history, HistoryAggregates, JobHistory, PageInfo};
+pub use job_info::{
+    get_job_info, stream_path, DetailedJobInfo, LOG_LINES_PER_PAGE, TASKS_PER_PAGE,
+};
+pub use live::{Change, JobChanges};
 pub use metrics::{
     get_job_metrics, report_metrics, Bucket, JobMetrics, JobSeries, MetricsReported, Series,
 };

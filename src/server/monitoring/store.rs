@@ -175,3 +175,44 @@ pub const REPORT_METRICS_SQL: &str = "
     SELECT $1, s.task_id, coalesce(s.at, now()), s.cpu_percent, s.memory_mb, s.items
     FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], $6::int8[])
         AS s(task_id, at, cpu_percent, memory_mb, items)";
+
+/// `getJobInfo`'s `include_metrics`: the latest sample of each task (and of the job itself)
+/// from the last minute, summed, as what the job uses now; the largest single sample as its
+/// peak; and the items its tasks' counters reached.
+pub const JOB_METRICS_NOW_SQL: &str = "
+    WITH latest AS (
+        SELECT DISTINCT ON (task_id) cpu_percent, memory_mb FROM task_metrics
+        WHERE job_id = $1 AND at > now() - interval '1 minute'
+        ORDER BY task_id, at DESC, id DESC
+    ),
+    reached AS (
+        SELECT max(items) AS items FROM task_metrics
+        WHERE job_id = $1 AND items IS NOT NULL GROUP BY task_id
+    )
+    SELECT (SELECT sum(cpu_percent) FROM latest) AS cpu_percent,
+           (SELECT sum(memory_mb) FROM latest) AS memory_mb,
+           max(cpu_percent) AS peak_cpu_percent,
+           max(memory_mb) AS peak_memory_mb,
+           (SELECT sum(items) FROM reached)::int8 AS items,
+           count(*) AS samples
+    FROM task_metrics WHERE job_id = $1";
+
+/// `include_task_details`: one page of the job's tasks in the order they were added, after
+/// `seq` `$2`.
+pub const TASK_DETAILS_SQL: &str = "
+    SELECT seq, name, status, attempt, leased_by AS worker, progress, phase, message,
+           created_at, started_at, finished_at, heartbeat_at, leased_until
+    FROM job_tasks WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+/// `include_logs`: one page of the job's log, newest first, before id `$2`.
+pub const LOG_PAGE_SQL: &str = "
+    SELECT id, task_name, level, message, at FROM job_logs
+    WHERE job_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+
+/// `live`: one notification with the ids of the jobs a process changed (`$2`, comma-joined).
+pub const NOTIFY_JOBS_SQL: &str = "SELECT pg_notify($1, $2)";
+
+/// `live`: what a resuming job stream replays, oldest first.
+pub const TRANSITIONS_SINCE_SQL: &str = "
+    SELECT from_status, to_status, at, actor, reason FROM job_events
+    WHERE job_id = $1 AND at > $2 ORDER BY id LIMIT $3";

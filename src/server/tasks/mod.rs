@@ -179,11 +179,22 @@ pub async fn perform(
         })
     }
     .await;
-    if let Err(error) = &result {
-        if error.is_refusal() {
+    match &result {
+        // Committed: the live streams hear of it with the next send (heartbeats and
+        // finishing calls note their jobs in `dispatch::leases`).
+        Ok(TaskAnswer::Claimed(claimed)) => dispatcher
+            .changes
+            .touch_all(claimed.tasks.iter().map(|t| t.job_id)),
+        Ok(_) => {
+            if let Some(id) = job_id {
+                dispatcher.changes.touch(id);
+            }
+        }
+        Err(error) if error.is_refusal() => {
             let target = job_id.map(|id| id.to_string());
             audit::record_refusal(pool, actor, name, target.as_deref(), &error.to_string()).await;
         }
+        Err(_) => {}
     }
     result
 }
