@@ -20,3 +20,5 @@ CREATE INDEX jobs_history_user_idx ON jobs (user_id, created_at DESC, id DESC)
     WHERE user_id IS NOT NULL;
 -- The `error_types` filter: jobs that had an error of a code.
 CREATE INDEX job_errors_code_idx ON job_errors (code, job_id);
+-- `getJobInfo`'s task details, a page at a time in the order the tasks were added.
+CREATE INDEX job_tasks_job_seq_idx ON job_tasks (job_id, seq);

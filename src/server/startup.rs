@@ -24,7 +24,10 @@ pub fn start_services(state: &AppState) {
     tokio::spawn(async move {
         bring_up(&state).await;
         tokio::spawn(sessions::run_session_sweeper(state.pool.clone()));
-        tokio::spawn(jobs::run_deletion_sweeper(state.pool.clone()));
+        tokio::spawn(jobs::run_deletion_sweeper(
+            state.pool.clone(),
+            state.live.clone(),
+        ));
         tokio::spawn(
             state
                 .dispatch

@@ -295,6 +295,38 @@ async fn a_change_through_one_portal_reaches_a_stream_of_the_other(pool: PgPool)
     assert_eq!(response.status(), 400);
 }
 
+/// A running job asked to go goes when its pipeline next calls (410): its stream hears it.
+#[sqlx::test]
+async fn a_deletion_completed_by_the_pipelines_call_ends_the_stream(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let job = create_job(&app, 1).await;
+    let (status, body) = job_op(
+        &app,
+        "updateBatchJob",
+        json!({ "job_id": job, "status": "running" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut stream = Stream::open(&app, &format!("/v1/jobs/{job}/events"), None).await;
+    assert_eq!(stream.next(WAIT).await.unwrap().data["status"], "running");
+    let (status, body) = job_op(&app, "deleteJob", json!({ "job_id": job })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"], "stopping");
+    stream
+        .until(WAIT, |e| {
+            e.event == "job" && e.data["delete_requested_at"].is_string()
+        })
+        .await;
+    let (status, body) = job_op(
+        &app,
+        "updateBatchJob",
+        json!({ "job_id": job, "status": "running" }),
+    )
+    .await;
+    assert_eq!(status, 410, "{body}");
+    stream.until(WAIT, |e| e.event == "deleted").await;
+}
+
 #[sqlx::test]
 async fn a_stream_resumed_with_its_last_event_id_misses_no_transition(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;

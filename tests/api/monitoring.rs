@@ -71,7 +71,8 @@ impl Row {
 }
 
 /// 240 jobs over six statuses, three users, ten priorities, pairs created at the same
-/// minute (ties the id breaks), with errors of two codes on some.
+/// minute (ties the id breaks), durations to the microsecond, some finished jobs that never
+/// started, with errors of two codes on some.
 async fn seed_history(pool: &PgPool) -> Vec<Row> {
     sqlx::query(
         "INSERT INTO jobs (kind, status, product_id, sending_group_id, user_id, priority,
@@ -81,11 +82,13 @@ async fn seed_history(pool: &PgPool) -> Vec<Row> {
                 'p', 'g', CASE WHEN i % 4 = 0 THEN NULL ELSE 'user-' || (i % 3) END, 1 + i % 10,
                 1, 1, 0, 'test',
                 timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => (i / 2) * 7),
-                CASE WHEN i % 6 = 0 THEN NULL
+                -- Pending jobs, and some cancelled before they started, have no start.
+                CASE WHEN i % 6 = 0 OR i % 12 = 5 THEN NULL
                      ELSE timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => (i / 2) * 7, secs => 5) END,
+                -- Durations to the microsecond.
                 CASE WHEN i % 6 IN (3, 4, 5)
                      THEN timestamptz '2026-11-01 00:00:00+00'
-                          + make_interval(mins => (i / 2) * 7, secs => 5 + (i * 37) % 600) END
+                          + make_interval(mins => (i / 2) * 7, secs => 5 + (i * 37) % 600 + (i % 7) * 0.000123) END
          FROM generate_series(1, 240) AS i",
     )
     .execute(pool)
@@ -243,6 +246,14 @@ async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
         let want = expected(&all, keep, "created_at", "desc");
         let got = walk(&app, json!({ "filters": filters }), 50).await;
         assert_eq!(got, want, "{filters}");
+        // Filters and a sort on another index together.
+        let sort = json!({ "field": "duration", "order": "asc" });
+        let got = walk(&app, json!({ "filters": filters, "sort": sort }), 50).await;
+        assert_eq!(
+            got,
+            expected(&all, keep, "duration", "asc"),
+            "{filters} by duration"
+        );
         // Aggregates over the whole filtered set, from the rows.
         let kept: Vec<&Row> = all.iter().filter(|r| keep(r)).collect();
         let finished: Vec<&&Row> = kept.iter().filter(|r| r.finished()).collect();
@@ -252,13 +263,14 @@ async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
                     / finished.len() as f64
             })
         };
-        let avg = (!finished.is_empty()).then(|| {
-            finished
-                .iter()
-                .map(|r| (r.finished_at.unwrap() - r.started_at.unwrap()).num_milliseconds() as f64)
-                .sum::<f64>()
-                / finished.len() as f64
-        });
+        // Over the finished jobs that started.
+        let ran: Vec<f64> = finished
+            .iter()
+            .filter_map(|r| {
+                Some((r.finished_at? - r.started_at?).num_microseconds()? as f64 / 1000.0)
+            })
+            .collect();
+        let avg = (!ran.is_empty()).then(|| ran.iter().sum::<f64>() / ran.len() as f64);
         let page = history(
             &app,
             json!({ "filters": filters, "aggregations": aggregations, "pagination": { "per_page": 5 } }),

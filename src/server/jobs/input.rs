@@ -99,12 +99,7 @@ impl JobOperation {
 
     /// Whether it only reads (nothing for the live streams to announce).
     pub fn reads(&self) -> bool {
-        matches!(
-            self,
-            JobOperation::GetJobInfo(_)
-                | JobOperation::FetchJobHistory(_)
-                | JobOperation::GetJobMetrics(_)
-        )
+        self.permission() == Permission::ReadJobs
     }
 
     /// Whether success is `201 Created`.

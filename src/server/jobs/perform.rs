@@ -44,6 +44,8 @@ pub async fn perform(
             }
         }
         Ok(_) => {}
+        // A deletion a pipeline's call completed (`jobs::in_locked_job`) is news too.
+        Err(JobError::Gone { job_id, .. }) => changes.touch(*job_id),
         Err(error) if error.is_refusal() => {
             let target = job_id.map(|id| id.to_string());
             audit::record_refusal(pool, actor, name, target.as_deref(), &error.to_string()).await;

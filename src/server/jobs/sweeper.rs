@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::store::remove_job;
 use crate::model::JOB_LIMITS;
 use crate::server::audit::Actor;
+use crate::server::monitoring::JobChanges;
 
 const EXPIRED_SQL: &str = "
     SELECT id FROM jobs
@@ -24,18 +25,25 @@ const FORGET_TOMBSTONES_SQL: &str = "
 
 const EVERY: Duration = Duration::from_secs(30);
 
-pub async fn run_deletion_sweeper(pool: PgPool) {
+/// `changes` hears of each job that went, for its live streams.
+pub async fn run_deletion_sweeper(pool: PgPool, changes: JobChanges) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
-        if let Err(error) = sweep(&pool).await {
-            tracing::warn!(%error, "job deletion sweep failed; trying again later");
+        match sweep_expired(&pool).await {
+            Ok(gone) => changes.touch_all(gone),
+            Err(error) => tracing::warn!(%error, "job deletion sweep failed; trying again later"),
         }
     }
 }
 
 /// One pass; returns how many jobs went.
 pub async fn sweep(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    Ok(sweep_expired(pool).await?.len())
+}
+
+/// One pass; returns the jobs that went.
+async fn sweep_expired(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let expired: Vec<Uuid> = sqlx::query_scalar(EXPIRED_SQL)
         .bind(JOB_LIMITS.delete_grace_secs as f64)
@@ -46,5 +54,5 @@ pub async fn sweep(pool: &PgPool) -> Result<usize, sqlx::Error> {
     }
     sqlx::query(FORGET_TOMBSTONES_SQL).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(expired.len())
+    Ok(expired)
 }

@@ -194,6 +194,13 @@ pub async fn fetch_job_history(
     let user = filters.user_id.as_ref().map(|u| u.as_str());
     let error_types: Vec<&str> = filters.error_types.iter().map(|e| e.as_str()).collect();
     let per_page = request.pagination.per_page();
+    // The page and its aggregates read one snapshot, so they agree even while jobs change.
+    let mut tx = pool.begin().await?;
+    if request.aggregations.is_some() {
+        sqlx::query(store::ONE_SNAPSHOT_SQL)
+            .execute(&mut *tx)
+            .await?;
+    }
     let rows: Vec<JobRow> = sqlx::query_as(statement(sort, order))
         .bind(&statuses)
         .bind(start)
@@ -204,7 +211,7 @@ pub async fn fetch_job_history(
         .bind(position.id)
         .bind(per_page + 1)
         .bind(request.pagination.offset())
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     let mut jobs: Vec<JobView> = rows.into_iter().map(JobView::from).collect();
     let has_more = jobs.len() as i64 > per_page;
@@ -222,7 +229,7 @@ pub async fn fetch_job_history(
                 .bind(JobStatus::Completed)
                 .bind(JobStatus::Failed)
                 .bind(JobStatus::finished())
-                .fetch_one(pool)
+                .fetch_one(&mut *tx)
                 .await?;
             let rate = |n: i64| (row.finished > 0).then(|| n as f64 / row.finished as f64);
             Some(HistoryAggregates {
@@ -234,6 +241,7 @@ pub async fn fetch_job_history(
             })
         }
     };
+    tx.commit().await?;
     Ok(JobHistory {
         jobs,
         pagination: PageInfo {

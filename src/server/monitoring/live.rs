@@ -114,8 +114,10 @@ impl JobChanges {
                     .execute(&pool)
                     .await;
                 if let Err(error) = sent {
-                    // Streams resync when the listener reconnects; pages poll meanwhile.
-                    tracing::debug!(%error, "could not announce job changes");
+                    // Kept for the next send: the listener is fine, so no resync would
+                    // tell the streams they missed these.
+                    tracing::debug!(%error, "could not announce job changes; trying again");
+                    self.touch_all(chunk.iter().copied());
                 }
             }
         }
@@ -134,16 +136,15 @@ impl futures_core::Stream for EventStream {
     }
 }
 
-fn event_id(at: DateTime<Utc>) -> String {
-    at.timestamp_micros().to_string()
+fn resync() -> Event {
+    Event::default().event("resync").data("{}")
 }
 
-/// `Last-Event-ID` (or `?since=`) as a job stream wrote it.
-pub fn parse_event_id(text: &str) -> Option<DateTime<Utc>> {
-    text.trim()
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
+/// `Last-Event-ID` (or `?since=`) as a job stream wrote it: the job's newest `job_events`
+/// id it had seen. Every change to a job holds its row lock until it commits, so one job's
+/// event ids grow in commit order (its `now()` times need not).
+pub fn parse_event_id(text: &str) -> Option<i64> {
+    text.trim().parse().ok().filter(|id| *id >= 0)
 }
 
 #[derive(sqlx::FromRow)]
@@ -162,13 +163,13 @@ pub fn job_stream(
     pool: PgPool,
     changes: &JobChanges,
     job_id: Uuid,
-    since: Option<DateTime<Utc>>,
+    since: Option<i64>,
 ) -> EventStream {
     let (tx, rx) = mpsc::channel(16);
     // Subscribed before the first read: a change between the read and the wait is kept.
     let mut heard = changes.subscribe();
     tokio::spawn(async move {
-        let mut last: Option<DateTime<Utc>> = since;
+        let mut last: Option<DateTime<Utc>> = None;
         if let Some(since) = since {
             let replay: Result<Vec<Transition>, _> = sqlx::query_as(store::TRANSITIONS_SINCE_SQL)
                 .bind(job_id)
@@ -190,24 +191,18 @@ pub fn job_stream(
                     }
                 }
                 _ => {
-                    if tx
-                        .send(Event::default().event("resync").data("{}"))
-                        .await
-                        .is_err()
-                    {
+                    if tx.send(resync()).await.is_err() {
                         return;
                     }
                 }
             }
-            // The snapshot below is sent whatever `since` was.
-            last = None;
         }
         loop {
             match send_job(&pool, &tx, job_id, &mut last).await {
                 Sent::Ok => {}
                 Sent::Ended => return,
             }
-            let resync = loop {
+            let gap = loop {
                 tokio::select! {
                     _ = tx.closed() => return,
                     change = heard.recv() => match change {
@@ -218,13 +213,9 @@ pub fn job_stream(
                     },
                 }
             };
-            if resync {
+            if gap {
                 last = None;
-                if tx
-                    .send(Event::default().event("resync").data("{}"))
-                    .await
-                    .is_err()
-                {
+                if tx.send(resync()).await.is_err() {
                     return;
                 }
             }
@@ -245,21 +236,27 @@ async fn send_job(
     job_id: Uuid,
     last: &mut Option<DateTime<Utc>>,
 ) -> Sent {
-    let job = match pool.acquire().await {
-        Ok(mut conn) => get_job(&mut conn, job_id).await,
-        Err(error) => Err(error),
+    // The event id first: a transition committed between the two reads is then replayed
+    // again on resume rather than skipped.
+    let read = async {
+        let mut conn = pool.acquire().await?;
+        let seen: i64 = sqlx::query_scalar(store::LAST_EVENT_SQL)
+            .bind(job_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok::<_, sqlx::Error>((seen, get_job(&mut conn, job_id).await?))
     };
-    let event = match job {
-        Ok(Some(job)) if Some(job.updated_at) == *last => return Sent::Ok,
-        Ok(Some(job)) => {
+    let event = match read.await {
+        Ok((_, Some(job))) if Some(job.updated_at) == *last => return Sent::Ok,
+        Ok((seen, Some(job))) => {
             *last = Some(job.updated_at);
             let data = serde_json::to_string(&job).expect("a job serializes");
             Event::default()
                 .event("job")
-                .id(event_id(job.updated_at))
+                .id(seen.to_string())
                 .data(data)
         }
-        Ok(None) => {
+        Ok((_, None)) => {
             let _ = tx
                 .send(
                     Event::default()
@@ -272,7 +269,7 @@ async fn send_job(
         // The database is away: say so; the client retries (EventSource reconnects).
         Err(error) => {
             tracing::debug!(%error, "a job stream could not read its job");
-            let _ = tx.send(Event::default().event("resync").data("{}")).await;
+            let _ = tx.send(resync()).await;
             return Sent::Ended;
         }
     };
@@ -288,12 +285,7 @@ pub fn portal_stream(changes: &JobChanges, resuming: bool) -> EventStream {
     let (tx, rx) = mpsc::channel(64);
     let mut heard = changes.subscribe();
     tokio::spawn(async move {
-        if resuming
-            && tx
-                .send(Event::default().event("resync").data("{}"))
-                .await
-                .is_err()
-        {
+        if resuming && tx.send(resync()).await.is_err() {
             return;
         }
         loop {
@@ -302,10 +294,10 @@ pub fn portal_stream(changes: &JobChanges, resuming: bool) -> EventStream {
                 change = heard.recv() => match change {
                     Ok(Change::Jobs(ids)) => Event::default()
                         .event("jobs")
-                        .id(event_id(Utc::now()))
+                        .id(Utc::now().timestamp_micros().to_string())
                         .data(json!({ "job_ids": &*ids }).to_string()),
                     Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        Event::default().event("resync").data("{}")
+                        resync()
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

@@ -83,6 +83,9 @@ history_sort!(
     "numeric"
 );
 
+/// `fetchJobHistory` with aggregates: its two statements see the same jobs.
+pub const ONE_SNAPSHOT_SQL: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// The aggregates over every job the filters select, not only the page. `$6` completed,
 /// `$7` failed, `$8` the final statuses.
 pub const HISTORY_AGGREGATES_SQL: &str = concat!(
@@ -152,7 +155,8 @@ pub const DURATION_SERIES_SQL: &str = metric_series!(
 
 /// Items per second between consecutive samples of one task's `items` counter (of the job
 /// itself for samples without a task); a counter that went down (the task started over) is
-/// no rate. The sample before the range is read too, so the first bucket has its rate.
+/// no rate. Samples up to an hour before the first bucket are read too, so its first rate
+/// has the sample before it (a counter sampled less often than hourly loses that one).
 pub const THROUGHPUT_SERIES_SQL: &str = metric_series!(
     "SELECT job_id, at, v FROM (
          SELECT job_id, at,
@@ -180,17 +184,22 @@ pub const REPORT_METRICS_SQL: &str = "
 /// from the last minute, summed, as what the job uses now; the largest single sample as its
 /// peak; and the items its tasks' counters reached.
 pub const JOB_METRICS_NOW_SQL: &str = "
-    WITH latest AS (
-        SELECT DISTINCT ON (task_id) cpu_percent, memory_mb FROM task_metrics
-        WHERE job_id = $1 AND at > now() - interval '1 minute'
+    WITH latest_cpu AS (
+        SELECT DISTINCT ON (task_id) cpu_percent FROM task_metrics
+        WHERE job_id = $1 AND at > now() - interval '1 minute' AND cpu_percent IS NOT NULL
+        ORDER BY task_id, at DESC, id DESC
+    ),
+    latest_memory AS (
+        SELECT DISTINCT ON (task_id) memory_mb FROM task_metrics
+        WHERE job_id = $1 AND at > now() - interval '1 minute' AND memory_mb IS NOT NULL
         ORDER BY task_id, at DESC, id DESC
     ),
     reached AS (
         SELECT max(items) AS items FROM task_metrics
         WHERE job_id = $1 AND items IS NOT NULL GROUP BY task_id
     )
-    SELECT (SELECT sum(cpu_percent) FROM latest) AS cpu_percent,
-           (SELECT sum(memory_mb) FROM latest) AS memory_mb,
+    SELECT (SELECT sum(cpu_percent) FROM latest_cpu) AS cpu_percent,
+           (SELECT sum(memory_mb) FROM latest_memory) AS memory_mb,
            max(cpu_percent) AS peak_cpu_percent,
            max(memory_mb) AS peak_memory_mb,
            (SELECT sum(items) FROM reached)::int8 AS items,
@@ -212,7 +221,12 @@ pub const LOG_PAGE_SQL: &str = "
 /// `live`: one notification with the ids of the jobs a process changed (`$2`, comma-joined).
 pub const NOTIFY_JOBS_SQL: &str = "SELECT pg_notify($1, $2)";
 
-/// `live`: what a resuming job stream replays, oldest first.
+/// `live`: what a resuming job stream replays, oldest first: the job's events after the
+/// last one its client saw.
 pub const TRANSITIONS_SINCE_SQL: &str = "
     SELECT from_status, to_status, at, actor, reason FROM job_events
-    WHERE job_id = $1 AND at > $2 ORDER BY id LIMIT $3";
+    WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+
+/// `live`: a job stream's event id, the job's newest event.
+pub const LAST_EVENT_SQL: &str =
+    "SELECT coalesce(max(id), 0)::int8 FROM job_events WHERE job_id = $1";
