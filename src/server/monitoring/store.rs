@@ -6,16 +6,17 @@ use crate::server::jobs::store::job_select;
 
 /// `fetchJobHistory`'s filters: `$1` statuses (empty: any), `$2`/`$3` the `created_at`
 /// range (`[start, end)`, either open), `$4` the user, `$5` error codes or classes (empty:
-/// any job).
+/// any job). The error test is uncorrelated, so PostgreSQL reads the matching errors once
+/// into a hash (correlated, it probed `job_errors` once per job: 0.7 s over 30 days).
 macro_rules! history_where {
     () => {
         "WHERE (cardinality($1::text[]) = 0 OR j.status = ANY($1::text[]))
            AND ($2::timestamptz IS NULL OR j.created_at >= $2)
            AND ($3::timestamptz IS NULL OR j.created_at < $3)
            AND ($4::text IS NULL OR j.user_id = $4)
-           AND (cardinality($5::text[]) = 0 OR EXISTS (
-                   SELECT 1 FROM job_errors x
-                   WHERE x.job_id = j.id AND (x.code = ANY($5::text[]) OR x.class = ANY($5::text[]))))"
+           AND (cardinality($5::text[]) = 0 OR j.id IN (
+                   SELECT x.job_id FROM job_errors x
+                   WHERE x.code = ANY($5::text[]) OR x.class = ANY($5::text[])))"
     };
 }
 
@@ -105,7 +106,9 @@ pub const EXISTING_JOBS_SQL: &str = "SELECT id FROM jobs WHERE id = ANY($1::uuid
 
 /// One series per job of `$1`: every bucket of `$2` seconds from `$3` (aligned) up to `$4`,
 /// empty ones too, with the count, min, avg, max and p95 of the values `samples` gives for
-/// it. `samples` yields `(job_id, at, v)`.
+/// it. `samples` yields `(job_id, at, v)`; they are summed up per bucket before the buckets
+/// are joined (joined first, each bucket compared every sample: 0.9 s for a day of 10 s
+/// samples).
 macro_rules! metric_series {
     ($samples:literal) => {
         concat!(
@@ -116,17 +119,18 @@ macro_rules! metric_series {
                      make_interval(secs => $2)) AS b
              ),
              samples AS (", $samples, "),
-             binned AS (
-                 SELECT job_id, date_bin(make_interval(secs => $2), at, timestamptz '2000-01-01 00:00:00+00') AS b, v
+             stats AS (
+                 SELECT job_id, date_bin(make_interval(secs => $2), at, timestamptz '2000-01-01 00:00:00+00') AS b,
+                        count(v) AS count, min(v) AS min, avg(v) AS avg, max(v) AS max,
+                        percentile_cont(0.95) WITHIN GROUP (ORDER BY v) AS p95
                  FROM samples
                  WHERE at >= (SELECT min(b) FROM buckets) AND at < $4
+                 GROUP BY 1, 2
              )
-             SELECT j.job_id, k.b AS bucket, count(s.v) AS count, min(s.v) AS min, avg(s.v) AS avg,
-                    max(s.v) AS max, percentile_cont(0.95) WITHIN GROUP (ORDER BY s.v) AS p95
+             SELECT j.job_id, k.b AS bucket, coalesce(s.count, 0) AS count, s.min, s.avg, s.max, s.p95
              FROM unnest($1::uuid[]) AS j(job_id)
              CROSS JOIN buckets k
-             LEFT JOIN binned s ON s.job_id = j.job_id AND s.b = k.b
-             GROUP BY j.job_id, k.b
+             LEFT JOIN stats s ON s.job_id = j.job_id AND s.b = k.b
              ORDER BY j.job_id, k.b"
         )
     };
