@@ -62,22 +62,35 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// `requests` calls one after the other; p50 and p99 of their answers.
 async fn timed(api: &OpsClient, label: &str, requests: usize, call: JobCall, data: Value) {
     let mut times = Vec::with_capacity(requests);
-    let mut size = 0;
+    let (mut size, mut failed, mut first_failure) = (0, 0, None);
     for _ in 0..requests {
         let started = Instant::now();
-        let answer = api
-            .call(call, data.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{label}: {e}"));
-        times.push(started.elapsed());
-        size = answer.to_string().len();
+        match api.call(call, data.clone()).await {
+            Ok(answer) => {
+                times.push(started.elapsed());
+                size = answer.to_string().len();
+            }
+            // Counted, not timed: a 503 past the database timeout is a finding, not a crash.
+            Err(error) => {
+                failed += 1;
+                first_failure.get_or_insert(error.to_string());
+            }
+        }
+    }
+    if times.is_empty() {
+        println!(
+            "{label}: all {requests} calls failed: {}",
+            first_failure.unwrap_or_default()
+        );
+        return;
     }
     times.sort();
     println!(
-        "{label}: {requests} calls, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({size} bytes)",
+        "{label}: {requests} calls, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({size} bytes){}",
         percentile(&times, 0.5),
         percentile(&times, 0.99),
-        percentile(&times, 1.0)
+        percentile(&times, 1.0),
+        first_failure.map_or(String::new(), |e| format!("; {failed} failed: {e}"))
     );
 }
 
