@@ -212,6 +212,29 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
+/// `{action, data}` on `route` (`/job-operations`, `/task-operations`) as `client`: the
+/// status and the JSON body.
+pub async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    route: &str,
+    action: &str,
+    data: Value,
+) -> (u16, Value) {
+    let response = client
+        .post(app.url(route))
+        .json(&json!({ "action": action, "data": data }))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, body_json(response).await)
+}
+
+pub async fn job_op(app: &TestApp, action: &str, data: Value) -> (u16, Value) {
+    call(app, &app.client, "/job-operations", action, data).await
+}
+
 pub async fn body_json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }

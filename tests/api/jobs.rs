@@ -10,27 +10,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn call(
-    app: &TestApp,
-    client: &reqwest::Client,
-    route: &str,
-    action: &str,
-    data: Value,
-) -> (u16, Value) {
-    let response = client
-        .post(app.url(route))
-        .json(&json!({ "action": action, "data": data }))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, body_json(response).await)
-}
-
-async fn job_op(app: &TestApp, action: &str, data: Value) -> (u16, Value) {
-    call(app, &app.client, "/job-operations", action, data).await
-}
-
 async fn task_op(app: &TestApp, action: &str, data: Value) -> (u16, Value) {
     call(app, &app.client, "/task-operations", action, data).await
 }

@@ -10,18 +10,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn job_op(app: &TestApp, action: &str, data: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/job-operations"))
-        .json(&json!({ "action": action, "data": data }))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, body_json(response).await)
-}
-
 async fn create_job(app: &TestApp, tasks: usize) -> Uuid {
     let tasks: Vec<Value> = (0..tasks)
         .map(|i| json!({ "name": format!("t{i:04}") }))

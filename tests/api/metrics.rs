@@ -10,29 +10,12 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn call(
-    client: &reqwest::Client,
-    app: &TestApp,
-    route: &str,
-    action: &str,
-    data: Value,
-) -> (u16, Value) {
-    let response = client
-        .post(app.url(route))
-        .json(&json!({ "action": action, "data": data }))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, body_json(response).await)
-}
-
 async fn metrics(app: &TestApp, data: Value) -> (u16, Value) {
-    call(&app.client, app, "/job-operations", "getJobMetrics", data).await
+    call(app, &app.client, "/job-operations", "getJobMetrics", data).await
 }
 
 async fn report(app: &TestApp, data: Value) -> (u16, Value) {
-    call(&app.client, app, "/task-operations", "reportMetrics", data).await
+    call(app, &app.client, "/task-operations", "reportMetrics", data).await
 }
 
 /// 10:00 on a past day: buckets of a minute start on it.
@@ -45,9 +28,7 @@ fn secs(s: f64) -> DateTime<Utc> {
 }
 
 async fn job_with_tasks(app: &TestApp) -> Uuid {
-    let (status, body) = call(
-        &app.client,
-        app,
+    let (status, body) = call(app, &app.client,
         "/job-operations",
         "createJob",
         json!({ "product_id": "p", "sending_group_id": "g", "tasks": [{ "name": "a" }, { "name": "b" }] }),
@@ -311,8 +292,8 @@ async fn bad_metric_requests_are_refused_and_store_nothing(pool: PgPool) {
     assert_eq!(status, 404);
     let viewer = app.client_as(Role::Viewer).await;
     let (status, _) = call(
-        &viewer,
         &app,
+        &viewer,
         "/task-operations",
         "reportMetrics",
         json!({ "job_id": job, "samples": [ok] }),
@@ -323,8 +304,8 @@ async fn bad_metric_requests_are_refused_and_store_nothing(pool: PgPool) {
     // A worker token reports; the samples are stored in one call.
     let worker = app.client_as(Role::Worker).await;
     let (status, body) = call(
-        &worker,
         &app,
+        &worker,
         "/task-operations",
         "reportMetrics",
         json!({ "job_id": job, "samples": vec![ok.clone(); 1000] }),

@@ -13,20 +13,15 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn call(app: &TestApp, route: &str, action: &str, data: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url(route))
-        .json(&json!({ "action": action, "data": data }))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, body_json(response).await)
-}
-
 async fn history(app: &TestApp, data: Value) -> Value {
-    let (status, body) = call(app, "/job-operations", "fetchJobHistory", data.clone()).await;
+    let (status, body) = call(
+        app,
+        &app.client,
+        "/job-operations",
+        "fetchJobHistory",
+        data.clone(),
+    )
+    .await;
     assert_eq!(status, 200, "{data}: {body}");
     body["data"].clone()
 }
@@ -320,6 +315,7 @@ async fn a_cursor_walk_sees_every_job_once_while_new_jobs_arrive(pool: PgPool) {
             // New jobs arrive between pages, through the API (created now: the newest).
             let (status, body) = call(
                 &app,
+                &app.client,
                 "/job-operations",
                 "createJob",
                 json!({ "product_id": "p", "sending_group_id": "g" }),
@@ -416,7 +412,14 @@ async fn bad_history_requests_are_400s_naming_the_field(pool: PgPool) {
     ];
     let jobs_before = count(&pool, "jobs").await;
     for (data, field) in cases {
-        let (status, body) = call(&app, "/job-operations", "fetchJobHistory", data.clone()).await;
+        let (status, body) = call(
+            &app,
+            &app.client,
+            "/job-operations",
+            "fetchJobHistory",
+            data.clone(),
+        )
+        .await;
         assert_eq!(status, 400, "{data}: {body}");
         assert_eq!(body["field"], field, "{data}: {body}");
         assert!(
