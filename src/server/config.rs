@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::http::client_addr::TrustedProxies;
 use super::job_report::BatchOptions;
+use super::monitoring::Retention;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,6 +62,9 @@ pub struct Config {
     /// `JOBDECK_LEASE_SECS` (default 30): how long a claimed task is held without a
     /// heartbeat before the lease sweeper gives it back.
     pub lease: Duration,
+    /// `JOBDECK_RAW_RETENTION_DAYS` (default 7) and `JOBDECK_ROLLUP_RETENTION_DAYS` (default
+    /// 400): how long raw metric samples and their rollups are kept.
+    pub retention: Retention,
 }
 
 /// How people sign in.
@@ -214,6 +218,13 @@ impl Config {
                 "JOBDECK_LEASE_SECS",
                 crate::server::dispatch::DEFAULT_LEASE.as_secs(),
             )?),
+            retention: Retention {
+                raw_days: number("JOBDECK_RAW_RETENTION_DAYS", Retention::default().raw_days)?,
+                rollup_days: number(
+                    "JOBDECK_ROLLUP_RETENTION_DAYS",
+                    Retention::default().rollup_days,
+                )?,
+            },
             accounts: AccountSettings {
                 public_origin: public_origin(var("JOBDECK_PUBLIC_URL"))?,
                 session_idle: Duration::from_secs(

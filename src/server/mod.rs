@@ -20,6 +20,7 @@ pub mod startup;
 mod state;
 mod svg_chart;
 pub mod tasks;
+pub mod telemetry;
 pub mod worker;
 
 pub use state::AppState;

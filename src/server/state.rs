@@ -10,7 +10,7 @@ use super::db::Readiness;
 use super::dispatch::Dispatcher;
 use super::job_report::JobReportBatcher;
 use super::jobs::ReportQueue;
-use super::monitoring::JobChanges;
+use super::monitoring::{JobChanges, Retention};
 
 /// Everything a request needs. Axum hands it to the JSON routes; leptos_axum provides it as
 /// context to server functions and SSR.
@@ -38,6 +38,10 @@ pub struct AppState {
     pub dispatch: Dispatcher,
     /// Job changes this process noted and heard, for the live streams.
     pub live: JobChanges,
+    /// How long monitoring data is kept (`monitoring::retention`).
+    pub retention: Retention,
+    /// The JSON routes' latencies, for `/metrics`.
+    pub telemetry: super::telemetry::Telemetry,
 }
 
 impl AppState {
@@ -61,6 +65,8 @@ impl AppState {
             login_gate: LoginGate::new(config.accounts.login_concurrency),
             dashboard: Dashboard::default(),
             render_timeout: config.http.render_timeout,
+            retention: config.retention,
+            telemetry: Default::default(),
         }
     }
 }

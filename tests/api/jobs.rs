@@ -506,20 +506,22 @@ async fn deleting_a_running_job_stops_its_pipeline_and_leaves_no_orphans(pool: P
     .await;
     assert_eq!(status, 201, "{body}");
 
-    // A reported pipeline sends no process metrics; a worker would have.
-    sqlx::query(
-        "INSERT INTO task_metrics (job_id, task_id, worker_id)
-         SELECT job_id, id, 'w' FROM job_tasks WHERE job_id = $1 LIMIT 1",
+    // Its samples, and their rollups.
+    let (status, body) = task_op(
+        &app,
+        "reportMetrics",
+        json!({ "job_id": job, "samples": [{"task_name": "tech", "cpu_percent": 12.5, "memory_mb": 64}] }),
     )
-    .bind(job)
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(status, 200, "{body}");
     // Every table that holds a job's rows, from the catalog, so a new one is not forgotten.
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name FROM information_schema.columns
          WHERE column_name = 'job_id' AND table_schema = current_schema()
-           AND table_name <> 'job_tombstones'",
+           AND table_name <> 'job_tombstones'
+           -- A partition's rows are its parent's.
+           AND table_name NOT IN (SELECT c.relname FROM pg_inherits i
+                                  JOIN pg_class c ON c.oid = i.inhrelid)",
     )
     .fetch_all(&pool)
     .await

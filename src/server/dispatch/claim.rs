@@ -43,6 +43,10 @@ pub async fn claim(
     let mut wakeups = dispatcher.wakeups.subscribe();
     loop {
         let tasks = claim_once(dispatcher, actor, &request, &queues).await?;
+        dispatcher
+            .counts
+            .claimed
+            .fetch_add(tasks.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let left = wait.saturating_sub(started.elapsed());
         if !tasks.is_empty() || left.is_zero() {
             return Ok(Claimed {

@@ -492,6 +492,9 @@ pub async fn finish(
     for (queue, after) in plan.later {
         wake_at(pool, queue, after);
     }
+    for result in &results {
+        dispatcher.counts.finished(result.result);
+    }
     Ok(FinishAnswer { results })
 }
 

@@ -46,6 +46,8 @@ pub struct Dispatcher {
     /// Jobs whose state a call changed, for the live streams (`monitoring::live`).
     pub changes: JobChanges,
     pub lease: Duration,
+    /// Tasks this process handed out and finished, for `/metrics`.
+    pub counts: std::sync::Arc<crate::server::telemetry::TaskCounts>,
     /// When this process last wrote each worker's row (`claim::seen`).
     seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, WorkerSeen>>>,
 }
@@ -84,6 +86,7 @@ impl Dispatcher {
             wakeups: Wakeups::default(),
             changes,
             lease,
+            counts: Default::default(),
             seen: Default::default(),
         }
     }

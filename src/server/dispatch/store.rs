@@ -232,11 +232,13 @@ pub const STILL_HELD_SQL: &str = "
     JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) ON i.id = t.id AND t.lease_token = i.token
     WHERE t.status = $3";
 
-pub const INSERT_METRICS_SQL: &str = "
-    INSERT INTO task_metrics (job_id, task_id, worker_id, cpu_percent, memory_mb, items)
-    SELECT m.job_id, m.task_id, $1, m.cpu, m.memory, m.items
-    FROM unnest($2::uuid[], $3::uuid[], $4::float8[], $5::float8[], $6::bigint[])
-        AS m(job_id, task_id, cpu, memory, items)";
+/// Stores the samples and adds them to the rollups (`monitoring::rollups`).
+pub const INSERT_METRICS_SQL: &str = crate::server::monitoring::with_rollups!(
+    "INSERT INTO task_metrics (job_id, task_id, worker_id, cpu_percent, memory_mb, items)
+     SELECT m.job_id, m.task_id, $1, m.cpu, m.memory, m.items
+     FROM unnest($2::uuid[], $3::uuid[], $4::float8[], $5::float8[], $6::bigint[])
+         AS m(job_id, task_id, cpu, memory, items)"
+);
 
 pub const INSERT_LOGS_SQL: &str = "
     INSERT INTO job_logs (job_id, task_name, level, message)

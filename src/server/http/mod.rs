@@ -15,6 +15,7 @@ pub mod job_report;
 mod jobs;
 mod lang;
 mod limits;
+mod prometheus;
 mod render_bound;
 pub mod routes;
 pub mod security;
@@ -33,7 +34,7 @@ pub use limits::with_limits;
 pub use serve::serve;
 
 use self::routes::{Access, JsonRoutes};
-use super::AppState;
+use super::{telemetry, AppState};
 use crate::app::{shell, App};
 use crate::model::REPORT_LIMITS;
 
@@ -88,13 +89,26 @@ pub fn json_routes() -> JsonRoutes {
             "/v1/events",
             get(events::portal_events),
         )
+        .route(
+            Identified,
+            Method::GET,
+            "/metrics",
+            get(prometheus::metrics),
+        )
 }
 
 pub fn router(state: AppState) -> Router {
     let (public, identified) = json_routes().into_routers();
+    let timed = |routes: Router<AppState>| {
+        routes.route_layer(from_fn_with_state(
+            state.telemetry.clone(),
+            telemetry::time_routes,
+        ))
+    };
     let identified = identified
         .route_layer(from_fn_with_state(state.clone(), auth::api_gate))
         .route_layer(from_fn_with_state(state.clone(), security::same_origin));
+    let (public, identified) = (timed(public), timed(identified));
     let options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(

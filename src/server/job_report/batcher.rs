@@ -101,6 +101,8 @@ pub struct BatcherStats {
     pub batches: AtomicU64,
     /// Reports skipped because their caller had given up before a writer took them.
     pub skipped: AtomicU64,
+    /// Reports committed.
+    pub stored: AtomicU64,
 }
 
 const QUEUED: u8 = 0;
@@ -218,14 +220,17 @@ async fn collect(
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         let pool = pool.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
-            write(&pool, batch, options).await;
+            let stored = write(&pool, batch, options).await;
+            stats.stored.fetch_add(stored, Ordering::Relaxed);
             drop(writer);
         });
     }
 }
 
-async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions) {
+/// Writes a batch and answers its callers; returns how many reports were stored.
+async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions) -> u64 {
     let reports: Vec<&NewReport> = batch.iter().map(|p| &p.report).collect();
     match save(pool, &reports, options).await {
         Ok(stored) => reply_all(batch, stored.into_iter().map(from_stored)),
@@ -236,7 +241,7 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions) {
             for report in &reports {
                 results.push(save(pool, &[report], options).await.map(|s| s[0]));
             }
-            reply_all(batch, results.into_iter().map(|r| r.and_then(from_stored)));
+            reply_all(batch, results.into_iter().map(|r| r.and_then(from_stored)))
         }
         Err(failure) => reply_all(batch, std::iter::repeat(Err(failure))),
     }
@@ -298,12 +303,15 @@ fn from_stored(stored: Stored) -> Result<uuid::Uuid, SubmitError> {
 fn reply_all(
     batch: Vec<Pending>,
     results: impl IntoIterator<Item = Result<uuid::Uuid, SubmitError>>,
-) {
+) -> u64 {
+    let mut stored = 0;
     for (pending, result) in batch.into_iter().zip(results) {
+        stored += u64::from(result.is_ok());
         // The caller may have hung up after the writer claimed its report; the outcome
         // stands (README: a connection dropped while its batch commits may be stored).
         let _ = pending.reply.send(result);
     }
+    stored
 }
 
 fn log_failure(error: &sqlx::Error, reports: usize) {

@@ -165,6 +165,8 @@ pub struct MetricsRange {
     pub interval: MetricInterval,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// The start of the first bucket: `start` aligned down to the interval.
+    pub first: DateTime<Utc>,
     pub buckets: i64,
 }
 
@@ -224,6 +226,7 @@ impl GetJobMetrics {
             interval,
             start,
             end,
+            first: DateTime::from_timestamp(first, 0).unwrap_or(start),
             buckets,
         })
     }

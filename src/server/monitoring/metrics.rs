@@ -10,7 +10,7 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::input::{GetJobMetrics, MetricsRange, ReportMetrics};
-use super::store;
+use super::{rollups, store};
 use crate::model::{MetricInterval, MetricName};
 use crate::server::jobs::{self, JobError};
 use crate::server::tasks::TaskError;
@@ -57,12 +57,12 @@ struct BucketRow {
     bucket: Bucket,
 }
 
-fn series_sql(metric: MetricName) -> &'static str {
+/// The series read from raw rows; cpu and memory come from the rollups at any range.
+fn raw_series_sql(metric: MetricName) -> Option<&'static str> {
     match metric {
-        MetricName::Cpu => store::CPU_SERIES_SQL,
-        MetricName::Memory => store::MEMORY_SERIES_SQL,
-        MetricName::Duration => store::DURATION_SERIES_SQL,
-        MetricName::Throughput => store::THROUGHPUT_SERIES_SQL,
+        MetricName::Cpu | MetricName::Memory => None,
+        MetricName::Duration => Some(store::DURATION_SERIES_SQL),
+        MetricName::Throughput => Some(store::THROUGHPUT_SERIES_SQL),
     }
 }
 
@@ -79,12 +79,7 @@ pub async fn get_job_metrics(
     pool: &PgPool,
     request: GetJobMetrics,
 ) -> Result<JobMetrics, JobError> {
-    let MetricsRange {
-        interval,
-        start,
-        end,
-        buckets,
-    } = request.check(Utc::now())?;
+    let range = request.check(Utc::now())?;
     let existing: HashSet<Uuid> = sqlx::query_scalar(store::EXISTING_JOBS_SQL)
         .bind(&request.job_ids)
         .fetch_all(pool)
@@ -96,26 +91,46 @@ pub async fn get_job_metrics(
     }
     let mut series: HashMap<Uuid, BTreeMap<&'static str, Series>> = HashMap::new();
     for &metric in &request.metrics {
-        let rows: Vec<BucketRow> = sqlx::query_as(series_sql(metric))
-            .bind(&request.job_ids)
-            .bind(interval.seconds() as f64)
-            .bind(start)
-            .bind(end)
-            .fetch_all(pool)
-            .await?;
-        for row in rows {
-            series
-                .entry(row.job_id)
-                .or_default()
-                .entry(metric.as_str())
-                .or_insert_with(|| Series {
+        let mut add = |job_id: Uuid, buckets: Vec<Bucket>| {
+            series.entry(job_id).or_default().insert(
+                metric.as_str(),
+                Series {
                     unit: unit(metric),
-                    buckets: Vec::with_capacity(buckets as usize),
-                })
-                .buckets
-                .push(row.bucket);
+                    buckets,
+                },
+            );
+        };
+        if let Some(sql) = raw_series_sql(metric) {
+            let rows: Vec<BucketRow> = sqlx::query_as(sql)
+                .bind(&request.job_ids)
+                .bind(range.interval.seconds() as f64)
+                .bind(range.start)
+                .bind(range.end)
+                .fetch_all(pool)
+                .await?;
+            let mut by_job: HashMap<Uuid, Vec<Bucket>> = HashMap::new();
+            for row in rows {
+                by_job
+                    .entry(row.job_id)
+                    .or_insert_with(|| Vec::with_capacity(range.buckets as usize))
+                    .push(row.bucket);
+            }
+            by_job
+                .into_iter()
+                .for_each(|(job, buckets)| add(job, buckets));
+        } else {
+            rollups::series(pool, &request.job_ids, metric, &range)
+                .await?
+                .into_iter()
+                .for_each(|(job, buckets)| add(job, buckets));
         }
     }
+    let MetricsRange {
+        interval,
+        start,
+        end,
+        ..
+    } = range;
     Ok(JobMetrics {
         interval,
         start_time: start,
@@ -196,14 +211,14 @@ pub async fn report_metrics(
         .map(|s| s.memory_mb.map(|m| m.get()))
         .collect();
     let items: Vec<Option<i64>> = samples.iter().map(|s| s.items.map(|c| c.get())).collect();
-    let stored = sqlx::query(store::REPORT_METRICS_SQL)
+    let stored = sqlx::query_scalar::<_, i64>(store::REPORT_METRICS_SQL)
         .bind(job_id)
         .bind(&task_ids)
         .bind(&at)
         .bind(&cpu)
         .bind(&memory)
         .bind(&items)
-        .execute(pool)
+        .fetch_one(pool)
         .await
         .map_err(|error| match &error {
             // The job does not exist, or went while the samples were on their way.
@@ -211,7 +226,7 @@ pub async fn report_metrics(
             _ => Some(error),
         });
     let stored = match stored {
-        Ok(done) => done.rows_affected(),
+        Ok(stored) => stored,
         Err(Some(error)) => return Err(error.into()),
         Err(None) => return Err(missing(pool, job_id).await?.into()),
     };

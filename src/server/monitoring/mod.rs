@@ -9,6 +9,8 @@ pub mod input;
 mod job_info;
 pub mod live;
 mod metrics;
+pub mod retention;
+mod rollups;
 mod store;
 
 pub use history::{fetch_job_history, HistoryAggregates, JobHistory, PageInfo};
@@ -19,3 +21,5 @@ pub use live::{Change, JobChanges};
 pub use metrics::{
     get_job_metrics, report_metrics, Bucket, JobMetrics, JobSeries, MetricsReported, Series,
 };
+pub use retention::{run_metric_maintenance, Retention};
+pub(crate) use rollups::with_rollups;

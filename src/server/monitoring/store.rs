@@ -122,7 +122,7 @@ macro_rules! metric_series {
              stats AS (
                  SELECT job_id, date_bin(make_interval(secs => $2), at, timestamptz '2000-01-01 00:00:00+00') AS b,
                         count(v) AS count, min(v) AS min, avg(v) AS avg, max(v) AS max,
-                        percentile_cont(0.95) WITHIN GROUP (ORDER BY v) AS p95
+                        percentile_disc(0.95) WITHIN GROUP (ORDER BY v) AS p95
                  FROM samples
                  WHERE at >= (SELECT min(b) FROM buckets) AND at < $4
                  GROUP BY 1, 2
@@ -136,19 +136,6 @@ macro_rules! metric_series {
     };
 }
 
-pub const CPU_SERIES_SQL: &str = metric_series!(
-    "SELECT job_id, at, cpu_percent AS v FROM task_metrics
-     WHERE job_id = ANY($1::uuid[]) AND at >= $3::timestamptz - make_interval(secs => $2) AND at < $4
-       AND cpu_percent IS NOT NULL"
-);
-
-pub const MEMORY_SERIES_SQL: &str = metric_series!(
-    "SELECT job_id, at, memory_mb AS v FROM task_metrics
-     WHERE job_id = ANY($1::uuid[]) AND at >= $3::timestamptz - make_interval(secs => $2) AND at < $4
-       AND memory_mb IS NOT NULL"
-);
-
-/// Tasks that finished in the bucket, by how long they ran (ms).
 pub const DURATION_SERIES_SQL: &str = metric_series!(
     "SELECT job_id, finished_at AS at,
             (extract(epoch FROM finished_at - started_at) * 1000)::float8 AS v
@@ -177,16 +164,19 @@ pub const THROUGHPUT_SERIES_SQL: &str = metric_series!(
 pub const TASK_IDS_SQL: &str =
     "SELECT name, id FROM job_tasks WHERE job_id = $1 AND name = ANY($2::text[])";
 
-/// `reportMetrics`: every sample of one call in one statement.
-pub const REPORT_METRICS_SQL: &str = "
-    INSERT INTO task_metrics (job_id, task_id, at, cpu_percent, memory_mb, items)
-    SELECT $1, s.task_id, coalesce(s.at, now()), s.cpu_percent, s.memory_mb, s.items
-    FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], $6::int8[])
-        AS s(task_id, at, cpu_percent, memory_mb, items)";
+/// `reportMetrics`: every sample of one call in one statement, added to the rollups in it;
+/// answers how many were stored.
+pub const REPORT_METRICS_SQL: &str = super::rollups::with_rollups!(
+    "INSERT INTO task_metrics (job_id, task_id, at, cpu_percent, memory_mb, items)
+     SELECT $1, s.task_id, coalesce(s.at, now()), s.cpu_percent, s.memory_mb, s.items
+     FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], $6::int8[])
+         AS s(task_id, at, cpu_percent, memory_mb, items)"
+);
 
 /// `getJobInfo`'s `include_metrics`: the latest sample of each task (and of the job itself)
 /// from the last minute, summed, as what the job uses now; the largest single sample as its
-/// peak; and the items its tasks' counters reached.
+/// peak (from the hourly rollups, which outlive the samples); and the items its tasks'
+/// counters reached.
 pub const JOB_METRICS_NOW_SQL: &str = "
     WITH latest_cpu AS (
         SELECT DISTINCT ON (task_id) cpu_percent FROM task_metrics
@@ -204,8 +194,10 @@ pub const JOB_METRICS_NOW_SQL: &str = "
     )
     SELECT (SELECT sum(cpu_percent) FROM latest_cpu) AS cpu_percent,
            (SELECT sum(memory_mb) FROM latest_memory) AS memory_mb,
-           max(cpu_percent) AS peak_cpu_percent,
-           max(memory_mb) AS peak_memory_mb,
+           (SELECT max(max) FROM metric_rollups
+            WHERE job_id = $1 AND metric = 'cpu' AND grain = 'hour') AS peak_cpu_percent,
+           (SELECT max(max) FROM metric_rollups
+            WHERE job_id = $1 AND metric = 'memory' AND grain = 'hour') AS peak_memory_mb,
            (SELECT sum(items) FROM reached)::int8 AS items,
            count(*) AS samples
     FROM task_metrics WHERE job_id = $1";

@@ -1,0 +1,371 @@
+//! Monitoring data that lasts (issue 23, item 6): rollups agree with the raw samples they
+//! came from; maintenance makes daily partitions, drops old ones whole and keeps the
+//! rollups, so a range that spans dropped and kept days reads the same before and after.
+
+use chrono::{DateTime, Days, Duration, DurationRound, Utc};
+use jobdeck::server::monitoring::retention::{maintain, Maintained, Retention};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+async fn create_job(app: &TestApp) -> Uuid {
+    let (status, body) = call(
+        app,
+        &app.client,
+        "/job-operations",
+        "createJob",
+        json!({ "product_id": "p", "sending_group_id": "g", "tasks": [{ "name": "a" }, { "name": "b" }] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn report(app: &TestApp, job: Uuid, samples: Vec<Value>) {
+    for chunk in samples.chunks(1_000) {
+        let (status, body) = call(
+            app,
+            &app.client,
+            "/task-operations",
+            "reportMetrics",
+            json!({ "job_id": job, "samples": chunk }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["stored"], chunk.len());
+    }
+}
+
+async fn series(
+    app: &TestApp,
+    job: Uuid,
+    metric: &str,
+    interval: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<Value> {
+    let (status, body) = call(
+        app,
+        &app.client,
+        "/job-operations",
+        "getJobMetrics",
+        json!({ "job_ids": [job], "metrics": [metric], "interval": interval,
+                "start_time": start, "end_time": end }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["jobs"][0]["metrics"][metric]["buckets"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A small deterministic generator, so a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The nearest-rank 95th percentile, as `percentile_disc(0.95)`.
+fn nearest_rank_p95(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((0.95 * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+fn assert_agrees(bucket: &Value, values: &[f64], what: &str) {
+    assert_eq!(bucket["count"], values.len(), "{what}: {bucket}");
+    if values.is_empty() {
+        assert!(bucket["avg"].is_null(), "{what}: {bucket}");
+        return;
+    }
+    let exact = |field: &str, want: f64| {
+        let got = bucket[field].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{what}: {field} {got} vs {want}"
+        );
+    };
+    exact("min", values.iter().copied().fold(f64::INFINITY, f64::min));
+    exact(
+        "max",
+        values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    exact("avg", values.iter().sum::<f64>() / values.len() as f64);
+    let want = nearest_rank_p95(values);
+    let got = bucket["p95"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() <= 0.022 * want,
+        "{what}: p95 {got} is not within 2.2 % of {want}"
+    );
+}
+
+#[sqlx::test]
+async fn rollups_give_the_raw_count_min_max_and_average_and_p95_within_its_error(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let job = create_job(&app).await;
+    // Three hours of samples from two tasks, every 7 s, with values spread over four orders
+    // of magnitude, some zero, and a silent quarter of an hour.
+    let start = (Utc::now() - Duration::hours(5))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let mut random = Lcg(23);
+    let mut samples = Vec::new();
+    let mut raw: Vec<(DateTime<Utc>, f64, f64)> = Vec::new();
+    for step in 0..(3 * 3600 / 7) {
+        let at = start + Duration::seconds(step * 7) + Duration::milliseconds(step % 1000);
+        if at >= start + Duration::minutes(70) && at < start + Duration::minutes(85) {
+            continue;
+        }
+        for task in ["a", "b"] {
+            let cpu = if random.next() < 0.05 {
+                0.0
+            } else {
+                10f64.powf(random.next() * 4.0 - 1.0)
+            };
+            let memory = 50.0 + random.next() * 4_000.0;
+            samples.push(
+                json!({ "task_name": task, "at": at, "cpu_percent": cpu, "memory_mb": memory }),
+            );
+            raw.push((at, cpu, memory));
+        }
+    }
+    report(&app, job, samples).await;
+
+    let end = start + Duration::hours(3);
+    for (interval, step) in [("1m", 60), ("15m", 900), ("1h", 3600), ("1d", 86_400)] {
+        for (metric, pick) in [("cpu", 1), ("memory", 2)] {
+            let buckets = series(&app, job, metric, interval, start, end).await;
+            for bucket in &buckets {
+                let from: DateTime<Utc> = bucket["start"].as_str().unwrap().parse().unwrap();
+                let to = (from + Duration::seconds(step)).min(end);
+                let values: Vec<f64> = raw
+                    .iter()
+                    .filter(|(at, _, _)| *at >= from.max(start) && *at < to)
+                    .map(|&(_, cpu, memory)| if pick == 1 { cpu } else { memory })
+                    .collect();
+                assert_agrees(bucket, &values, &format!("{metric} {interval} at {from}"));
+            }
+            let counted: i64 = buckets.iter().map(|b| b["count"].as_i64().unwrap()).sum();
+            assert_eq!(counted as usize, raw.len(), "{metric} {interval}");
+        }
+    }
+    // The silent quarter is there, empty.
+    let minutes = series(&app, job, "cpu", "1m", start, end).await;
+    assert_eq!(minutes.len(), 180);
+    assert!(minutes[71..85].iter().all(|b| b["count"] == 0));
+}
+
+/// A maintenance pass at `now`, after the one the app's own service may be running (it
+/// starts one as the app starts).
+async fn maintain_at(pool: &PgPool, retention: Retention, now: DateTime<Utc>) -> Maintained {
+    loop {
+        let done = maintain(pool, retention, now).await.unwrap();
+        if !done.other_process {
+            return done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn midnight(day: chrono::NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+async fn partitions(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'task_metrics'::regclass ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn where_samples_are(pool: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT tableoid::regclass::text, count(*) FROM task_metrics GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn name(day: chrono::NaiveDate) -> String {
+    format!("task_metrics_p{}", day.format("%Y%m%d"))
+}
+
+#[sqlx::test]
+async fn retention_drops_old_days_whole_and_keeps_their_rollups(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let job = create_job(&app).await;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let retention = Retention {
+        raw_days: 7,
+        rollup_days: 400,
+    };
+    // The migration made the week behind, today and three days ahead.
+    maintain_at(&pool, retention, now).await;
+    let made = partitions(&pool).await;
+    for offset in -7i64..=3 {
+        let day = today.checked_add_signed(Duration::days(offset)).unwrap();
+        assert!(
+            made.contains(&name(day)),
+            "{} missing from {made:?}",
+            name(day)
+        );
+    }
+    assert!(made.contains(&"task_metrics_default".to_string()));
+    assert_eq!(
+        maintain(&pool, retention, now).await.unwrap(),
+        Maintained::default()
+    );
+
+    // Samples three days back, ten days back (older than any partition: the default one)
+    // and now.
+    let three_back = midnight(today - Days::new(3)) + Duration::hours(12);
+    let ten_back = midnight(today - Days::new(10)) + Duration::hours(12);
+    let mut samples = Vec::new();
+    for (at, cpu) in [
+        (three_back, 10.0),
+        (three_back, 30.0),
+        (ten_back, 50.0),
+        (now, 70.0),
+    ] {
+        samples.push(json!({ "task_name": "a", "at": at, "cpu_percent": cpu }));
+    }
+    report(&app, job, samples).await;
+    assert_eq!(
+        where_samples_are(&pool).await,
+        vec![
+            ("task_metrics_default".to_string(), 1),
+            (name(today - Days::new(3)), 2),
+            (name(today), 1),
+        ]
+    );
+    let range = (
+        midnight(today - Days::new(12)),
+        midnight(today + Days::new(1)),
+    );
+    let before = series(&app, job, "cpu", "1d", range.0, range.1).await;
+
+    // Five days on, the day three back is older than the week kept: its partition goes whole,
+    // the stray in the default partition is deleted, the rollups stay.
+    let later = maintain(&pool, retention, now + Duration::days(5))
+        .await
+        .unwrap();
+    assert_eq!(later.partitions_dropped, 5, "{later:?}");
+    assert_eq!(later.rollups_deleted, 0);
+    assert!(!partitions(&pool)
+        .await
+        .contains(&name(today - Days::new(3))));
+    assert_eq!(where_samples_are(&pool).await, vec![(name(today), 1)]);
+    let rollups: i64 = sqlx::query_scalar("SELECT count(*) FROM metric_rollups")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rollups, 6,
+        "minute and hour rows of three hours with samples"
+    );
+    let after = series(&app, job, "cpu", "1d", range.0, range.1).await;
+    assert_eq!(before, after, "the same figures from rollups alone");
+    let three_back_bucket = after
+        .iter()
+        .find(|b| {
+            b["start"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+                == midnight(today - Days::new(3))
+        })
+        .unwrap();
+    assert_eq!(three_back_bucket["count"], 2);
+    assert_eq!(three_back_bucket["avg"], 20.0);
+}
+
+#[sqlx::test]
+async fn rollups_older_than_their_retention_are_deleted(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let job = create_job(&app).await;
+    let now = Utc::now();
+    let old = now - Duration::days(401);
+    report(
+        &app,
+        job,
+        vec![
+            json!({ "at": old, "cpu_percent": 5.0 }),
+            json!({ "at": now, "cpu_percent": 6.0 }),
+        ],
+    )
+    .await;
+    // This pass, or the one the app started with, deletes them.
+    maintain_at(&pool, Retention::default(), now).await;
+    assert_eq!(count(&pool, "task_metrics").await, 1, "the old sample went");
+    let left: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT DISTINCT date_trunc('day', bucket, 'UTC') FROM metric_rollups")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, vec![now.duration_trunc(Duration::days(1)).unwrap()]);
+}
+
+#[sqlx::test]
+async fn a_day_that_reached_the_default_partition_moves_into_its_own(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let job = create_job(&app).await;
+    let today = Utc::now().date_naive();
+    let ahead = midnight(today + Days::new(5)) + Duration::hours(1);
+    // A sample for a day no partition holds yet (written as a worker's clock far ahead would).
+    sqlx::query("INSERT INTO task_metrics (job_id, at, cpu_percent) VALUES ($1, $2, 1)")
+        .bind(job)
+        .bind(ahead)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        where_samples_are(&pool).await,
+        vec![("task_metrics_default".to_string(), 1)]
+    );
+    let done = maintain_at(&pool, Retention::default(), Utc::now() + Duration::days(3)).await;
+    assert!(done.partitions_created >= 3, "{done:?}");
+    assert_eq!(
+        where_samples_are(&pool).await,
+        vec![(name(today + Days::new(5)), 1)]
+    );
+}
+
+#[sqlx::test]
+async fn portals_maintaining_at_once_make_each_partition_once(pool: PgPool) {
+    let now = Utc::now();
+    let retention = Retention {
+        raw_days: 30,
+        rollup_days: 400,
+    };
+    let (a, b) = tokio::join!(
+        maintain(&pool, retention, now),
+        maintain(&pool, retention, now)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // One ran its pass; the other found it running, or came after and found nothing to do.
+    // The migration made the last week's; the 23 days before it are made once.
+    assert_eq!(
+        a.partitions_created + b.partitions_created,
+        23,
+        "{a:?} {b:?}"
+    );
+    assert_eq!(a.skipped + b.skipped, 0);
+    assert_eq!(partitions(&pool).await.len(), 30 + 1 + 3 + 1);
+}
