@@ -369,3 +369,118 @@ async fn portals_maintaining_at_once_make_each_partition_once(pool: PgPool) {
     assert_eq!(a.skipped + b.skipped, 0);
     assert_eq!(partitions(&pool).await.len(), 30 + 1 + 3 + 1);
 }
+
+/// The migrations before the one that partitions `task_metrics`, in a directory of their own.
+fn migrations_before(version: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("jobdeck-migrations-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_string();
+        if file.as_str() < version {
+            std::fs::copy(&path, dir.join(file)).unwrap();
+        }
+    }
+    dir
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_partitioning_migration_keeps_every_sample_and_rolls_them_up(pool: PgPool) {
+    let dir = migrations_before("20261203000001");
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    let job: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, priority, max_parallel_tasks, max_attempts, retry_interval, created_by)
+         VALUES ('recap', 5, 1, 1, 0, 'test') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let now = Utc::now();
+    // Twenty days back (older than any partition the migration would make on its own),
+    // three days back and now; one sample with neither cpu nor memory.
+    let old = now - Duration::days(20);
+    let rows = [
+        (old, Some(10.0), Some(100.0)),
+        (old + Duration::seconds(30), Some(30.0), None),
+        (now - Duration::days(3), Some(50.0), Some(300.0)),
+        (now, None, None),
+    ];
+    for (at, cpu, memory) in rows {
+        sqlx::query(
+            "INSERT INTO task_metrics (job_id, at, cpu_percent, memory_mb) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(job)
+        .bind(at)
+        .bind(cpu)
+        .bind(memory)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let ids_before: Vec<i64> = sqlx::query_scalar("SELECT id FROM task_metrics ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+
+    jobdeck::server::db::migrate(&pool).await.unwrap();
+
+    let ids_after: Vec<i64> = sqlx::query_scalar("SELECT id FROM task_metrics ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids_before, ids_after, "every sample, under its id");
+    let old_day = old.date_naive();
+    let homes = where_samples_are(&pool).await;
+    assert!(
+        homes.contains(&(name(old_day), 2)),
+        "the oldest day got its own partition: {homes:?}"
+    );
+    assert!(!homes
+        .iter()
+        .any(|(table, _)| table == "task_metrics_default"));
+    // A new sample's id follows the old ones.
+    let next: i64 = sqlx::query_scalar(
+        "INSERT INTO task_metrics (job_id, cpu_percent) VALUES ($1, 1) RETURNING id",
+    )
+    .bind(job)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(next > *ids_before.last().unwrap());
+    // The old samples' rollups: both cpu samples of the oldest minute (if the 30 s did not
+    // cross a minute) or hour, exactly.
+    let hour: (i64, f64, f64, f64) = sqlx::query_as(
+        "SELECT count, sum, min, max FROM metric_rollups
+         WHERE job_id = $1 AND metric = 'cpu' AND grain = 'hour' AND bucket = $2",
+    )
+    .bind(job)
+    .bind(old.duration_trunc(Duration::hours(1)).unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let same_hour = old.duration_trunc(Duration::hours(1)).unwrap()
+        == (old + Duration::seconds(30))
+            .duration_trunc(Duration::hours(1))
+            .unwrap();
+    if same_hour {
+        assert_eq!(hour, (2, 40.0, 10.0, 30.0));
+    } else {
+        assert_eq!(hour, (1, 10.0, 10.0, 10.0));
+    }
+    let memory: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT grain, sum(count)::int8 FROM metric_rollups WHERE metric = 'memory' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        memory,
+        vec![("hour".to_string(), 2), ("minute".to_string(), 2)]
+    );
+}
