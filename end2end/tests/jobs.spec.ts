@@ -131,3 +131,71 @@ test("the workers page lists a worker that asked and its queue, and a waiting ta
   await page.screenshot({ path: "test-results/screens/job-dispatched.png", fullPage: true });
   expect(problems).toEqual([]);
 });
+
+test("the jobs list filters by status and day, counts what it selects, and its URL shares the view", async ({ page, browser }) => {
+  const token = await createToken(page, "operator");
+  const problems = watchConsole(page);
+  const api = await http.newContext({
+    baseURL: test.info().project.use.baseURL,
+    storageState: { cookies: [], origins: [] },
+  });
+  // This run's own user, so other tests' jobs stay out of the counts.
+  const user = `e2e-history-${Date.now()}`;
+  const ids: Record<string, string> = {};
+  for (const [name, end] of [["failed-1", "failed"], ["failed-2", "failed"], ["done", "completed"], ["waiting", null]] as const) {
+    const created = await op(api, token, "createJob", { kind: "recap", user_id: user });
+    expect(created.status).toBe(201);
+    ids[name] = created.body.data.id;
+    if (end) {
+      expect((await op(api, token, "updateBatchJob", stage(ids[name], "Fetch", 50))).status).toBe(200);
+      const finished = await op(api, token, "updateBatchJob", {
+        job_id: ids[name],
+        status: end,
+        ...(end === "failed" ? { error_details: { code: "TIMEOUT", message: "the feed did not answer" } } : {}),
+      });
+      expect(finished.status).toBe(200);
+    }
+  }
+
+  await page.goto(`/jobs?user=${user}`);
+  await waitForHydration(page);
+  await expect(page.getByTestId("aggregate-total").locator("dd")).toHaveText("4");
+  const form = page.getByTestId("job-filters");
+  await form.locator('input[name="status"][value="failed"]').check();
+  const today = new Date().toISOString().slice(0, 10);
+  await form.locator('input[name="from"]').fill(today);
+  await form.locator('input[name="to"]').fill(today);
+  await form.getByRole("button").click();
+  await expect(page).toHaveURL(/status=failed/);
+  await expect(page).toHaveURL(new RegExp(`from=${today}&to=${today}`));
+  const rows = page.locator("[data-testid=jobs-table] tbody tr");
+  await expect(rows).toHaveCount(2);
+  await expect(page.locator(`tr[data-job-id="${ids["failed-1"]}"]`)).toBeVisible();
+  await expect(page.locator(`tr[data-job-id="${ids["failed-2"]}"]`)).toBeVisible();
+  await expect(page.getByTestId("aggregate-total").locator("dd")).toHaveText("2");
+  await expect(page.getByTestId("aggregate-errors").locator("dd")).toHaveText("100.0 %");
+  await page.screenshot({ path: "test-results/screens/jobs-filtered.png", fullPage: true });
+
+  // The URL is the view: opened by someone else, it shows the same jobs and figures.
+  const shared = page.url();
+  const viewerToken = await createToken(page, "viewer");
+  const other = await browser.newContext({
+    storageState: { cookies: [], origins: [] },
+    extraHTTPHeaders: { Authorization: `Bearer ${viewerToken}` },
+  });
+  const colleague = await other.newPage();
+  const colleagueProblems = watchConsole(colleague);
+  await colleague.goto(shared);
+  await waitForHydration(colleague);
+  await expect(colleague.locator("[data-testid=jobs-table] tbody tr")).toHaveCount(2);
+  await expect(colleague.getByTestId("aggregate-total").locator("dd")).toHaveText("2");
+  await expect(colleague.getByTestId("job-filters").locator('input[name="status"][value="failed"]')).toBeChecked();
+  // Sorting by a header keeps the filters.
+  await colleague.locator('th a[data-sort="priority"]').click();
+  await expect(colleague).toHaveURL(/sort=priority/);
+  await expect(colleague).toHaveURL(/status=failed/);
+  await expect(colleague.locator("[data-testid=jobs-table] tbody tr")).toHaveCount(2);
+  expect(colleagueProblems).toEqual([]);
+  await other.close();
+  expect(problems).toEqual([]);
+});

@@ -13,7 +13,7 @@ pub async fn list_jobs(query: JobsQuery) -> Result<JobsView, AppError> {
     crate::api::answer(
         async move {
             let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-            Ok(crate::server::jobs::list_jobs(&state.pool, &query).await?)
+            Ok(crate::server::monitoring::jobs_page(&state.pool, &query).await?)
         }
         .await,
     )

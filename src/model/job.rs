@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::wire::wire_enum;
-use super::{parse_id, parse_time, time_part, BadCursor, Cursor, JobCall, Permission};
+use super::{encode_component, Cursor, HistorySort, JobCall, Permission, SortOrder};
 
 wire_enum! {
     pub enum JobStatus ("status") {
@@ -411,26 +411,66 @@ pub struct TaskCounts {
     pub cancelled: i64,
 }
 
-/// The jobs page's filters and cursor, all in its URL.
+/// The jobs page's filters, sort and cursor, all in its URL, as typed: the server reads them
+/// with `fetchJobHistory`'s own parser, so a bad value gets its message.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobsQuery {
-    pub status: Option<JobStatus>,
-    pub kind: Option<JobKind>,
-    /// Just after the last job of the previous page.
-    pub after: Option<Cursor>,
+    /// Any of these statuses (`status` may repeat).
+    pub status: Vec<String>,
+    pub kind: Option<String>,
+    /// Created on or after this UTC day (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created on or before this UTC day.
+    pub to: Option<String>,
+    /// Had an error of this code or class.
+    pub error: Option<String>,
+    pub user: Option<String>,
+    /// A `fetchJobHistory` sort field (default `created_at`) and `asc` or `desc` (default).
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 impl JobsQuery {
+    /// Reads the page's URL parameters; empty ones are left out.
+    pub fn from_params(get: impl Fn(&str) -> Vec<String>) -> Self {
+        let one = |name: &str| get(name).into_iter().find(|v| !v.trim().is_empty());
+        Self {
+            status: get("status")
+                .into_iter()
+                .filter(|v| !v.is_empty())
+                .collect(),
+            kind: one("kind"),
+            from: one("from"),
+            to: one("to"),
+            error: one("error"),
+            user: one("user"),
+            sort: one("sort"),
+            order: one("order"),
+            cursor: one("cursor"),
+        }
+    }
+
     pub fn href(&self) -> String {
-        let mut params = Vec::new();
-        if let Some(status) = self.status {
-            params.push(format!("status={}", status.as_str()));
-        }
-        if let Some(kind) = self.kind {
-            params.push(format!("kind={}", kind.as_str()));
-        }
-        if let Some(after) = &self.after {
-            params.push(format!("after={}", after.as_str()));
+        let mut params: Vec<String> = self
+            .status
+            .iter()
+            .map(|s| format!("status={}", encode_component(s)))
+            .collect();
+        for (name, value) in [
+            ("kind", &self.kind),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("error", &self.error),
+            ("user", &self.user),
+            ("sort", &self.sort),
+            ("order", &self.order),
+            ("cursor", &self.cursor),
+        ] {
+            if let Some(value) = value {
+                params.push(format!("{name}={}", encode_component(value)));
+            }
         }
         if params.is_empty() {
             "/jobs".to_string()
@@ -439,19 +479,44 @@ impl JobsQuery {
         }
     }
 
-    /// Where the next page starts: just after `job`.
-    pub fn cursor_of(job: &JobView) -> Cursor {
-        Cursor::new(&[&time_part(job.created_at), &job.id.to_string()])
+    pub fn sort_field(&self) -> HistorySort {
+        self.sort
+            .as_deref()
+            .and_then(HistorySort::parse)
+            .unwrap_or(HistorySort::CreatedAt)
     }
 
-    /// The position `after` names; a cursor this list did not write is refused.
-    pub fn position(&self) -> Result<Option<(DateTime<Utc>, Uuid)>, BadCursor> {
-        let Some(after) = &self.after else {
-            return Ok(None);
-        };
-        let [at, id] = after.parts()?;
-        Ok(Some((parse_time(&at)?, parse_id(&id)?)))
+    pub fn sort_order(&self) -> SortOrder {
+        self.order
+            .as_deref()
+            .and_then(SortOrder::parse)
+            .unwrap_or(SortOrder::Desc)
     }
+
+    /// The first page sorted by `field`: descending, or ascending when it is sorted so now.
+    pub fn sorted_by(&self, field: HistorySort) -> Self {
+        let order = if self.sort_field() == field && self.sort_order() == SortOrder::Desc {
+            SortOrder::Asc
+        } else {
+            SortOrder::Desc
+        };
+        Self {
+            sort: Some(field.as_str().to_string()),
+            order: Some(order.as_str().to_string()),
+            cursor: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The aggregate cards: over every job the filters select.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobsAggregates {
+    pub total: i64,
+    pub finished: i64,
+    pub success_rate: Option<f64>,
+    pub avg_duration_ms: Option<f64>,
+    pub error_rate: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -459,6 +524,7 @@ pub struct JobsView {
     pub now: DateTime<Utc>,
     pub jobs: Vec<JobView>,
     pub next: Option<Cursor>,
+    pub aggregates: JobsAggregates,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -31,9 +31,9 @@ pub use incidents::{
 };
 pub use job::{
     DetailedStatus, ErrorClass, JobAction, JobDetailView, JobDriver, JobErrorView, JobEventView,
-    JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsQuery,
-    JobsView, LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus, TriggerSource,
-    JOB_LIMITS, RECAP_STAGES,
+    JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsAggregates,
+    JobsQuery, JobsView, LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus,
+    TriggerSource, JOB_LIMITS, RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use monitoring::{

@@ -1,5 +1,7 @@
-//! `/jobs`: seed 001's jobs, newest first, 50 per page, filtered by status and kind in the
-//! URL; the table is a live region (`ui::live`).
+//! `/jobs`: the job history (seed 000's `fetchJobHistory`): filters by status, kind, day
+//! created, error type and user, a sort by column, cursor paging and the aggregate cards
+//! over every job the filters select, all in the URL so a view can be bookmarked and shared.
+//! The cards and the table are a live region (`ui::live`).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,7 +9,10 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::jobs::list_jobs;
 use crate::i18n::*;
-use crate::model::{Cursor, JobKind, JobStatus, JobView, JobsQuery, JobsView};
+use crate::model::{
+    AppError, HistorySort, JobKind, JobStatus, JobView, JobsAggregates, JobsQuery, JobsView,
+    SortOrder,
+};
 use crate::ui::progress_bar::ProgressBar;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, RelativeTime};
@@ -17,14 +22,7 @@ pub fn JobsPage() -> impl IntoView {
     let i18n = use_i18n();
     let params = use_query_map();
     let query = Memo::new(move |_| {
-        params.with(|p| JobsQuery {
-            status: p.get("status").as_deref().and_then(JobStatus::parse),
-            kind: p.get("kind").as_deref().and_then(JobKind::parse),
-            after: p
-                .get("after")
-                .filter(|a| !a.is_empty())
-                .map(Cursor::from_text),
-        })
+        params.with(|p| JobsQuery::from_params(|name| p.get_all(name).unwrap_or_default()))
     });
     let jobs = Resource::new(move || query.get(), list_jobs);
     view! {
@@ -36,7 +34,10 @@ pub fn JobsPage() -> impl IntoView {
                 <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
                     {move || Suspend::new(async move {
                         match jobs.await {
-                            Ok(view) => view! { <JobsTable view query=query.get_untracked() /> }.into_any(),
+                            Ok(view) => view! { <JobsResult view query=query.get_untracked() /> }.into_any(),
+                            Err(AppError::Invalid { message, .. }) => view! {
+                                <p class="form-error" role="alert" data-testid="jobs-error">{message}</p>
+                            }.into_any(),
                             Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
                         }
                     })}
@@ -49,45 +50,90 @@ pub fn JobsPage() -> impl IntoView {
 #[component]
 fn FilterForm(query: JobsQuery) -> impl IntoView {
     let i18n = use_i18n();
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
     view! {
-        <form class="search" method="get" action="/jobs" role="search">
-            <select name="status" aria-label=move || t_string!(i18n, status_filter)>
-                <option value="" selected=query.status.is_none()>{t!(i18n, status_all)}</option>
+        <form class="search job-filters" method="get" action="/jobs" role="search" data-testid="job-filters">
+            <fieldset class="status-choices">
+                <legend>{t!(i18n, status_filter)}</legend>
                 {JobStatus::ALL.into_iter().map(|status| view! {
-                    <option value=status.as_str() selected=query.status == Some(status)>{status.as_str()}</option>
+                    <label>
+                        <input type="checkbox" name="status" value=status.as_str()
+                            checked=query.status.iter().any(|s| s == status.as_str()) />
+                        {status.as_str()}
+                    </label>
                 }).collect_view()}
-            </select>
+            </fieldset>
             <select name="kind" aria-label=move || t_string!(i18n, kind)>
                 <option value="" selected=query.kind.is_none()>{t!(i18n, kind_all)}</option>
                 {JobKind::ALL.into_iter().map(|kind| view! {
-                    <option value=kind.as_str() selected=query.kind == Some(kind)>{kind.as_str()}</option>
+                    <option value=kind.as_str() selected=query.kind.as_deref() == Some(kind.as_str())>{kind.as_str()}</option>
                 }).collect_view()}
             </select>
+            <label>{t!(i18n, created_from)} <input type="date" name="from" value=text(&query.from) /></label>
+            <label>{t!(i18n, created_to)} <input type="date" name="to" value=text(&query.to) /></label>
+            <input type="search" name="error" value=text(&query.error)
+                placeholder=move || t_string!(i18n, error_type_filter)
+                aria-label=move || t_string!(i18n, error_type_filter) />
+            <input type="search" name="user" value=text(&query.user)
+                placeholder=move || t_string!(i18n, user_id) aria-label=move || t_string!(i18n, user_id) />
+            // A new filter keeps the sort and starts from the first page.
+            {query.sort.clone().map(|sort| view! { <input type="hidden" name="sort" value=sort /> })}
+            {query.order.clone().map(|order| view! { <input type="hidden" name="order" value=order /> })}
             <button type="submit">{t!(i18n, filter)}</button>
+            <a href="/jobs" class="clear">{t!(i18n, clear_filter)}</a>
         </form>
     }
 }
 
 #[component]
-fn JobsTable(view: JobsView, query: JobsQuery) -> impl IntoView {
+fn JobsResult(view: JobsView, query: JobsQuery) -> impl IntoView {
     let i18n = use_i18n();
-    if view.jobs.is_empty() {
-        return view! { <p class="muted" data-testid="no-jobs">{t!(i18n, no_jobs)}</p> }.into_any();
+    let JobsView {
+        now,
+        jobs,
+        next,
+        aggregates,
+    } = view;
+    let cards = view! { <AggregateCards totals=aggregates /> };
+    if jobs.is_empty() {
+        return view! {
+            {cards}
+            <p class="muted" data-testid="no-jobs">{t!(i18n, no_jobs)}</p>
+        }
+        .into_any();
     }
-    let JobsView { now, jobs, next } = view;
-    let next_href = next.map(|after| {
+    let next_href = next.map(|cursor| {
         JobsQuery {
-            after: Some(after),
+            cursor: Some(cursor.as_str().to_string()),
             ..query.clone()
         }
         .href()
     });
     let first_href = JobsQuery {
-        after: None,
+        cursor: None,
         ..query.clone()
     }
     .href();
+    let header = |field: HistorySort, label: AnyView| {
+        let sorted = query.sort_field() == field;
+        let arrow = match (sorted, query.sort_order()) {
+            (false, _) => "",
+            (true, SortOrder::Desc) => " ↓",
+            (true, SortOrder::Asc) => " ↑",
+        };
+        let aria = match (sorted, query.sort_order()) {
+            (false, _) => "none",
+            (true, SortOrder::Desc) => "descending",
+            (true, SortOrder::Asc) => "ascending",
+        };
+        view! {
+            <th aria-sort=aria>
+                <a href=query.sorted_by(field).href() data-sort=field.as_str()>{label}{arrow}</a>
+            </th>
+        }
+    };
     view! {
+        {cards}
         <div class="table-scroll">
             <table class="grid jobs-table" data-testid="jobs-table">
                 <thead>
@@ -95,11 +141,12 @@ fn JobsTable(view: JobsView, query: JobsQuery) -> impl IntoView {
                         <th>{t!(i18n, status)}</th>
                         <th>{t!(i18n, job)}</th>
                         <th>{t!(i18n, kind)}</th>
-                        <th>{t!(i18n, priority)}</th>
+                        {header(HistorySort::Priority, t!(i18n, priority).into_any())}
                         <th>{t!(i18n, progress)}</th>
                         <th>{t!(i18n, phase)}</th>
-                        <th>{t!(i18n, started)}</th>
-                        <th>{t!(i18n, duration)}</th>
+                        {header(HistorySort::CreatedAt, t!(i18n, created).into_any())}
+                        {header(HistorySort::StartedAt, t!(i18n, started).into_any())}
+                        {header(HistorySort::Duration, t!(i18n, duration).into_any())}
                     </tr>
                 </thead>
                 <tbody>
@@ -108,11 +155,30 @@ fn JobsTable(view: JobsView, query: JobsQuery) -> impl IntoView {
             </table>
         </div>
         <nav class="pager" aria-label=move || t_string!(i18n, pages)>
-            {query.after.is_some().then(|| view! { <a href=first_href.clone() rel="first">{t!(i18n, first_page)}</a> })}
+            {query.cursor.is_some().then(|| view! { <a href=first_href.clone() rel="first">{t!(i18n, first_page)}</a> })}
             {next_href.map(|href| view! { <a href=href rel="next" data-testid="next-page">{t!(i18n, next_page)}</a> })}
         </nav>
     }
     .into_any()
+}
+
+/// Over every job the filters select, not only this page.
+#[component]
+fn AggregateCards(totals: JobsAggregates) -> impl IntoView {
+    let i18n = use_i18n();
+    let percent =
+        |rate: Option<f64>| rate.map_or_else(|| "—".to_string(), |r| format!("{:.1} %", r * 100.0));
+    let duration = totals
+        .avg_duration_ms
+        .map_or_else(|| "—".to_string(), |ms| duration_text(ms.round() as i64));
+    view! {
+        <dl class="aggregate-cards" data-testid="job-aggregates">
+            <div data-testid="aggregate-total"><dt>{t!(i18n, jobs_matching)}</dt><dd>{totals.total}</dd></div>
+            <div data-testid="aggregate-success"><dt>{t!(i18n, success_rate)}</dt><dd>{percent(totals.success_rate)}</dd></div>
+            <div data-testid="aggregate-duration"><dt>{t!(i18n, avg_duration)}</dt><dd>{duration}</dd></div>
+            <div data-testid="aggregate-errors"><dt>{t!(i18n, error_rate)}</dt><dd>{percent(totals.error_rate)}</dd></div>
+        </dl>
+    }
 }
 
 #[component]
@@ -133,6 +199,7 @@ fn JobRow(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
             <td class="num">{job.priority}</td>
             <td><ProgressBar percent=progress /></td>
             <td>{job.detailed_status.current_phase.clone().unwrap_or_else(|| "—".into())}</td>
+            <td><RelativeTime at=job.created_at now /></td>
             <td>{job.started_at.map(|at| view! { <RelativeTime at now /> })}</td>
             <td class="num">{duration.map(duration_text)}</td>
         </tr>

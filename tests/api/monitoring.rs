@@ -34,6 +34,7 @@ fn at(minutes: i64) -> DateTime<Utc> {
 #[derive(Clone, Debug, sqlx::FromRow)]
 struct Row {
     id: Uuid,
+    kind: String,
     status: String,
     user_id: Option<String>,
     priority: i16,
@@ -65,7 +66,7 @@ impl Row {
     }
 }
 
-/// 240 jobs over six statuses, three users, ten priorities, pairs created at the same
+/// 240 jobs of two kinds over six statuses, three users, ten priorities, pairs created at the same
 /// minute (ties the id breaks), durations to the microsecond, some finished jobs that never
 /// started, with errors of two codes on some.
 async fn seed_history(pool: &PgPool) -> Vec<Row> {
@@ -73,7 +74,7 @@ async fn seed_history(pool: &PgPool) -> Vec<Row> {
         "INSERT INTO jobs (kind, status, product_id, sending_group_id, user_id, priority,
                            max_parallel_tasks, max_attempts, retry_interval, created_by,
                            created_at, started_at, finished_at)
-         SELECT 'batch', (ARRAY['pending','running','paused','completed','failed','cancelled'])[1 + i % 6],
+         SELECT CASE WHEN i % 5 = 0 THEN 'recap' ELSE 'batch' END, (ARRAY['pending','running','paused','completed','failed','cancelled'])[1 + i % 6],
                 'p', 'g', CASE WHEN i % 4 = 0 THEN NULL ELSE 'user-' || (i % 3) END, 1 + i % 10,
                 1, 1, 0, 'test',
                 timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => (i / 2) * 7),
@@ -103,7 +104,7 @@ async fn seed_history(pool: &PgPool) -> Vec<Row> {
 
 async fn rows(pool: &PgPool) -> Vec<Row> {
     sqlx::query_as(
-        "SELECT j.id, j.status, j.user_id, j.priority, j.created_at, j.started_at, j.finished_at,
+        "SELECT j.id, j.kind, j.status, j.user_id, j.priority, j.created_at, j.started_at, j.finished_at,
                 coalesce((SELECT array_agg(code || ' ' || class) FROM job_errors e WHERE e.job_id = j.id),
                          '{}') AS errors
          FROM jobs j",
@@ -228,6 +229,11 @@ async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
                     && !r.errors.is_empty()
                     && r.created_at < to
             }),
+        ),
+        (json!({ "kind": "recap" }), Box::new(|r| r.kind == "recap")),
+        (
+            json!({ "kind": "batch", "status": ["failed"] }),
+            Box::new(|r| r.kind == "batch" && r.status == "failed"),
         ),
         // A value is data, never SQL.
         (json!({ "user_id": "' OR 1=1 --" }), Box::new(|_| false)),
@@ -371,6 +377,10 @@ async fn bad_history_requests_are_400s_naming_the_field(pool: PgPool) {
         (
             json!({ "filters": { "error_types": vec!["E"; 51] } }),
             "data.filters.error_types",
+        ),
+        (
+            json!({ "filters": { "kind": "cron" } }),
+            "data.filters.kind",
         ),
         (
             json!({ "filters": { "colour": "red" } }),

@@ -310,3 +310,119 @@ async fn assets_are_served_precompressed_and_cached_by_their_hashed_names(pool: 
     assert!(missing.headers().get("cache-control").is_none());
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// The `data-job-id`s of a page, in order.
+fn job_rows(html: &str) -> Vec<String> {
+    html.split("<tr data-job-id=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// The text of the aggregate card `name`.
+fn card(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("data-testid=\"aggregate-{name}\""))
+        .unwrap_or_else(|| panic!("no {name} card"));
+    let dd = &html[at..];
+    let start = dd.find("<dd>").unwrap() + 4;
+    // Without the hydration markers (`<!>`).
+    dd[start..start + dd[start..].find("</dd>").unwrap()].replace("<!>", "")
+}
+
+#[sqlx::test]
+async fn the_jobs_list_filters_sorts_and_counts_from_its_url(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let mut ids = Vec::new();
+    for (n, (status, days_ago, user)) in [
+        ("failed", 1, "ann"),
+        ("completed", 1, "ann"),
+        ("failed", 3, "bob"),
+        ("completed", 10, "ann"),
+        ("pending", 0, "ann"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (code, body) = job_op(
+            &app,
+            "createJob",
+            serde_json::json!({ "kind": "recap", "user_id": user, "priority": n + 1 }),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+        let id: uuid::Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+        let created = chrono::Utc::now() - chrono::Duration::days(days_ago);
+        let finished = status != "pending";
+        sqlx::query(
+            "UPDATE jobs SET status = $2, created_at = $3,
+                    started_at = CASE WHEN $4 THEN $3 END,
+                    finished_at = CASE WHEN $4 THEN $3 + make_interval(secs => $5) END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(created)
+        .bind(finished)
+        .bind((n + 1) as f64 * 10.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+        ids.push(id.to_string());
+    }
+    let day = |days_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days_ago))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+
+    // Failed and completed jobs of the last five days by ann and bob: three of them.
+    let path = format!(
+        "/jobs?status=failed&status=completed&from={}&to={}",
+        day(5),
+        day(0)
+    );
+    let (status, html) = page(&app, &path, Some("en")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        job_rows(&html),
+        vec![ids[1].clone(), ids[0].clone(), ids[2].clone()],
+        "newest first"
+    );
+    assert_eq!(card(&html, "total"), "3");
+    assert_eq!(card(&html, "success"), "33.3 %");
+    assert_eq!(card(&html, "errors"), "66.7 %");
+    assert_eq!(card(&html, "duration"), "20.0s", "10, 20 and 30 s");
+    // The form shows the filters it was opened with, to change or share.
+    assert!(html.contains("name=\"status\" value=\"failed\" checked"));
+    assert!(html.contains(&format!("name=\"from\" value=\"{}\"", day(5))));
+
+    // By user, sorted by duration, longest first; the headers sort.
+    let (_, html) = page(&app, "/jobs?user=ann&sort=duration&order=desc", Some("en")).await;
+    assert_eq!(
+        job_rows(&html),
+        vec![
+            ids[4].clone(),
+            ids[3].clone(),
+            ids[1].clone(),
+            ids[0].clone()
+        ],
+        "the unfinished job sorts as the longest"
+    );
+    assert!(html.contains("aria-sort=\"descending\""));
+    assert!(html.contains("href=\"/jobs?user=ann&amp;sort=duration&amp;order=asc\""));
+
+    // A bad value gets the API's message under the URL's name, and a 400.
+    for (path, name) in [
+        ("/jobs?status=lost", "status: "),
+        ("/jobs?sort=name%3B%20DROP%20TABLE%20jobs", "sort: "),
+        ("/jobs?from=yesterday", "from: "),
+        ("/jobs?cursor=forged", "cursor: "),
+    ] {
+        let (status, html) = page(&app, path, Some("en")).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(html.contains("data-testid=\"jobs-error\""), "{path}");
+        assert!(html.contains(name), "{path}");
+    }
+    assert_eq!(count(&pool, "jobs").await, 5);
+}

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 pub use locked::{in_locked_job, JobScoped};
 pub use perform::{perform, JobAnswer};
-pub use read::{get_job_info, job_detail, list_jobs, JobInfo, JOBS_PAGE_SIZE};
+pub use read::{get_job_info, job_detail, JobInfo};
 pub use report_queue::{ReportQueue, ReportQueueStats};
 pub use store::{record_error, record_event, LockedJob};
 pub use sweeper::{run_deletion_sweeper, sweep as sweep_deletions};

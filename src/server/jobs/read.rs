@@ -1,22 +1,20 @@
-//! Reads of jobs: `getJobInfo`, the jobs page (newest first, by key) and a job's page.
+//! Reads of jobs: `getJobInfo` and a job's page (the jobs page is `monitoring::jobs_page`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use super::store::{self, JobRow};
+use super::store;
 use super::JobError;
 use crate::model::dispatch::WaitingTask;
 use crate::model::{
     stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView,
-    JobPhaseView, JobView, JobsQuery, JobsView, TaskCounts,
+    JobPhaseView, JobView, TaskCounts,
 };
 use crate::server::dispatch;
 use crate::server::tasks;
 
-/// Jobs per page of `/jobs`.
-pub const JOBS_PAGE_SIZE: i64 = 50;
 /// Rows of each list on a job's page.
 const DETAIL_ROWS: i64 = 200;
 
@@ -71,32 +69,6 @@ pub async fn get_job_info(pool: &PgPool, job_id: Uuid) -> Result<JobInfo, JobErr
         job,
         tasks,
         waiting,
-    })
-}
-
-/// One page of jobs, newest first.
-pub async fn list_jobs(pool: &PgPool, query: &JobsQuery) -> Result<JobsView, JobError> {
-    let (after_at, after_id) = query
-        .position()
-        .map_err(|bad| JobError::invalid("after", bad.to_string()))?
-        .unwrap_or((DateTime::<Utc>::MAX_UTC, Uuid::max()));
-    let rows: Vec<JobRow> = sqlx::query_as(store::LIST_JOBS_SQL)
-        .bind(query.status)
-        .bind(query.kind)
-        .bind(after_at)
-        .bind(after_id)
-        .bind(JOBS_PAGE_SIZE + 1)
-        .fetch_all(pool)
-        .await?;
-    let mut jobs: Vec<JobView> = rows.into_iter().map(JobView::from).collect();
-    let next = (jobs.len() as i64 > JOBS_PAGE_SIZE).then(|| {
-        jobs.truncate(JOBS_PAGE_SIZE as usize);
-        JobsQuery::cursor_of(&jobs[jobs.len() - 1])
-    });
-    Ok(JobsView {
-        now: Utc::now(),
-        jobs,
-        next,
     })
 }
 

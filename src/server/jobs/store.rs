@@ -45,16 +45,6 @@ pub(crate) use job_select;
 
 pub const GET_JOB_SQL: &str = job_select!("WHERE j.id = $1");
 
-/// Newest first after a cursor, optionally within one status and one kind; each filter
-/// combination is one range scan of a `(…, created_at DESC, id DESC)` index.
-pub const LIST_JOBS_SQL: &str = job_select!(
-    "WHERE ($1::text IS NULL OR j.status = $1)
-       AND ($2::text IS NULL OR j.kind = $2)
-       AND (j.created_at, j.id) < ($3, $4)
-     ORDER BY j.created_at DESC, j.id DESC
-     LIMIT $5"
-);
-
 /// The job's row lock: every change to a job and its tasks takes it first, so racing
 /// callers are served one after the other and each sees the state the last one left.
 pub const LOCK_JOB_SQL: &str = "

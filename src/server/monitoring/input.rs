@@ -7,7 +7,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::model::{
-    Cursor, HistorySort, JobStatus, MetricInterval, MetricName, SortOrder, MONITORING_LIMITS,
+    Cursor, HistorySort, JobKind, JobStatus, MetricInterval, MetricName, SortOrder,
+    MONITORING_LIMITS,
 };
 use crate::server::input::{
     bounded, check_batch, first_duplicate, Counter, InvalidInput, Measure, Name,
@@ -39,6 +40,8 @@ pub struct HistoryFilters {
     #[serde(default)]
     pub error_types: Vec<Name>,
     pub user_id: Option<Name>,
+    /// `batch` or `recap` (beyond seed 000: the jobs page filters by it).
+    pub kind: Option<JobKind>,
 }
 
 /// Jobs created from `start` (inclusive) until `end` (exclusive); either may be left out.

@@ -7,6 +7,7 @@
 mod history;
 pub mod input;
 mod job_info;
+mod jobs_page;
 pub mod live;
 mod metrics;
 pub mod retention;
@@ -17,6 +18,7 @@ pub use history::{fetch_job_history, HistoryAggregates, JobHistory, PageInfo};
 pub use job_info::{
     get_job_info, stream_path, DetailedJobInfo, LOG_LINES_PER_PAGE, TASKS_PER_PAGE,
 };
+pub use jobs_page::{jobs_page, JOBS_PAGE_SIZE};
 pub use live::{Change, JobChanges};
 pub use metrics::{
     get_job_metrics, report_metrics, Bucket, JobMetrics, JobSeries, MetricsReported, Series,

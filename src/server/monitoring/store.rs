@@ -6,7 +6,7 @@ use crate::server::jobs::store::job_select;
 
 /// `fetchJobHistory`'s filters: `$1` statuses (empty: any), `$2`/`$3` the `created_at`
 /// range (`[start, end)`, either open), `$4` the user, `$5` error codes or classes (empty:
-/// any job). The error test is uncorrelated, so PostgreSQL reads the matching errors once
+/// any job), `$6` the kind. The error test is uncorrelated, so PostgreSQL reads the matching errors once
 /// into a hash (correlated, it probed `job_errors` once per job: 0.7 s over 30 days).
 macro_rules! history_where {
     () => {
@@ -16,13 +16,14 @@ macro_rules! history_where {
            AND ($4::text IS NULL OR j.user_id = $4)
            AND (cardinality($5::text[]) = 0 OR j.id IN (
                    SELECT x.job_id FROM job_errors x
-                   WHERE x.code = ANY($5::text[]) OR x.class = ANY($5::text[])))"
+                   WHERE x.code = ANY($5::text[]) OR x.class = ANY($5::text[])))
+           AND ($6::text IS NULL OR j.kind = $6)"
     };
 }
 
-/// One page after `($6, $7)` in one sort: the key expression is the one its index in
-/// `migrations/*_monitoring.sql` is built on, so the page is a range scan of it. `$8` rows,
-/// `$9` skipped (the seed's `page`).
+/// One page after `($7, $8)` in one sort: the key expression is the one its index in
+/// `migrations/*_monitoring.sql` is built on, so the page is a range scan of it. `$9` rows,
+/// `$10` skipped (the seed's `page`).
 macro_rules! history_page {
     ($key:literal, $cast:literal, $cmp:literal, $dir:literal) => {
         job_select!(
@@ -31,9 +32,9 @@ macro_rules! history_page {
             $key,
             ", j.id) ",
             $cmp,
-            " ($6::",
+            " ($7::",
             $cast,
-            ", $7::uuid)
+            ", $8::uuid)
              ORDER BY ",
             $key,
             " ",
@@ -41,7 +42,7 @@ macro_rules! history_page {
             ", j.id ",
             $dir,
             "
-             LIMIT $8 OFFSET $9"
+             LIMIT $9 OFFSET $10"
         )
     };
 }
@@ -87,15 +88,15 @@ history_sort!(
 /// `fetchJobHistory` with aggregates: its two statements see the same jobs.
 pub const ONE_SNAPSHOT_SQL: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
-/// The aggregates over every job the filters select, not only the page. `$6` completed,
-/// `$7` failed, `$8` the final statuses.
+/// The aggregates over every job the filters select, not only the page. `$7` completed,
+/// `$8` failed, `$9` the final statuses.
 pub const HISTORY_AGGREGATES_SQL: &str = concat!(
     "SELECT count(*) AS total,
-            count(*) FILTER (WHERE j.status = ANY($8::text[])) AS finished,
-            count(*) FILTER (WHERE j.status = $6) AS completed,
-            count(*) FILTER (WHERE j.status = $7) AS failed,
+            count(*) FILTER (WHERE j.status = ANY($9::text[])) AS finished,
+            count(*) FILTER (WHERE j.status = $7) AS completed,
+            count(*) FILTER (WHERE j.status = $8) AS failed,
             (avg(extract(epoch FROM j.finished_at - j.started_at) * 1000)
-                FILTER (WHERE j.status = ANY($8::text[]) AND j.started_at IS NOT NULL))::float8
+                FILTER (WHERE j.status = ANY($9::text[]) AND j.started_at IS NOT NULL))::float8
                 AS avg_duration_ms
      FROM jobs j ",
     history_where!()
