@@ -56,15 +56,21 @@ CREATE INDEX task_metrics_job_idx ON task_metrics (job_id, at);
 -- arrived before maintenance made its day); maintenance deletes its old rows.
 CREATE TABLE task_metrics_default PARTITION OF task_metrics DEFAULT;
 
--- A partition per day the old rows cover, for the week the default retention keeps, and for
--- today and the next three days (maintenance makes the rest: `monitoring::retention`).
+-- A partition for the week the default retention keeps, today and the next three days, and
+-- each of the last 60 days that has samples; older samples go to the default partition, whose
+-- rows past the retention maintenance deletes (`monitoring::retention`). (A sample dated
+-- decades back must not make thousands of partitions.)
 DO $$
 DECLARE
     day date;
     today date := (now() AT TIME ZONE 'UTC')::date;
-    first date := least(today - 7, coalesce((SELECT min(at AT TIME ZONE 'UTC')::date FROM task_metrics_unpartitioned), today));
 BEGIN
-    FOR day IN SELECT generate_series(first, today + 3, interval '1 day')::date LOOP
+    FOR day IN
+        SELECT generate_series(today - 7, today + 3, interval '1 day')::date
+        UNION
+        SELECT DISTINCT (at AT TIME ZONE 'UTC')::date FROM task_metrics_unpartitioned
+        WHERE at >= now() - interval '60 days' AND at < now() + interval '3 days'
+    LOOP
         EXECUTE format(
             'CREATE TABLE %I PARTITION OF task_metrics FOR VALUES FROM (%L) TO (%L)',
             'task_metrics_p' || to_char(day, 'YYYYMMDD'),

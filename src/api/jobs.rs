@@ -19,14 +19,19 @@ pub async fn list_jobs(query: JobsQuery) -> Result<JobsView, AppError> {
     )
 }
 
-/// `None` when there is no such job (or it was deleted).
+/// `None` when there is no such job (or it was deleted). `log` is the cursor of an older page
+/// of its log.
 #[server(endpoint = "jobs/detail")]
-pub async fn job_detail(job_id: Uuid) -> Result<Option<JobDetailView>, AppError> {
+pub async fn job_detail(
+    job_id: Uuid,
+    log: Option<String>,
+) -> Result<Option<JobDetailView>, AppError> {
     use crate::server::jobs::JobError;
     crate::api::answer(
         async move {
             let (state, _) = crate::api::allowed(Permission::ReadJobs)?;
-            match crate::server::jobs::job_detail(&state.pool, job_id).await {
+            let log = log.map(crate::model::Cursor::from_text);
+            match crate::server::monitoring::job_page(&state.pool, job_id, log).await {
                 Ok(detail) => Ok(Some(detail)),
                 Err(JobError::NotFound(_) | JobError::Gone { .. }) => Ok(None),
                 Err(error) => Err(error.into()),

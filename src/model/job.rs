@@ -418,7 +418,8 @@ pub struct JobsQuery {
     /// Any of these statuses (`status` may repeat).
     pub status: Vec<String>,
     pub kind: Option<String>,
-    /// Created on or after this UTC day (`YYYY-MM-DD`).
+    /// Created on or after this UTC day (`YYYY-MM-DD`); without `from` and `to`, the last
+    /// `DEFAULT_DAYS` days.
     pub from: Option<String>,
     /// Created on or before this UTC day.
     pub to: Option<String>,
@@ -433,6 +434,23 @@ pub struct JobsQuery {
 }
 
 impl JobsQuery {
+    /// Days the page shows when its URL names none: the aggregate cards read every job the
+    /// filters select, and over all of a large user's history that takes a second.
+    pub const DEFAULT_DAYS: u64 = 7;
+
+    /// `from` as the page reads it on `today`: as given, or the default window's first day
+    /// when neither `from` nor `to` is given.
+    pub fn effective_from(&self, today: chrono::NaiveDate) -> Option<String> {
+        match (&self.from, &self.to) {
+            (None, None) => Some(
+                (today - chrono::Days::new(Self::DEFAULT_DAYS - 1))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            ),
+            (from, _) => from.clone(),
+        }
+    }
+
     /// Reads the page's URL parameters; empty ones are left out.
     pub fn from_params(get: impl Fn(&str) -> Vec<String>) -> Self {
         let one = |name: &str| get(name).into_iter().find(|v| !v.trim().is_empty());
@@ -567,6 +585,23 @@ pub struct JobLogView {
     pub at: DateTime<Utc>,
 }
 
+/// One of the job page's resource charts: its SVG (empty without samples) and how many
+/// buckets had samples.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobChart {
+    pub points: usize,
+    pub svg: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobCharts {
+    /// The bucket interval (`1m` … `1d`) chosen for the job's life so far.
+    pub interval: String,
+    pub cpu: JobChart,
+    pub memory: JobChart,
+    pub throughput: JobChart,
+}
+
 /// A job's page: the job and the newest of its tasks, phases, events, errors and log lines
 /// (each list capped; the counts say how many there are).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -579,7 +614,11 @@ pub struct JobDetailView {
     pub stages: Vec<super::StageProgress>,
     pub events: Vec<JobEventView>,
     pub errors: Vec<JobErrorView>,
+    /// A page of the log, newest first, and the cursor of the older lines.
     pub logs: Vec<JobLogView>,
+    pub older_logs: Option<Cursor>,
+    /// Cpu, memory and throughput over the job's life.
+    pub charts: JobCharts,
     pub articles: i64,
     /// Why the oldest pending tasks of a dispatched job wait.
     pub waiting: Vec<super::dispatch::WaitingTask>,

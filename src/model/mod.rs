@@ -30,10 +30,10 @@ pub use incidents::{
     IncidentsView, JobReportView, StatusFilter,
 };
 pub use job::{
-    DetailedStatus, ErrorClass, JobAction, JobDetailView, JobDriver, JobErrorView, JobEventView,
-    JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus, JobTaskView, JobView, JobsAggregates,
-    JobsQuery, JobsView, LogLevel, ResourceLimits, RetryConfig, TaskCounts, TaskStatus,
-    TriggerSource, JOB_LIMITS, RECAP_STAGES,
+    DetailedStatus, ErrorClass, JobAction, JobChart, JobCharts, JobDetailView, JobDriver,
+    JobErrorView, JobEventView, JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus,
+    JobTaskView, JobView, JobsAggregates, JobsQuery, JobsView, LogLevel, ResourceLimits,
+    RetryConfig, TaskCounts, TaskStatus, TriggerSource, JOB_LIMITS, RECAP_STAGES,
 };
 pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use monitoring::{

@@ -5,13 +5,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
 use crate::api::jobs::{job_detail, ActOnJob};
 use crate::i18n::*;
 use crate::model::{
-    incident_path, JobAction, JobDetailView, JobStatus, JobView, Permission, StageProgress,
+    incident_path, JobAction, JobChart, JobCharts, JobDetailView, JobStatus, JobView, Permission,
+    StageProgress,
 };
 use crate::pages::jobs::job_name;
 use crate::ui::form_error::FormError;
@@ -34,7 +35,10 @@ pub fn JobPage() -> impl IntoView {
 #[component]
 fn JobView(job_id: Uuid) -> impl IntoView {
     let i18n = use_i18n();
-    let detail = Resource::new(|| (), move |_| job_detail(job_id));
+    // `?log=<cursor>`: an older page of the log.
+    let query = use_query_map();
+    let log = Memo::new(move |_| query.with(|q| q.get("log").filter(|c| !c.is_empty())));
+    let detail = Resource::new(move || log.get(), move |log| job_detail(job_id, log));
     let may_act = signed_in().is_some_and(|user| user.may(Permission::ActOnJobs));
     view! {
         <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
@@ -43,7 +47,7 @@ fn JobView(job_id: Uuid) -> impl IntoView {
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(Some(detail)) => view! { <JobDetail detail may_act /> }.into_any(),
+                    Ok(Some(detail)) => view! { <JobDetail detail may_act older=log.get_untracked().is_some() /> }.into_any(),
                     Ok(None) => view! {
                         <Title text="Jobdeck" />
                         <h1 data-testid="job-not-found">{t!(i18n, job_missing)}</h1>
@@ -58,7 +62,7 @@ fn JobView(job_id: Uuid) -> impl IntoView {
 }
 
 #[component]
-fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
+fn JobDetail(detail: JobDetailView, may_act: bool, older: bool) -> impl IntoView {
     let i18n = use_i18n();
     let JobDetailView {
         now,
@@ -69,9 +73,13 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
         events,
         errors,
         logs,
+        older_logs,
+        charts,
         articles,
         waiting,
     } = detail;
+    let job_href = format!("/jobs/{}", job.id);
+    let older_href = older_logs.map(|cursor| format!("{job_href}?log={}", cursor.as_str()));
     let why: std::collections::HashMap<String, String> = waiting
         .into_iter()
         .map(|w| {
@@ -100,6 +108,7 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
             <h2>{t!(i18n, stages)}</h2>
             <StageTimeline stages />
         </section>
+        <ResourceCharts charts />
         <section class="panel">
             <h2>{t!(i18n, tasks)}" "<small class="muted">{format!("{}/{}", counts.completed, counts.total)}</small></h2>
             {if tasks.is_empty() {
@@ -164,10 +173,10 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
                 }).collect_view()}
             </ul>
         </section>
-        {(!logs.is_empty()).then(|| view! {
+        {(!logs.is_empty() || older).then(|| view! {
             <section class="panel">
                 <h2>{t!(i18n, log)}</h2>
-                <ul class="log">
+                <ul class="log" data-testid="job-log">
                     {logs.into_iter().map(|line| view! {
                         <li class=format!("log-{}", line.level)>
                             <RelativeTime at=line.at now />" "
@@ -175,9 +184,57 @@ fn JobDetail(detail: JobDetailView, may_act: bool) -> impl IntoView {
                         </li>
                     }).collect_view()}
                 </ul>
+                <nav class="pager" aria-label=move || t_string!(i18n, pages)>
+                    {older.then(|| view! { <a href=job_href.clone() rel="first">{t!(i18n, first_page)}</a> })}
+                    {older_href.map(|href| view! { <a href=href rel="next" data-testid="older-log">{t!(i18n, next_page)}</a> })}
+                </nav>
             </section>
         })}
     }
+}
+
+/// Cpu, memory and throughput over the job's life, from its samples' rollups.
+#[component]
+fn ResourceCharts(charts: JobCharts) -> impl IntoView {
+    let i18n = use_i18n();
+    let JobCharts {
+        interval,
+        cpu,
+        memory,
+        throughput,
+    } = charts;
+    if cpu.points + memory.points + throughput.points == 0 {
+        return view! {
+            <section class="panel" data-testid="job-resources">
+                <h2>{t!(i18n, resources)}</h2>
+                <p class="muted">{t!(i18n, no_samples)}</p>
+            </section>
+        }
+        .into_any();
+    }
+    let one = |name: &'static str, title: AnyView, chart: JobChart| {
+        view! {
+            <figure class="resource-chart" data-testid=format!("chart-{name}") data-points=chart.points>
+                <figcaption>{title}</figcaption>
+                {if chart.points == 0 {
+                    view! { <p class="muted small">{t!(i18n, no_samples)}</p> }.into_any()
+                } else {
+                    view! { <div class="chart" inner_html=chart.svg></div> }.into_any()
+                }}
+            </figure>
+        }
+    };
+    view! {
+        <section class="panel" data-testid="job-resources">
+            <h2>{t!(i18n, resources)}" "<small class="muted">{interval}</small></h2>
+            <div class="resource-charts">
+                {one("cpu", t!(i18n, cpu_chart).into_any(), cpu)}
+                {one("memory", t!(i18n, memory_chart).into_any(), memory)}
+                {one("throughput", t!(i18n, throughput_chart).into_any(), throughput)}
+            </div>
+        </section>
+    }
+    .into_any()
 }
 
 #[component]

@@ -69,7 +69,8 @@ fn FilterForm(query: JobsQuery) -> impl IntoView {
                     <option value=kind.as_str() selected=query.kind.as_deref() == Some(kind.as_str())>{kind.as_str()}</option>
                 }).collect_view()}
             </select>
-            <label>{t!(i18n, created_from)} <input type="date" name="from" value=text(&query.from) /></label>
+            <label>{t!(i18n, created_from)} <input type="date" name="from"
+                value=query.effective_from(chrono::Utc::now().date_naive()).unwrap_or_default() /></label>
             <label>{t!(i18n, created_to)} <input type="date" name="to" value=text(&query.to) /></label>
             <input type="search" name="error" value=text(&query.error)
                 placeholder=move || t_string!(i18n, error_type_filter)

@@ -172,6 +172,15 @@ impl Config {
         let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             number(name, default.as_millis() as u64).map(Duration::from_millis)
         };
+        let days = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match number(name, default)? {
+                n if n <= Retention::MAX_DAYS => Ok(n),
+                n => Err(ConfigError::Invalid {
+                    name,
+                    problem: format!("{n} days is more than {}", Retention::MAX_DAYS),
+                }),
+            }
+        };
         let defaults = BatchOptions::default();
         let http = HttpLimits::default();
         let db_timeout = millis("JOBDECK_DB_TIMEOUT_MS", Duration::from_secs(3))?;
@@ -219,8 +228,8 @@ impl Config {
                 crate::server::dispatch::DEFAULT_LEASE.as_secs(),
             )?),
             retention: Retention {
-                raw_days: number("JOBDECK_RAW_RETENTION_DAYS", Retention::default().raw_days)?,
-                rollup_days: number(
+                raw_days: days("JOBDECK_RAW_RETENTION_DAYS", Retention::default().raw_days)?,
+                rollup_days: days(
                     "JOBDECK_ROLLUP_RETENTION_DAYS",
                     Retention::default().rollup_days,
                 )?,

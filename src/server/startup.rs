@@ -40,6 +40,7 @@ pub fn start_services(state: &AppState) {
         tokio::spawn(monitoring::run_metric_maintenance(
             state.pool.clone(),
             state.retention,
+            state.maintenance_passes.clone(),
         ));
     });
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub live: JobChanges,
     /// How long monitoring data is kept (`monitoring::retention`).
     pub retention: Retention,
+    /// Maintenance passes this process has tried (tests wait for the first).
+    pub maintenance_passes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The JSON routes' latencies, for `/metrics`.
     pub telemetry: super::telemetry::Telemetry,
 }
@@ -66,6 +68,7 @@ impl AppState {
             dashboard: Dashboard::default(),
             render_timeout: config.http.render_timeout,
             retention: config.retention,
+            maintenance_passes: Default::default(),
             telemetry: Default::default(),
         }
     }

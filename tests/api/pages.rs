@@ -397,8 +397,14 @@ async fn the_jobs_list_filters_sorts_and_counts_from_its_url(pool: PgPool) {
     assert!(html.contains("name=\"status\" value=\"failed\" checked"));
     assert!(html.contains(&format!("name=\"from\" value=\"{}\"", day(5))));
 
-    // By user, sorted by duration, longest first; the headers sort.
-    let (_, html) = page(&app, "/jobs?user=ann&sort=duration&order=desc", Some("en")).await;
+    // Without a day, the last week: the job of ten days ago is left out.
+    let (_, html) = page(&app, "/jobs?user=ann", Some("en")).await;
+    assert_eq!(card(&html, "total"), "3");
+    assert!(html.contains(&format!("name=\"from\" value=\"{}\"", day(6))));
+
+    // By user over the month, sorted by duration, longest first; the headers sort.
+    let path = format!("/jobs?user=ann&from={}&sort=duration&order=desc", day(30));
+    let (_, html) = page(&app, &path, Some("en")).await;
     assert_eq!(
         job_rows(&html),
         vec![
@@ -410,7 +416,10 @@ async fn the_jobs_list_filters_sorts_and_counts_from_its_url(pool: PgPool) {
         "the unfinished job sorts as the longest"
     );
     assert!(html.contains("aria-sort=\"descending\""));
-    assert!(html.contains("href=\"/jobs?user=ann&amp;sort=duration&amp;order=asc\""));
+    assert!(html.contains(&format!(
+        "href=\"/jobs?from={}&amp;user=ann&amp;sort=duration&amp;order=asc\"",
+        day(30)
+    )));
 
     // A bad value gets the API's message under the URL's name, and a 400.
     for (path, name) in [

@@ -166,8 +166,24 @@ async fn rollups_give_the_raw_count_min_max_and_average_and_p95_within_its_error
     assert!(minutes[71..85].iter().all(|b| b["count"] == 0));
 }
 
-/// A maintenance pass at `now`, after the one the app's own service may be running (it
-/// starts one as the app starts).
+/// The app's own first maintenance pass (it starts one as it starts; the next is ten
+/// minutes on), over, so the test's passes are the only ones.
+async fn spawn_settled(pool: PgPool) -> TestApp {
+    let app = TestApp::spawn(pool).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .state
+        .maintenance_passes
+        .load(std::sync::atomic::Ordering::Acquire)
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no maintenance pass");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    app
+}
+
+/// A maintenance pass at `now`.
 async fn maintain_at(pool: &PgPool, retention: Retention, now: DateTime<Utc>) -> Maintained {
     loop {
         let done = maintain(pool, retention, now).await.unwrap();
@@ -207,7 +223,7 @@ fn name(day: chrono::NaiveDate) -> String {
 
 #[sqlx::test]
 async fn retention_drops_old_days_whole_and_keeps_their_rollups(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = spawn_settled(pool.clone()).await;
     let job = create_job(&app).await;
     let now = Utc::now();
     let today = now.date_naive();
@@ -266,6 +282,7 @@ async fn retention_drops_old_days_whole_and_keeps_their_rollups(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(later.partitions_dropped, 5, "{later:?}");
+    assert_eq!(later.strays_deleted, 1, "{later:?}");
     assert_eq!(later.rollups_deleted, 0);
     assert!(!partitions(&pool)
         .await
@@ -298,7 +315,7 @@ async fn retention_drops_old_days_whole_and_keeps_their_rollups(pool: PgPool) {
 
 #[sqlx::test]
 async fn rollups_older_than_their_retention_are_deleted(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = spawn_settled(pool.clone()).await;
     let job = create_job(&app).await;
     let now = Utc::now();
     let old = now - Duration::days(401);
@@ -311,8 +328,9 @@ async fn rollups_older_than_their_retention_are_deleted(pool: PgPool) {
         ],
     )
     .await;
-    // This pass, or the one the app started with, deletes them.
-    maintain_at(&pool, Retention::default(), now).await;
+    let done = maintain_at(&pool, Retention::default(), now).await;
+    assert_eq!(done.rollups_deleted, 2, "the old sample's minute and hour");
+    assert_eq!(done.strays_deleted, 1);
     assert_eq!(count(&pool, "task_metrics").await, 1, "the old sample went");
     let left: Vec<DateTime<Utc>> =
         sqlx::query_scalar("SELECT DISTINCT date_trunc('day', bucket, 'UTC') FROM metric_rollups")
@@ -324,7 +342,7 @@ async fn rollups_older_than_their_retention_are_deleted(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_day_that_reached_the_default_partition_moves_into_its_own(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = spawn_settled(pool.clone()).await;
     let job = create_job(&app).await;
     let today = Utc::now().date_naive();
     let ahead = midnight(today + Days::new(5)) + Duration::hours(1);
@@ -404,7 +422,11 @@ async fn the_partitioning_migration_keeps_every_sample_and_rolls_them_up(pool: P
     let now = Utc::now();
     // Twenty days back (older than any partition the migration would make on its own),
     // three days back and now; one sample with neither cpu nor memory.
-    let old = now - Duration::days(20);
+    // Ten minutes into an hour, so the two old samples share their hour and day.
+    let old = (now - Duration::days(20))
+        .duration_trunc(Duration::hours(1))
+        .unwrap()
+        + Duration::minutes(10);
     let rows = [
         (old, Some(10.0), Some(100.0)),
         (old + Duration::seconds(30), Some(30.0), None),
@@ -453,8 +475,7 @@ async fn the_partitioning_migration_keeps_every_sample_and_rolls_them_up(pool: P
     .await
     .unwrap();
     assert!(next > *ids_before.last().unwrap());
-    // The old samples' rollups: both cpu samples of the oldest minute (if the 30 s did not
-    // cross a minute) or hour, exactly.
+    // The old samples' rollups, exactly.
     let hour: (i64, f64, f64, f64) = sqlx::query_as(
         "SELECT count, sum, min, max FROM metric_rollups
          WHERE job_id = $1 AND metric = 'cpu' AND grain = 'hour' AND bucket = $2",

@@ -234,6 +234,7 @@ pub const STILL_HELD_SQL: &str = "
 
 /// Stores the samples and adds them to the rollups (`monitoring::rollups`).
 pub const INSERT_METRICS_SQL: &str = crate::server::monitoring::with_rollups!(
+    "$2::uuid[]",
     "INSERT INTO task_metrics (job_id, task_id, worker_id, cpu_percent, memory_mb, items)
      SELECT m.job_id, m.task_id, $1, m.cpu, m.memory, m.items
      FROM unnest($2::uuid[], $3::uuid[], $4::float8[], $5::float8[], $6::bigint[])

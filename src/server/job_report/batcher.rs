@@ -222,18 +222,17 @@ async fn collect(
         let pool = pool.clone();
         let stats = stats.clone();
         tokio::spawn(async move {
-            let stored = write(&pool, batch, options).await;
-            stats.stored.fetch_add(stored, Ordering::Relaxed);
+            write(&pool, batch, options, &stats).await;
             drop(writer);
         });
     }
 }
 
-/// Writes a batch and answers its callers; returns how many reports were stored.
-async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions) -> u64 {
+/// Writes a batch and answers its callers.
+async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions, stats: &BatcherStats) {
     let reports: Vec<&NewReport> = batch.iter().map(|p| &p.report).collect();
     match save(pool, &reports, options).await {
-        Ok(stored) => reply_all(batch, stored.into_iter().map(from_stored)),
+        Ok(stored) => reply_all(batch, stored.into_iter().map(from_stored), stats),
         Err(SubmitError::Failed) if batch.len() > 1 => {
             // Every report passed validation, so this should not happen; if one report
             // still poisons the batch, write each alone so only it fails.
@@ -241,9 +240,13 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, options: BatchOptions) -> u64
             for report in &reports {
                 results.push(save(pool, &[report], options).await.map(|s| s[0]));
             }
-            reply_all(batch, results.into_iter().map(|r| r.and_then(from_stored)))
+            reply_all(
+                batch,
+                results.into_iter().map(|r| r.and_then(from_stored)),
+                stats,
+            )
         }
-        Err(failure) => reply_all(batch, std::iter::repeat(Err(failure))),
+        Err(failure) => reply_all(batch, std::iter::repeat(Err(failure)), stats),
     }
 }
 
@@ -300,18 +303,21 @@ fn from_stored(stored: Stored) -> Result<uuid::Uuid, SubmitError> {
     }
 }
 
+/// Answers each caller; the stored ones are counted first, so a caller that reads the
+/// counters after its answer sees its report.
 fn reply_all(
     batch: Vec<Pending>,
     results: impl IntoIterator<Item = Result<uuid::Uuid, SubmitError>>,
-) -> u64 {
-    let mut stored = 0;
-    for (pending, result) in batch.into_iter().zip(results) {
-        stored += u64::from(result.is_ok());
+    stats: &BatcherStats,
+) {
+    let answers: Vec<_> = batch.into_iter().zip(results).collect();
+    let stored = answers.iter().filter(|(_, result)| result.is_ok()).count();
+    stats.stored.fetch_add(stored as u64, Ordering::Relaxed);
+    for (pending, result) in answers {
         // The caller may have hung up after the writer claimed its report; the outcome
         // stands (README: a connection dropped while its batch commits may be stored).
         let _ = pending.reply.send(result);
     }
-    stored
 }
 
 fn log_failure(error: &sqlx::Error, reports: usize) {

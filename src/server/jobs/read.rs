@@ -9,8 +9,8 @@ use super::store;
 use super::JobError;
 use crate::model::dispatch::WaitingTask;
 use crate::model::{
-    stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobLogView,
-    JobPhaseView, JobView, TaskCounts,
+    stage_progress, ErrorClass, JobDetailView, JobErrorView, JobEventView, JobPhaseView, JobView,
+    TaskCounts,
 };
 use crate::server::dispatch;
 use crate::server::tasks;
@@ -32,9 +32,6 @@ const EVENTS_SQL: &str = "
 const ERRORS_SQL: &str = "
     SELECT code, class, message, stack, task_name, at FROM job_errors
     WHERE job_id = $1 ORDER BY id DESC LIMIT $2";
-
-const LOGS_SQL: &str = "
-    SELECT task_name, level, message, at FROM job_logs WHERE job_id = $1 ORDER BY id DESC LIMIT $2";
 
 const ARTICLES_SQL: &str = "SELECT count(*) FROM recap_job_articles WHERE job_id = $1";
 
@@ -101,11 +98,6 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
         .bind(DETAIL_ROWS)
         .fetch_all(pool)
         .await?;
-    let logs: Vec<JobLogView> = sqlx::query_as(LOGS_SQL)
-        .bind(job_id)
-        .bind(DETAIL_ROWS)
-        .fetch_all(pool)
-        .await?;
     let articles: i64 = sqlx::query_scalar(ARTICLES_SQL)
         .bind(job_id)
         .fetch_one(pool)
@@ -129,7 +121,10 @@ pub async fn job_detail(pool: &PgPool, job_id: Uuid) -> Result<JobDetailView, Jo
                 at: e.at,
             })
             .collect(),
-        logs,
+        // The log's page and the charts are the monitoring domain's (`monitoring::job_page`).
+        logs: Vec::new(),
+        older_logs: None,
+        charts: Default::default(),
         articles,
         waiting: info.waiting,
     })

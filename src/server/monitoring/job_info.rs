@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::input::JobInfoRequest;
 use super::store;
-use crate::model::{parse_number, Cursor, LogLevel, TaskStatus};
+use crate::model::{parse_number, Cursor, JobDetailView, JobLogView, LogLevel, TaskStatus};
 use crate::server::jobs::{self, JobError, JobInfo};
 
 /// Tasks per page of `include_task_details`.
@@ -146,16 +146,7 @@ pub async fn get_job_info(
         None
     };
     let logs = if request.include_logs {
-        let mut lines: Vec<LogLine> = sqlx::query_as(store::LOG_PAGE_SQL)
-            .bind(job_id)
-            .bind(before_line)
-            .bind(LOG_LINES_PER_PAGE + 1)
-            .fetch_all(pool)
-            .await?;
-        let more = lines.len() as i64 > LOG_LINES_PER_PAGE;
-        lines.truncate(LOG_LINES_PER_PAGE as usize);
-        let next_cursor = more.then(|| Cursor::new(&[&lines[lines.len() - 1].id.to_string()]));
-        Some(LogPage { lines, next_cursor })
+        Some(log_page(pool, job_id, before_line).await?)
     } else {
         None
     };
@@ -166,6 +157,45 @@ pub async fn get_job_info(
         logs,
         stream_url: request.real_time.then(|| stream_path(job_id)),
     })
+}
+
+/// `LOG_LINES_PER_PAGE` of the job's log before line `before`, newest first.
+pub async fn log_page(pool: &PgPool, job_id: Uuid, before: i64) -> Result<LogPage, JobError> {
+    let mut lines: Vec<LogLine> = sqlx::query_as(store::LOG_PAGE_SQL)
+        .bind(job_id)
+        .bind(before)
+        .bind(LOG_LINES_PER_PAGE + 1)
+        .fetch_all(pool)
+        .await?;
+    let more = lines.len() as i64 > LOG_LINES_PER_PAGE;
+    lines.truncate(LOG_LINES_PER_PAGE as usize);
+    let next_cursor = more.then(|| Cursor::new(&[&lines[lines.len() - 1].id.to_string()]));
+    Ok(LogPage { lines, next_cursor })
+}
+
+/// The job page (`/jobs/<id>`): the jobs domain's detail, with a page of the log (before
+/// `log_cursor`, as `getJobInfo`'s `log_cursor`) and the resource charts.
+pub async fn job_page(
+    pool: &PgPool,
+    job_id: Uuid,
+    log_cursor: Option<Cursor>,
+) -> Result<JobDetailView, JobError> {
+    let before = position(&log_cursor, "log", i64::MAX)?;
+    let mut detail = jobs::job_detail(pool, job_id).await?;
+    let log = log_page(pool, job_id, before).await?;
+    detail.logs = log
+        .lines
+        .into_iter()
+        .map(|line| JobLogView {
+            task_name: line.task_name,
+            level: line.level,
+            message: line.message,
+            at: line.at,
+        })
+        .collect();
+    detail.older_logs = log.next_cursor;
+    detail.charts = super::charts::job_charts(pool, &detail.job, detail.now).await?;
+    Ok(detail)
 }
 
 /// The job's live stream (`GET`, Server-Sent Events).

@@ -42,7 +42,8 @@ fn day(name: &'static str, text: &str) -> Result<NaiveDate, JobError> {
     })
 }
 
-/// The `fetchJobHistory` request the page's URL asks for (every aggregate, 50 a page).
+/// The `fetchJobHistory` request the page's URL asks for (every aggregate, 50 a page; the
+/// last `JobsQuery::DEFAULT_DAYS` days when it names no day).
 pub fn history_request(query: &JobsQuery) -> Result<FetchJobHistory, JobError> {
     let mut filters = Map::new();
     if !query.status.is_empty() {
@@ -57,7 +58,10 @@ pub fn history_request(query: &JobsQuery) -> Result<FetchJobHistory, JobError> {
     if let Some(user) = &query.user {
         filters.insert("user_id".into(), json!(user.trim()));
     }
-    let from = query.from.as_deref().map(|d| day("from", d)).transpose()?;
+    let from = query
+        .effective_from(Utc::now().date_naive())
+        .map(|d| day("from", &d))
+        .transpose()?;
     let to = query.to.as_deref().map(|d| day("to", d)).transpose()?;
     if from.is_some() || to.is_some() {
         let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();

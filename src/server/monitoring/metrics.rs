@@ -226,6 +226,8 @@ pub async fn report_metrics(
             _ => Some(error),
         });
     let stored = match stored {
+        // The job went before its row could be locked.
+        Ok(0) => return Err(missing(pool, job_id).await?.into()),
         Ok(stored) => stored,
         Err(Some(error)) => return Err(error.into()),
         Err(None) => return Err(missing(pool, job_id).await?.into()),

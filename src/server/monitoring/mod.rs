@@ -4,6 +4,7 @@
 //! write). The jobs and tasks doors (`jobs::perform`, `tasks::perform`) check permissions
 //! and call these.
 
+mod charts;
 mod history;
 pub mod input;
 mod job_info;
@@ -16,7 +17,7 @@ mod store;
 
 pub use history::{fetch_job_history, HistoryAggregates, JobHistory, PageInfo};
 pub use job_info::{
-    get_job_info, stream_path, DetailedJobInfo, LOG_LINES_PER_PAGE, TASKS_PER_PAGE,
+    get_job_info, job_page, stream_path, DetailedJobInfo, LOG_LINES_PER_PAGE, TASKS_PER_PAGE,
 };
 pub use jobs_page::{jobs_page, JOBS_PAGE_SIZE};
 pub use live::{Change, JobChanges};

@@ -4,14 +4,17 @@
 //! batches once older than `rollup_days`.
 //!
 //! Every portal process runs this; a pass holds a session advisory lock, so while one process
-//! runs it the others skip theirs, and each step is its own transaction that waits at most a
-//! second for a table lock (a step that cannot have it is left for the next pass).
+//! runs it the others skip theirs. Each step is its own transaction that waits at most a
+//! second for a lock; a step that fails (a busy lock, a deadlock PostgreSQL broke) is logged
+//! and left for the next pass, and the pass goes on with the others.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::pool::PoolConnection;
-use sqlx::{Acquire, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 /// `JOBDECK_RAW_RETENTION_DAYS` and `JOBDECK_ROLLUP_RETENTION_DAYS`.
 #[derive(Clone, Copy, Debug)]
@@ -20,6 +23,11 @@ pub struct Retention {
     pub raw_days: u64,
     /// Days of per-minute and per-hour rollups kept (default 400).
     pub rollup_days: u64,
+}
+
+impl Retention {
+    /// The longest either may be set to (a hundred years).
+    pub const MAX_DAYS: u64 = 36_500;
 }
 
 impl Default for Retention {
@@ -47,13 +55,14 @@ pub struct Maintained {
     /// Samples older than the raw retention deleted from the default partition.
     pub strays_deleted: u64,
     pub rollups_deleted: u64,
-    /// Steps left for the next pass because a table lock was busy.
+    /// Steps left for the next pass (a busy lock, a deadlock; each logged).
     pub skipped: usize,
     /// Another process was running its pass.
     pub other_process: bool,
 }
 
-pub async fn run_metric_maintenance(pool: PgPool, retention: Retention) {
+/// Runs a pass at start and every 10 minutes; `passes` counts the passes tried.
+pub async fn run_metric_maintenance(pool: PgPool, retention: Retention, passes: Arc<AtomicU64>) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
@@ -66,6 +75,7 @@ pub async fn run_metric_maintenance(pool: PgPool, retention: Retention) {
                 tracing::warn!(%error, "monitoring maintenance failed; trying again later")
             }
         }
+        passes.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -77,8 +87,43 @@ fn day_of(name: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(name.strip_prefix("task_metrics_p")?, "%Y%m%d").ok()
 }
 
-/// One pass at `now`: partitions for every day from the oldest kept to a few days ahead,
-/// older ones dropped, old strays and rollups deleted.
+fn days_before(day: NaiveDate, days: u64) -> NaiveDate {
+    day.checked_sub_days(Days::new(days))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// The pool's connection while it holds the session lock. Dropped without `release` (a
+/// failed unlock, a panic, a cancelled pass) it is closed, not returned to the pool, so the
+/// lock ends with its session and never outlives the pass.
+struct Locked(Option<PoolConnection<Postgres>>);
+
+impl Locked {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.0.as_mut().expect("held until released")
+    }
+
+    async fn release(mut self) {
+        let mut conn = self.0.take().expect("held until released");
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// One pass at `now`: old strays and rollups deleted, partitions made for every day from the
+/// oldest kept to a few days ahead, older ones dropped.
 pub async fn maintain(
     pool: &PgPool,
     retention: Retention,
@@ -95,20 +140,10 @@ pub async fn maintain(
             ..Maintained::default()
         });
     }
-    let done = pass(&mut conn, retention, now).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *conn)
-        .await;
-    if unlocked.is_err() {
-        // Never hand a connection that may still hold the lock back to the pool.
-        close(conn);
-    }
+    let mut locked = Locked(Some(conn));
+    let done = pass(locked.conn(), retention, now).await;
+    locked.release().await;
     done
-}
-
-fn close(conn: PoolConnection<Postgres>) {
-    drop(conn.detach());
 }
 
 async fn pass(
@@ -118,7 +153,24 @@ async fn pass(
 ) -> Result<Maintained, sqlx::Error> {
     let mut done = Maintained::default();
     let today = now.date_naive();
-    let oldest_kept = today - Days::new(retention.raw_days);
+    let oldest_kept = days_before(today, retention.raw_days);
+    // Strays first, so the partitions made next scan less of the default partition.
+    done.strays_deleted = delete_in_batches(
+        conn,
+        "DELETE FROM task_metrics_default WHERE ctid IN
+             (SELECT ctid FROM task_metrics_default WHERE at < $1 LIMIT $2)",
+        at_midnight(oldest_kept),
+        &mut done.skipped,
+    )
+    .await?;
+    done.rollups_deleted = delete_in_batches(
+        conn,
+        "DELETE FROM metric_rollups WHERE ctid IN
+             (SELECT ctid FROM metric_rollups WHERE bucket < $1 LIMIT $2)",
+        at_midnight(days_before(today, retention.rollup_days)),
+        &mut done.skipped,
+    )
+    .await?;
     let existing: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i
          JOIN pg_class c ON c.oid = i.inhrelid
@@ -144,20 +196,6 @@ async fn pass(
             }
         }
     }
-    done.strays_deleted = delete_in_batches(
-        conn,
-        "DELETE FROM task_metrics_default WHERE ctid IN
-             (SELECT ctid FROM task_metrics_default WHERE at < $1 LIMIT $2)",
-        at_midnight(oldest_kept),
-    )
-    .await?;
-    done.rollups_deleted = delete_in_batches(
-        conn,
-        "DELETE FROM metric_rollups WHERE ctid IN
-             (SELECT ctid FROM metric_rollups WHERE bucket < $1 LIMIT $2)",
-        at_midnight(today - Days::new(retention.rollup_days)),
-    )
-    .await?;
     Ok(done)
 }
 
@@ -174,18 +212,25 @@ async fn step(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, sqlx
     Ok(tx)
 }
 
-fn is_lock_timeout(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+/// Whether a step's failure is one to leave for the next pass: a busy lock, a deadlock,
+/// a check that new rows made fail. Anything else stops the pass.
+fn is_passing(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("55P03" | "40P01" | "40001" | "23514")))
 }
 
 /// Makes the day's partition beside the table and attaches it (which locks the parent less
-/// than `CREATE TABLE ... PARTITION OF`), first moving in any of the day's samples that
-/// reached the default partition. `false` when skipped.
+/// than `CREATE TABLE ... PARTITION OF`), first moving in the day's samples that reached the
+/// default partition. The tables are locked in the order a job's deletion locks them (the
+/// jobs, then the samples), and the default partition before its rows move, so no sample
+/// lands there between the move and the attach. `false` when left for the next pass.
 async fn create_partition(conn: &mut PgConnection, day: NaiveDate) -> Result<bool, sqlx::Error> {
     let name = partition_name(day);
     let (from, to) = (at_midnight(day), at_midnight(day + Days::new(1)));
     // Names and bounds are made here from a date, never from input.
     let statements = [
+        "LOCK TABLE jobs, job_tasks IN SHARE ROW EXCLUSIVE MODE".to_string(),
+        "LOCK TABLE task_metrics_default IN ACCESS EXCLUSIVE MODE".to_string(),
         format!("CREATE TABLE {name} (LIKE task_metrics INCLUDING DEFAULTS)"),
         format!(
             "WITH moved AS (DELETE FROM task_metrics_default
@@ -197,20 +242,31 @@ async fn create_partition(conn: &mut PgConnection, day: NaiveDate) -> Result<boo
              FOR VALUES FROM ('{from:?}') TO ('{to:?}')"
         ),
     ];
-    run_step(conn, &statements).await
+    run_step(conn, &name, &statements).await
 }
 
+/// Dropping a partition takes an exclusive lock on `task_metrics` for a moment; it waits at
+/// most a second for it, while samples queue behind it.
 async fn drop_partition(conn: &mut PgConnection, day: NaiveDate) -> Result<bool, sqlx::Error> {
-    run_step(conn, &[format!("DROP TABLE {}", partition_name(day))]).await
+    let name = partition_name(day);
+    run_step(conn, &name, &[format!("DROP TABLE {name}")]).await
 }
 
-/// Runs the statements in one transaction; `false` (rolled back) when a lock was busy.
-async fn run_step(conn: &mut PgConnection, statements: &[String]) -> Result<bool, sqlx::Error> {
+/// Runs the statements in one transaction; `false` (rolled back, logged) when it failed in a
+/// way the next pass may not.
+async fn run_step(
+    conn: &mut PgConnection,
+    what: &str,
+    statements: &[String],
+) -> Result<bool, sqlx::Error> {
     let mut tx = step(conn).await?;
     for statement in statements {
         match sqlx::query(statement).execute(&mut *tx).await {
             Ok(_) => {}
-            Err(error) if is_lock_timeout(&error) => return Ok(false),
+            Err(error) if is_passing(&error) => {
+                tracing::warn!(%error, partition = what, "left for the next maintenance pass");
+                return Ok(false);
+            }
             Err(error) => return Err(error),
         }
     }
@@ -224,16 +280,25 @@ async fn delete_in_batches(
     conn: &mut PgConnection,
     sql: &str,
     cutoff: DateTime<Utc>,
+    skipped: &mut usize,
 ) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     loop {
         let mut tx = step(conn).await?;
-        let batch = sqlx::query(sql)
+        let batch = match sqlx::query(sql)
             .bind(cutoff)
             .bind(DELETE_BATCH)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await
+        {
+            Ok(done) => done.rows_affected(),
+            Err(error) if is_passing(&error) => {
+                tracing::warn!(%error, "deleting old monitoring rows is left for the next pass");
+                *skipped += 1;
+                return Ok(deleted);
+            }
+            Err(error) => return Err(error),
+        };
         tx.commit().await?;
         deleted += batch;
         if batch < DELETE_BATCH as u64 {

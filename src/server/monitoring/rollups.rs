@@ -17,13 +17,19 @@ use super::input::MetricsRange;
 use super::metrics::Bucket;
 use crate::model::{MetricInterval, MetricName};
 
-/// Wraps an `INSERT INTO task_metrics ... SELECT ...` (without `RETURNING`) so that the same
-/// statement adds its samples to the rollups and answers the number of samples stored.
-/// Rows go in key order, so two batches of one job's samples never deadlock.
+/// Wraps an `INSERT INTO task_metrics ... SELECT ... FROM ...` (no `WHERE`, no `RETURNING`)
+/// of the samples of the jobs `$jobs` (a `uuid[]`) so that the same statement adds them to the
+/// rollups and answers the number of samples stored. The jobs' rows are share-locked first,
+/// as a job's deletion locks them before its cascade reaches the rollups (rollup rows locked
+/// first, then the jobs by the foreign-key check, deadlocked against a deletion); when none
+/// of them exists, nothing is stored. Rollup rows go in key order, so two batches of one
+/// job's samples never deadlock either.
 macro_rules! with_rollups {
-    ($insert:literal) => {
+    ($jobs:literal, $insert:literal) => {
         concat!(
-            "WITH stored AS (", $insert, " RETURNING job_id, at, cpu_percent, memory_mb),
+            "WITH locked AS (SELECT id FROM jobs WHERE id = ANY(", $jobs, ") ORDER BY id FOR KEY SHARE),
+             stored AS (", $insert, " WHERE EXISTS (SELECT 1 FROM locked)
+                 RETURNING job_id, at, cpu_percent, memory_mb),
              rolled AS (
                  INSERT INTO metric_rollups AS r (job_id, metric, grain, bucket, count, sum, min, max, hist)
                  SELECT job_id, metric, grain, bucket, sum(n), sum(s), min(lo), max(hi),

@@ -168,6 +168,7 @@ pub const TASK_IDS_SQL: &str =
 /// `reportMetrics`: every sample of one call in one statement, added to the rollups in it;
 /// answers how many were stored.
 pub const REPORT_METRICS_SQL: &str = super::rollups::with_rollups!(
+    "ARRAY[$1]::uuid[]",
     "INSERT INTO task_metrics (job_id, task_id, at, cpu_percent, memory_mb, items)
      SELECT $1, s.task_id, coalesce(s.at, now()), s.cpu_percent, s.memory_mb, s.items
      FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], $6::int8[])
