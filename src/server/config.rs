@@ -227,12 +227,21 @@ impl Config {
                 "JOBDECK_LEASE_SECS",
                 crate::server::dispatch::DEFAULT_LEASE.as_secs(),
             )?),
-            retention: Retention {
-                raw_days: days("JOBDECK_RAW_RETENTION_DAYS", Retention::default().raw_days)?,
-                rollup_days: days(
-                    "JOBDECK_ROLLUP_RETENTION_DAYS",
-                    Retention::default().rollup_days,
-                )?,
+            retention: {
+                let kept = Retention::default();
+                Retention {
+                    raw_days: days("JOBDECK_RAW_RETENTION_DAYS", kept.raw_days)?,
+                    rollup_days: days("JOBDECK_ROLLUP_RETENTION_DAYS", kept.rollup_days)?,
+                    report_days: days("JOBDECK_REPORT_RETENTION_DAYS", kept.report_days)?,
+                    succeeded_job_days: days(
+                        "JOBDECK_SUCCEEDED_JOB_RETENTION_DAYS",
+                        kept.succeeded_job_days,
+                    )?,
+                    failed_job_days: days(
+                        "JOBDECK_FAILED_JOB_RETENTION_DAYS",
+                        kept.failed_job_days,
+                    )?,
+                }
             },
             accounts: AccountSettings {
                 public_origin: public_origin(var("JOBDECK_PUBLIC_URL"))?,

@@ -199,10 +199,15 @@ fn midnight(day: chrono::NaiveDate) -> DateTime<Utc> {
 }
 
 async fn partitions(pool: &PgPool) -> Vec<String> {
+    partitions_of(pool, "task_metrics").await
+}
+
+async fn partitions_of(pool: &PgPool, table: &str) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'task_metrics'::regclass ORDER BY 1",
+         WHERE i.inhparent = $1::regclass ORDER BY 1",
     )
+    .bind(table)
     .fetch_all(pool)
     .await
     .unwrap()
@@ -229,7 +234,7 @@ async fn retention_drops_old_days_whole_and_keeps_their_rollups(pool: PgPool) {
     let today = now.date_naive();
     let retention = Retention {
         raw_days: 7,
-        rollup_days: 400,
+        ..Retention::default()
     };
     // The migration made the week behind, today and three days ahead.
     maintain_at(&pool, retention, now).await;
@@ -370,7 +375,7 @@ async fn portals_maintaining_at_once_make_each_partition_once(pool: PgPool) {
     let now = Utc::now();
     let retention = Retention {
         raw_days: 30,
-        rollup_days: 400,
+        ..Retention::default()
     };
     let (a, b) = tokio::join!(
         maintain(&pool, retention, now),
@@ -504,4 +509,190 @@ async fn the_partitioning_migration_keeps_every_sample_and_rolls_them_up(pool: P
         memory,
         vec![("hour".to_string(), 2), ("minute".to_string(), 2)]
     );
+}
+
+fn report_partition(day: chrono::NaiveDate) -> String {
+    format!("job_reports_p{}", day.format("%Y%m%d"))
+}
+
+#[sqlx::test]
+async fn script_reports_live_in_daily_partitions_dropped_past_their_retention(pool: PgPool) {
+    let app = spawn_settled(pool.clone()).await;
+    let today = Utc::now().date_naive();
+    let made = partitions_of(&pool, "job_reports").await;
+    for ahead in 0..=3 {
+        assert!(
+            made.contains(&report_partition(today + Days::new(ahead))),
+            "{made:?}"
+        );
+    }
+    for status in ["success", "error"] {
+        let response = app
+            .report(&crate::helpers::report("nightly-backup", status, &now()))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // A report that arrived before its day had a partition (a portal's clock far behind).
+    sqlx::query(
+        "INSERT INTO job_reports (job_status_id, title, status, finished_at, received_at)
+         SELECT id, title, 'success', now(), now() - interval '100 days' FROM job_status",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let where_reports_are: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT tableoid::regclass::text, count(*) FROM job_reports GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        where_reports_are,
+        vec![
+            ("job_reports_default".to_string(), 1),
+            (report_partition(today), 2)
+        ]
+    );
+
+    // A day inside the report retention keeps its partition; past it, the day goes whole
+    // and the stray is deleted; the script and its last result stay.
+    let retention = Retention::default();
+    let kept = maintain_at(&pool, retention, Utc::now() + Duration::days(89)).await;
+    assert_eq!(kept.strays_deleted, 1, "{kept:?}");
+    assert!(partitions_of(&pool, "job_reports")
+        .await
+        .contains(&report_partition(today)));
+    let done = maintain_at(&pool, retention, Utc::now() + Duration::days(91)).await;
+    assert!(done.partitions_dropped >= 1, "{done:?}");
+    assert!(!partitions_of(&pool, "job_reports")
+        .await
+        .contains(&report_partition(today)));
+    assert_eq!(count(&pool, "job_reports").await, 0);
+    let last: String = sqlx::query_scalar("SELECT last_status FROM job_status")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(last, "error");
+    // New reports still land, in today's partition.
+    let response = app
+        .report(&crate::helpers::report("nightly-backup", "success", &now()))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(count(&pool, "job_reports").await, 1);
+}
+
+/// Ends `job` as `status`, `days` ago (created an hour before that).
+async fn ended_days_ago(pool: &PgPool, job: Uuid, status: &str, days: i64) {
+    sqlx::query(
+        "UPDATE jobs SET status = $2, created_at = now() - make_interval(days => $3, hours => 1),
+                started_at = now() - make_interval(days => $3, hours => 1),
+                finished_at = now() - make_interval(days => $3)
+         WHERE id = $1",
+    )
+    .bind(job)
+    .bind(status)
+    .bind(days as i32)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test]
+async fn finished_jobs_are_kept_by_how_they_ended(pool: PgPool) {
+    let app = spawn_settled(pool.clone()).await;
+    let mut jobs = Vec::new();
+    // (how it ended, days ago, whether the default retention keeps it)
+    for (status, days, kept) in [
+        ("completed", 89, true),
+        ("completed", 91, false),
+        ("cancelled", 91, false),
+        ("failed", 91, true),
+        ("failed", 399, true),
+        ("failed", 401, false),
+        ("running", 1_000, true),
+    ] {
+        let job = create_job(&app).await;
+        report(
+            &app,
+            job,
+            vec![json!({ "task_name": "a", "cpu_percent": 5.0 })],
+        )
+        .await;
+        if status == "running" {
+            sqlx::query(
+                "UPDATE jobs SET status = 'running', started_at = now(),
+                        created_at = now() - interval '1000 days' WHERE id = $1",
+            )
+            .bind(job)
+            .execute(&pool)
+            .await
+            .unwrap();
+        } else {
+            ended_days_ago(&pool, job, status, days).await;
+        }
+        jobs.push((job, status, kept));
+    }
+    // More than a batch of old successes.
+    let mut many = Vec::new();
+    for _ in 0..205 {
+        let job: Uuid = sqlx::query_scalar(
+            "INSERT INTO jobs (kind, product_id, sending_group_id, priority, max_parallel_tasks,
+                               max_attempts, retry_interval, created_by)
+             SELECT kind, product_id, sending_group_id, priority, max_parallel_tasks,
+                    max_attempts, retry_interval, created_by
+             FROM jobs LIMIT 1 RETURNING id",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        ended_days_ago(&pool, job, "completed", 200).await;
+        many.push(job);
+    }
+    let done = maintain_at(&pool, Retention::default(), Utc::now()).await;
+    assert_eq!(done.jobs_deleted, 3 + 205, "{done:?}");
+    for (job, status, kept) in &jobs {
+        let (code, body) = job_op(&app, "getJobInfo", json!({ "job_id": job })).await;
+        assert_eq!(code, if *kept { 200 } else { 404 }, "{status}: {body}");
+        let rollups: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM metric_rollups WHERE job_id = $1")
+                .bind(job)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rollups > 0, *kept, "{status}: the job's rollups go with it");
+    }
+    let gone: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE id = ANY($1)")
+        .bind(&many)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(gone, 0);
+    let entries: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE actor = 'system' AND action = 'deleteJob'
+         ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let audited: i64 = entries.iter().map(|e| e["jobs"].as_i64().unwrap()).sum();
+    assert_eq!(audited, 208, "{entries:?}");
+    assert!(entries.iter().all(|e| e["why"] == "retention"));
+    assert!(
+        entries.len() >= 4,
+        "a batch of 200 and the rest, per status: {entries:?}"
+    );
+
+    // Shorter settings reach further; nothing running is ever deleted.
+    let strict = Retention {
+        succeeded_job_days: 1,
+        failed_job_days: 1,
+        ..Retention::default()
+    };
+    let done = maintain_at(&pool, strict, Utc::now()).await;
+    assert_eq!(done.jobs_deleted, 3, "{done:?}");
+    let left: Vec<String> = sqlx::query_scalar("SELECT status FROM jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["running".to_string()]);
 }

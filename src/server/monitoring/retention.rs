@@ -1,7 +1,7 @@
-//! Keeps the monitoring data within its retention, in small steps that never hold a lock for
-//! long: raw samples live in one `task_metrics` partition per UTC day, made ahead of time and
-//! dropped whole once the day is older than `raw_days`; rollups (`rollups.rs`) are deleted in
-//! batches once older than `rollup_days`.
+//! Keeps the history within its retention, in small steps that never hold a lock for long:
+//! raw samples (`task_metrics`) and seed 003's reports (`job_reports`) live in one partition
+//! per UTC day, made ahead of time and dropped whole once older than their retention;
+//! rollups (`rollups.rs`) and finished jobs (by how they ended) are deleted in batches.
 //!
 //! Every portal process runs this; a pass holds a session advisory lock, so while one process
 //! runs it the others skip theirs. Each step is its own transaction that waits at most a
@@ -16,13 +16,23 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
-/// `JOBDECK_RAW_RETENTION_DAYS` and `JOBDECK_ROLLUP_RETENTION_DAYS`.
+use crate::model::{JobAction, JobStatus};
+use crate::server::audit::{self, Actor, Event, Outcome};
+
+/// The `JOBDECK_*_RETENTION_DAYS` settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
-    /// Days of raw samples kept (default 7).
+    /// Days of raw samples kept (`RAW`, default 7).
     pub raw_days: u64,
-    /// Days of per-minute and per-hour rollups kept (default 400).
+    /// Days of per-minute and per-hour rollups kept (`ROLLUP`, default 400).
     pub rollup_days: u64,
+    /// Days of seed 003's script reports kept (`REPORT`, default 90).
+    pub report_days: u64,
+    /// Days a completed or cancelled job is kept after it finished (`SUCCEEDED_JOB`, default
+    /// 90); its tasks, logs, samples and rollups go with it.
+    pub succeeded_job_days: u64,
+    /// Days a failed job is kept after it failed (`FAILED_JOB`, default 400).
+    pub failed_job_days: u64,
 }
 
 impl Retention {
@@ -35,6 +45,9 @@ impl Default for Retention {
         Self {
             raw_days: 7,
             rollup_days: 400,
+            report_days: 90,
+            succeeded_job_days: 90,
+            failed_job_days: 400,
         }
     }
 }
@@ -42,8 +55,10 @@ impl Default for Retention {
 const EVERY: Duration = Duration::from_secs(600);
 /// Days of partitions made ahead of today.
 const DAYS_AHEAD: u64 = 3;
-/// Rows deleted per statement from the default partition and the rollups.
+/// Rows deleted per statement from a default partition and the rollups.
 const DELETE_BATCH: i64 = 5_000;
+/// Jobs deleted per statement (each takes its tasks, logs, samples and rollups along).
+const JOB_BATCH: i64 = 200;
 /// `pg_try_advisory_lock` key of this task ("jdmaint").
 const LOCK_KEY: i64 = 0x006a_646d_6169_6e74;
 
@@ -52,9 +67,11 @@ const LOCK_KEY: i64 = 0x006a_646d_6169_6e74;
 pub struct Maintained {
     pub partitions_created: usize,
     pub partitions_dropped: usize,
-    /// Samples older than the raw retention deleted from the default partition.
+    /// Samples and reports older than their retention deleted from a default partition.
     pub strays_deleted: u64,
     pub rollups_deleted: u64,
+    /// Finished jobs past their retention.
+    pub jobs_deleted: u64,
     /// Steps left for the next pass (a busy lock, a deadlock; each logged).
     pub skipped: usize,
     /// Another process was running its pass.
@@ -79,12 +96,42 @@ pub async fn run_metric_maintenance(pool: PgPool, retention: Retention, passes: 
     }
 }
 
-fn partition_name(day: NaiveDate) -> String {
-    format!("task_metrics_p{}", day.format("%Y%m%d"))
+/// A table partitioned by UTC day on `column`, with a default partition `{table}_default`.
+struct Daily {
+    table: &'static str,
+    column: &'static str,
+    /// What a deletion cascading into the table locks first, locked in that order before
+    /// the default partition, so a partition's creation cannot deadlock with a deletion.
+    locked_first: &'static str,
+    /// Whether rows arrive dated in the past (a sample reported late), so that partitions are
+    /// made for every day kept, not only from today.
+    dated_by_writer: bool,
 }
 
-fn day_of(name: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(name.strip_prefix("task_metrics_p")?, "%Y%m%d").ok()
+const SAMPLES: Daily = Daily {
+    table: "task_metrics",
+    column: "at",
+    locked_first: "jobs, job_tasks",
+    dated_by_writer: true,
+};
+
+const REPORTS: Daily = Daily {
+    table: "job_reports",
+    column: "received_at",
+    locked_first: "job_status",
+    // A report is dated by its arrival.
+    dated_by_writer: false,
+};
+
+impl Daily {
+    fn partition(&self, day: NaiveDate) -> String {
+        format!("{}_p{}", self.table, day.format("%Y%m%d"))
+    }
+
+    fn day_of(&self, name: &str) -> Option<NaiveDate> {
+        let day = name.strip_prefix(self.table)?.strip_prefix("_p")?;
+        NaiveDate::parse_from_str(day, "%Y%m%d").ok()
+    }
 }
 
 fn days_before(day: NaiveDate, days: u64) -> NaiveDate {
@@ -153,16 +200,22 @@ async fn pass(
 ) -> Result<Maintained, sqlx::Error> {
     let mut done = Maintained::default();
     let today = now.date_naive();
-    let oldest_kept = days_before(today, retention.raw_days);
-    // Strays first, so the partitions made next scan less of the default partition.
-    done.strays_deleted = delete_in_batches(
-        conn,
-        "DELETE FROM task_metrics_default WHERE ctid IN
-             (SELECT ctid FROM task_metrics_default WHERE at < $1 LIMIT $2)",
-        at_midnight(oldest_kept),
-        &mut done.skipped,
-    )
-    .await?;
+    let raw = [
+        (SAMPLES, days_before(today, retention.raw_days)),
+        (REPORTS, days_before(today, retention.report_days)),
+    ];
+    // Strays first, so the partitions made next scan less of the default partitions.
+    for (table, oldest_kept) in &raw {
+        // Names are constants of this file, never input.
+        let strays = format!(
+            "DELETE FROM {t}_default WHERE ctid IN
+                 (SELECT ctid FROM {t}_default WHERE {c} < $1 LIMIT $2)",
+            t = table.table,
+            c = table.column
+        );
+        let cutoff = at_midnight(*oldest_kept);
+        done.strays_deleted += delete_in_batches(conn, &strays, cutoff, &mut done.skipped).await?;
+    }
     done.rollups_deleted = delete_in_batches(
         conn,
         "DELETE FROM metric_rollups WHERE ctid IN
@@ -171,32 +224,126 @@ async fn pass(
         &mut done.skipped,
     )
     .await?;
+    for (table, oldest_kept) in &raw {
+        keep_days(conn, table, *oldest_kept, today, &mut done).await?;
+    }
+    let ended = [
+        (JobStatus::Completed, retention.succeeded_job_days),
+        (JobStatus::Cancelled, retention.succeeded_job_days),
+        (JobStatus::Failed, retention.failed_job_days),
+    ];
+    for (status, days) in ended {
+        let cutoff = at_midnight(days_before(today, days));
+        done.jobs_deleted += delete_finished_jobs(conn, status, cutoff, &mut done.skipped).await?;
+    }
+    Ok(done)
+}
+
+/// Makes `table`'s partitions from `oldest_kept` (or today) to a few days ahead and drops
+/// older ones.
+async fn keep_days(
+    conn: &mut PgConnection,
+    table: &Daily,
+    oldest_kept: NaiveDate,
+    today: NaiveDate,
+    done: &mut Maintained,
+) -> Result<(), sqlx::Error> {
     let existing: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i
          JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'task_metrics'::regclass",
+         WHERE i.inhparent = $1::regclass",
     )
+    .bind(table.table)
     .fetch_all(&mut *conn)
     .await?;
-    let mut day = oldest_kept;
+    let mut day = if table.dated_by_writer {
+        oldest_kept
+    } else {
+        today
+    };
     while day <= today + Days::new(DAYS_AHEAD) {
-        if !existing.contains(&partition_name(day)) {
-            match create_partition(conn, day).await? {
+        if !existing.contains(&table.partition(day)) {
+            match create_partition(conn, table, day).await? {
                 true => done.partitions_created += 1,
                 false => done.skipped += 1,
             }
         }
         day = day + Days::new(1);
     }
-    for day in existing.iter().filter_map(|name| day_of(name)) {
+    for day in existing.iter().filter_map(|name| table.day_of(name)) {
         if day < oldest_kept {
-            match drop_partition(conn, day).await? {
+            let name = table.partition(day);
+            match run_step(conn, &name, &[format!("DROP TABLE {name}")]).await? {
                 true => done.partitions_dropped += 1,
                 false => done.skipped += 1,
             }
         }
     }
-    Ok(done)
+    Ok(())
+}
+
+/// Jobs that ended with `status` before `cutoff`, a batch per transaction, each batch one
+/// audit entry. (`created_at` never follows `finished_at`; it lets the status index narrow
+/// the scan.)
+const EXPIRED_JOBS_SQL: &str = "
+    WITH gone AS (
+        DELETE FROM jobs WHERE id IN (
+            SELECT id FROM jobs
+            WHERE status = $1 AND created_at < $2 AND finished_at < $2
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED)
+        RETURNING id)
+    SELECT count(*) FROM gone";
+
+async fn delete_finished_jobs(
+    conn: &mut PgConnection,
+    status: JobStatus,
+    cutoff: DateTime<Utc>,
+    skipped: &mut usize,
+) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let mut tx = step(conn).await?;
+        let batch: i64 = match sqlx::query_scalar(EXPIRED_JOBS_SQL)
+            .bind(status)
+            .bind(cutoff)
+            .bind(JOB_BATCH)
+            .fetch_one(&mut *tx)
+            .await
+        {
+            Ok(n) => n,
+            Err(error) if is_passing(&error) => {
+                tracing::warn!(%error, "deleting old jobs is left for the next pass");
+                *skipped += 1;
+                return Ok(deleted);
+            }
+            Err(error) => return Err(error),
+        };
+        if batch > 0 {
+            audit::record(
+                &mut tx,
+                &Actor::system(),
+                Event {
+                    action: JobAction::Delete.name(),
+                    target: None,
+                    details: serde_json::json!({
+                        "result": "deleted",
+                        "why": "retention",
+                        "status": status,
+                        "finished_before": cutoff,
+                        "jobs": batch,
+                    }),
+                    outcome: Outcome::Success,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        deleted += batch as u64;
+        if batch < JOB_BATCH {
+            return Ok(deleted);
+        }
+    }
 }
 
 fn at_midnight(day: NaiveDate) -> DateTime<Utc> {
@@ -220,36 +367,40 @@ fn is_passing(error: &sqlx::Error) -> bool {
 }
 
 /// Makes the day's partition beside the table and attaches it (which locks the parent less
-/// than `CREATE TABLE ... PARTITION OF`), first moving in the day's samples that reached the
-/// default partition. The tables are locked in the order a job's deletion locks them (the
-/// jobs, then the samples), and the default partition before its rows move, so no sample
-/// lands there between the move and the attach. `false` when left for the next pass.
-async fn create_partition(conn: &mut PgConnection, day: NaiveDate) -> Result<bool, sqlx::Error> {
-    let name = partition_name(day);
+/// than `CREATE TABLE ... PARTITION OF`), first moving in the day's rows that reached the
+/// default partition. The tables a deletion cascades from are locked first, then the default
+/// partition before its rows move, so no row lands there between the move and the attach.
+/// `false` when left for the next pass. Dropping a partition takes an exclusive lock on its
+/// table for a moment; it too waits at most a second for it, while writes queue behind it.
+async fn create_partition(
+    conn: &mut PgConnection,
+    table: &Daily,
+    day: NaiveDate,
+) -> Result<bool, sqlx::Error> {
+    let name = table.partition(day);
     let (from, to) = (at_midnight(day), at_midnight(day + Days::new(1)));
-    // Names and bounds are made here from a date, never from input.
+    let Daily {
+        table,
+        column,
+        locked_first,
+        ..
+    } = table;
+    // Names and bounds are made here from constants and a date, never from input.
     let statements = [
-        "LOCK TABLE jobs, job_tasks IN SHARE ROW EXCLUSIVE MODE".to_string(),
-        "LOCK TABLE task_metrics_default IN ACCESS EXCLUSIVE MODE".to_string(),
-        format!("CREATE TABLE {name} (LIKE task_metrics INCLUDING DEFAULTS)"),
+        format!("LOCK TABLE {locked_first} IN SHARE ROW EXCLUSIVE MODE"),
+        format!("LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE"),
+        format!("CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"),
         format!(
-            "WITH moved AS (DELETE FROM task_metrics_default
-                            WHERE at >= '{from:?}' AND at < '{to:?}' RETURNING *)
+            "WITH moved AS (DELETE FROM {table}_default
+                            WHERE {column} >= '{from:?}' AND {column} < '{to:?}' RETURNING *)
              INSERT INTO {name} SELECT * FROM moved"
         ),
         format!(
-            "ALTER TABLE task_metrics ATTACH PARTITION {name}
+            "ALTER TABLE {table} ATTACH PARTITION {name}
              FOR VALUES FROM ('{from:?}') TO ('{to:?}')"
         ),
     ];
     run_step(conn, &name, &statements).await
-}
-
-/// Dropping a partition takes an exclusive lock on `task_metrics` for a moment; it waits at
-/// most a second for it, while samples queue behind it.
-async fn drop_partition(conn: &mut PgConnection, day: NaiveDate) -> Result<bool, sqlx::Error> {
-    let name = partition_name(day);
-    run_step(conn, &name, &[format!("DROP TABLE {name}")]).await
 }
 
 /// Runs the statements in one transaction; `false` (rolled back, logged) when it failed in a
