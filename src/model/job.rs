@@ -589,7 +589,10 @@ pub struct JobLogView {
 /// buckets had samples.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobChart {
+    /// Buckets with samples.
     pub points: usize,
+    /// Samples in them.
+    pub samples: i64,
     pub svg: String,
 }
 

@@ -391,3 +391,77 @@ async fn a_killed_listener_connection_leads_to_resync_not_silence(pool: PgPool) 
         .until(WAIT, |e| e.event == "job" && e.data["status"] == "running")
         .await;
 }
+
+#[sqlx::test]
+async fn many_streams_of_one_job_share_one_watcher_and_hear_its_samples(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let job = create_job(&app, 1).await;
+    let path = format!("/v1/jobs/{job}/events");
+    let mut streams = Vec::new();
+    for _ in 0..50 {
+        streams.push(Stream::open(&app, &path, None));
+    }
+    let mut streams = futures::future::join_all(streams).await;
+    for stream in &mut streams {
+        let first = stream.next(Duration::from_secs(5)).await.expect("the job");
+        assert_eq!(first.event, "job");
+    }
+    assert_eq!(
+        app.state.live.watched(),
+        1,
+        "one read of the job for all 50"
+    );
+    // The job's creation is announced within 250 ms; what the streams make of it goes first.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for stream in &mut streams {
+        while stream.next(Duration::from_millis(30)).await.is_some() {}
+    }
+
+    // Samples change no field of the job: the streams hear of them as `activity`.
+    let (status, body) = call(
+        &app,
+        &app.client,
+        "/task-operations",
+        "reportMetrics",
+        json!({ "job_id": job, "samples": [{ "task_name": "t0000", "cpu_percent": 12.5 }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for stream in &mut streams {
+        let events = stream
+            .until(Duration::from_secs(5), |e| e.event == "activity")
+            .await;
+        let last = events.last().expect("activity");
+        assert_eq!(last.event, "activity", "{events:?}");
+        assert_eq!(last.data["job_id"], job.to_string());
+    }
+    // A change of the job reaches all of them as `job`.
+    let (status, body) = job_op(
+        &app,
+        "updateBatchJob",
+        json!({ "job_id": job, "detailed_status": { "current_phase": "Fetch", "progress_percentage": 40,
+                "active_tasks": 1, "error_count": 0 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for stream in &mut streams {
+        let events = stream
+            .until(Duration::from_secs(5), |e| e.event == "job")
+            .await;
+        assert_eq!(
+            events.last().unwrap().data["detailed_status"]["progress_percentage"],
+            40.0,
+            "{events:?}"
+        );
+    }
+    // The last stream gone, its watcher ends.
+    drop(streams);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.state.live.watched() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher outlived its streams"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::model::Permission;
 use crate::server::accounts::Principal;
 use crate::server::jobs;
-use crate::server::monitoring::live::{self, parse_event_id};
+use crate::server::monitoring::live::{self, parse_event_id, Opened};
 use crate::server::AppState;
 
 /// A comment this often keeps proxies from closing an idle stream.
@@ -57,9 +57,16 @@ pub async fn job_events(
             ApiError::invalid(Some("since"), "not an event id this stream gave out")
         })?),
     };
-    // A job that is not there is a 404 (410 if deleted), not an empty stream.
-    jobs::get_job_info(&state.pool, job_id).await?;
-    let stream = live::job_stream(state.pool.clone(), &state.live, job_id, since);
+    let stream = match live::job_stream(state.pool.clone(), &state.live, job_id, since).await {
+        Opened::Stream(stream) => stream,
+        // A job that is not there is a 404 (410 if deleted), not an empty stream.
+        Opened::NotThere => {
+            jobs::get_job_info(&state.pool, job_id).await?;
+            return Err(ApiError::Unavailable(
+                "the job could not be read; try again",
+            ));
+        }
+    };
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())

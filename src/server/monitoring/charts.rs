@@ -72,7 +72,11 @@ fn chart_of(job_id: Uuid, metric: MetricName, buckets: &[Bucket]) -> JobChart {
             draw(svg, metric, buckets)
         })
     };
-    JobChart { points, svg }
+    JobChart {
+        points,
+        samples: buckets.iter().map(|b| b.count).sum(),
+        svg,
+    }
 }
 
 fn unit_label(metric: MetricName, value: f64) -> String {

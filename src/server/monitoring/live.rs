@@ -6,13 +6,14 @@
 //! jobdeck_jobs, 'id,id,...'` (chunked to fit a payload): ids, never payloads, and never a
 //! notification per row inside a hot transaction. The process's one `LISTEN` connection
 //! (`dispatch::wakeup`, shared with the task wake-ups) hands what it hears to [`JobChanges`],
-//! which fans it out to the streams in memory. A stream reads the job again when its id
-//! comes by; when the listener lost its connection (a notification may be gone), every
-//! stream gets `resync` and sends the job afresh. A process that dies between a commit and
+//! which fans it out in memory. One watcher task per watched job reads the job again when its
+//! id comes by and hands the result to every stream of that job in the process, so a
+//! thousand streams of one job cost one read per change; when the listener lost its
+//! connection (a notification may be gone), every stream gets `resync` and the job afresh. A process that dies between a commit and
 //! its next send loses those notifications: its clients reconnect and are resynced, and the
 //! pages poll every 5 s anyway.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use axum::response::sse::Event;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
 use super::store;
@@ -51,6 +52,8 @@ pub enum Change {
 pub struct JobChanges {
     noted: Arc<Mutex<HashSet<Uuid>>>,
     heard: broadcast::Sender<Change>,
+    /// The jobs this process's streams watch, each read by one watcher task.
+    watchers: Watchers,
 }
 
 impl Default for JobChanges {
@@ -58,6 +61,7 @@ impl Default for JobChanges {
         Self {
             noted: Arc::default(),
             heard: broadcast::channel(1024).0,
+            watchers: Arc::default(),
         }
     }
 }
@@ -156,88 +160,240 @@ struct Transition {
     reason: Option<String>,
 }
 
+/// What this process last read of a watched job, shared by all of the job's streams here:
+/// one read per change per process, however many streams watch the job.
+#[derive(Clone, Default)]
+enum Snapshot {
+    #[default]
+    Reading,
+    Job {
+        /// The job's newest `job_events` id when it was read: the event id.
+        seen: i64,
+        updated_at: DateTime<Utc>,
+        data: Arc<str>,
+    },
+    Gone,
+    /// The database is away.
+    Unreadable,
+}
+
+#[derive(Clone, Default)]
+struct Watched {
+    snapshot: Snapshot,
+    /// Gaps the watcher had (the listener reconnected, or it fell behind): each stream sends
+    /// `resync` once per gap.
+    gaps: u64,
+    /// Reads so far: a read that found the job unchanged was news of its tasks (samples, a
+    /// heartbeat), which streams pass on as `activity`.
+    reads: u64,
+}
+
+type Watchers = Arc<Mutex<HashMap<Uuid, Arc<watch::Sender<Watched>>>>>;
+
+/// A job's stream as it opens: the job was read (or found gone).
+pub enum Opened {
+    Stream(EventStream),
+    /// No such job, or the database is away: the caller says which.
+    NotThere,
+}
+
 /// One job's stream: `transition` events the job went through since `since` (when
-/// resuming), then `job` (the whole job, its id the job's `updated_at`) now and after each
-/// change; `deleted` when it goes; `resync` after a gap.
-pub fn job_stream(
+/// resuming), then `job` (the whole job, its id the job's newest event id) now and after
+/// each change; `activity` when its tasks reported without changing the job (new samples
+/// for its charts); `deleted` when it goes; `resync` after a gap.
+pub async fn job_stream(
     pool: PgPool,
     changes: &JobChanges,
     job_id: Uuid,
     since: Option<i64>,
-) -> EventStream {
+) -> Opened {
+    let mut watched = changes.watch(&pool, job_id);
+    let Ok(first) = watched
+        .wait_for(|w| !matches!(w.snapshot, Snapshot::Reading))
+        .await
+        .map(|w| w.clone())
+    else {
+        return Opened::NotThere;
+    };
+    if !matches!(first.snapshot, Snapshot::Job { .. }) {
+        return Opened::NotThere;
+    }
     let (tx, rx) = mpsc::channel(16);
-    // Subscribed before the first read: a change between the read and the wait is kept.
-    let mut heard = changes.subscribe();
     tokio::spawn(async move {
-        let mut last: Option<DateTime<Utc>> = None;
         if let Some(since) = since {
-            let replay: Result<Vec<Transition>, _> = sqlx::query_as(store::TRANSITIONS_SINCE_SQL)
-                .bind(job_id)
-                .bind(since)
-                .bind(REPLAY_MAX + 1)
-                .fetch_all(&pool)
-                .await;
-            match replay {
-                Ok(rows) if (rows.len() as i64) <= REPLAY_MAX => {
-                    for row in rows {
-                        let event = Event::default().event("transition").data(
-                            json!({ "from_status": row.from_status, "to_status": row.to_status,
-                                    "at": row.at, "actor": row.actor, "reason": row.reason })
-                            .to_string(),
-                        );
-                        if tx.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                _ => {
-                    if tx.send(resync()).await.is_err() {
-                        return;
-                    }
-                }
+            if !replay(&pool, &tx, job_id, since).await {
+                return;
             }
         }
+        let mut gaps = first.gaps;
+        let mut reads = first.reads;
+        let mut last: Option<DateTime<Utc>> = None;
         loop {
-            match send_job(&pool, &tx, job_id, &mut last).await {
-                Sent::Ok => {}
-                Sent::Ended => return,
-            }
-            let gap = loop {
-                tokio::select! {
-                    _ = tx.closed() => return,
-                    change = heard.recv() => match change {
-                        Ok(Change::Jobs(ids)) if ids.contains(&job_id) => break false,
-                        Ok(Change::Jobs(_)) => continue,
-                        Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break true,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    },
-                }
-            };
-            if gap {
+            let now = watched.borrow_and_update().clone();
+            let seen_reads = std::mem::replace(&mut reads, now.reads);
+            if now.gaps != gaps {
+                gaps = now.gaps;
                 last = None;
                 if tx.send(resync()).await.is_err() {
                     return;
                 }
             }
+            let event = match now.snapshot {
+                Snapshot::Reading => None,
+                Snapshot::Job { updated_at, .. } if Some(updated_at) == last => {
+                    (now.reads != seen_reads).then(|| {
+                        let data = json!({ "job_id": job_id }).to_string();
+                        Event::default().event("activity").data(data)
+                    })
+                }
+                Snapshot::Job {
+                    seen,
+                    updated_at,
+                    data,
+                } => {
+                    last = Some(updated_at);
+                    Some(
+                        Event::default()
+                            .event("job")
+                            .id(seen.to_string())
+                            .data(&*data),
+                    )
+                }
+                Snapshot::Gone => {
+                    let data = json!({ "job_id": job_id }).to_string();
+                    let _ = tx.send(Event::default().event("deleted").data(data)).await;
+                    return;
+                }
+                // The client reconnects (EventSource does by itself) and reads afresh.
+                Snapshot::Unreadable => {
+                    let _ = tx.send(resync()).await;
+                    return;
+                }
+            };
+            if let Some(event) = event {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                changed = watched.changed() => if changed.is_err() { return },
+            }
         }
     });
-    EventStream(rx)
+    Opened::Stream(EventStream(rx))
 }
 
-enum Sent {
-    Ok,
-    Ended,
+/// The transitions after `since`, or `resync` when there are more than [`REPLAY_MAX`];
+/// `false` when the client went.
+async fn replay(pool: &PgPool, tx: &mpsc::Sender<Event>, job_id: Uuid, since: i64) -> bool {
+    let rows: Result<Vec<Transition>, _> = sqlx::query_as(store::TRANSITIONS_SINCE_SQL)
+        .bind(job_id)
+        .bind(since)
+        .bind(REPLAY_MAX + 1)
+        .fetch_all(pool)
+        .await;
+    match rows {
+        Ok(rows) if (rows.len() as i64) <= REPLAY_MAX => {
+            for row in rows {
+                let event = Event::default().event("transition").data(
+                    json!({ "from_status": row.from_status, "to_status": row.to_status,
+                            "at": row.at, "actor": row.actor, "reason": row.reason })
+                    .to_string(),
+                );
+                if tx.send(event).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => tx.send(resync()).await.is_ok(),
+    }
 }
 
-/// The job as it is now, unless the client already has this version.
-async fn send_job(
-    pool: &PgPool,
-    tx: &mpsc::Sender<Event>,
+impl JobChanges {
+    /// Jobs with a watcher running in this process (one per job, whatever its streams).
+    pub fn watched(&self) -> usize {
+        self.watchers.lock().expect("watchers").len()
+    }
+
+    /// A receiver of the job's snapshots, starting its watcher if none runs in this process.
+    fn watch(&self, pool: &PgPool, job_id: Uuid) -> watch::Receiver<Watched> {
+        let mut watchers = self.watchers.lock().expect("watchers");
+        if let Some(sender) = watchers.get(&job_id) {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = watch::channel(Watched::default());
+        let sender = Arc::new(sender);
+        watchers.insert(job_id, sender.clone());
+        // Subscribed before the first read: a change between the read and the wait is kept.
+        let heard = self.subscribe();
+        tokio::spawn(watch_job(
+            pool.clone(),
+            self.watchers.clone(),
+            job_id,
+            sender,
+            heard,
+        ));
+        receiver
+    }
+}
+
+/// Reads the job at start and after each change heard, for as long as a stream watches it.
+async fn watch_job(
+    pool: PgPool,
+    watchers: Watchers,
     job_id: Uuid,
-    last: &mut Option<DateTime<Utc>>,
-) -> Sent {
-    // The event id first: a transition committed between the two reads is then replayed
-    // again on resume rather than skipped.
+    sender: Arc<watch::Sender<Watched>>,
+    mut heard: broadcast::Receiver<Change>,
+) {
+    let mut gaps = 0;
+    let mut reads = 0;
+    loop {
+        let snapshot = read_job(&pool, job_id).await;
+        reads += 1;
+        if !matches!(snapshot, Snapshot::Job { .. }) {
+            // Streams opened from now on start a watcher of their own, which reads again.
+            watchers.lock().expect("watchers").remove(&job_id);
+            sender.send_replace(Watched {
+                snapshot,
+                gaps,
+                reads,
+            });
+            return;
+        }
+        sender.send_replace(Watched {
+            snapshot,
+            gaps,
+            reads,
+        });
+        let gap = loop {
+            tokio::select! {
+                _ = sender.closed() => {
+                    let mut watchers = watchers.lock().expect("watchers");
+                    // A stream may have subscribed since: then go on watching.
+                    if sender.receiver_count() == 0 {
+                        watchers.remove(&job_id);
+                        return;
+                    }
+                }
+                change = heard.recv() => match change {
+                    Ok(Change::Jobs(ids)) if ids.contains(&job_id) => break false,
+                    Ok(Change::Jobs(_)) => {}
+                    Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break true,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        };
+        if gap {
+            gaps += 1;
+        }
+    }
+}
+
+/// The job as it is now. The event id first: a transition committed between the two reads
+/// is then replayed again on resume rather than skipped.
+async fn read_job(pool: &PgPool, job_id: Uuid) -> Snapshot {
     let read = async {
         let mut conn = pool.acquire().await?;
         let seen: i64 = sqlx::query_scalar(store::LAST_EVENT_SQL)
@@ -246,36 +402,19 @@ async fn send_job(
             .await?;
         Ok::<_, sqlx::Error>((seen, get_job(&mut conn, job_id).await?))
     };
-    let event = match read.await {
-        Ok((_, Some(job))) if Some(job.updated_at) == *last => return Sent::Ok,
-        Ok((seen, Some(job))) => {
-            *last = Some(job.updated_at);
-            let data = serde_json::to_string(&job).expect("a job serializes");
-            Event::default()
-                .event("job")
-                .id(seen.to_string())
-                .data(data)
-        }
-        Ok((_, None)) => {
-            let _ = tx
-                .send(
-                    Event::default()
-                        .event("deleted")
-                        .data(json!({ "job_id": job_id }).to_string()),
-                )
-                .await;
-            return Sent::Ended;
-        }
-        // The database is away: say so; the client retries (EventSource reconnects).
+    match read.await {
+        Ok((seen, Some(job))) => Snapshot::Job {
+            seen,
+            updated_at: job.updated_at,
+            data: serde_json::to_string(&job)
+                .expect("a job serializes")
+                .into(),
+        },
+        Ok((_, None)) => Snapshot::Gone,
         Err(error) => {
-            tracing::debug!(%error, "a job stream could not read its job");
-            let _ = tx.send(resync()).await;
-            return Sent::Ended;
+            tracing::debug!(%error, "a job's watcher could not read it");
+            Snapshot::Unreadable
         }
-    };
-    match tx.send(event).await {
-        Ok(()) => Sent::Ok,
-        Err(_) => Sent::Ended,
     }
 }
 
