@@ -13,6 +13,7 @@ mod jobs;
 mod live;
 mod metrics;
 mod monitoring;
+mod openapi;
 mod operations;
 mod pages;
 mod process;

@@ -15,6 +15,7 @@ pub mod job_report;
 mod jobs;
 mod lang;
 mod limits;
+pub mod openapi;
 mod prometheus;
 mod render_bound;
 pub mod routes;
@@ -95,6 +96,13 @@ pub fn json_routes() -> JsonRoutes {
             "/metrics",
             get(prometheus::metrics),
         )
+        .route(Public, Method::GET, "/openapi.json", get(openapi_json))
+}
+
+/// `GET /openapi.json`: the document of the routes above, made once.
+async fn openapi_json() -> axum::Json<&'static serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(|| openapi::document(json_routes().table())))
 }
 
 pub fn router(state: AppState) -> Router {
