@@ -43,7 +43,7 @@ fn JobView(job_id: Uuid) -> impl IntoView {
     view! {
         <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
         <FormError />
-        <div data-live="job">
+        <div data-live="job" data-live-stream=format!("/v1/jobs/{job_id}/events")>
         <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
@@ -214,7 +214,7 @@ fn ResourceCharts(charts: JobCharts) -> impl IntoView {
     }
     let one = |name: &'static str, title: AnyView, chart: JobChart| {
         view! {
-            <figure class="resource-chart" data-testid=format!("chart-{name}") data-points=chart.points>
+            <figure class="resource-chart" data-testid=format!("chart-{name}") data-points=chart.points data-samples=chart.samples>
                 <figcaption>{title}</figcaption>
                 {if chart.points == 0 {
                     view! { <p class="muted small">{t!(i18n, no_samples)}</p> }.into_any()

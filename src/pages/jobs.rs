@@ -30,7 +30,7 @@ pub fn JobsPage() -> impl IntoView {
         <h1>{t!(i18n, jobs_title)}</h1>
         <section class="panel">
             <FilterForm query=query.get_untracked() />
-            <div data-live="jobs">
+            <div data-live="jobs" data-live-stream="/v1/events">
                 <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
                     {move || Suspend::new(async move {
                         match jobs.await {

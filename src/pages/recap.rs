@@ -82,7 +82,7 @@ fn Dashboard(dashboard: RecapDashboard) -> impl IntoView {
         progress.active.len().to_string()
     };
     view! {
-        <section class="metrics" data-live="recap-metrics" aria-label=move || t_string!(i18n, last_24h)>
+        <section class="metrics" data-live="recap-metrics" data-live-stream="/v1/events" aria-label=move || t_string!(i18n, last_24h)>
             <Metrics stats=stats.clone() />
         </section>
         <section class="panel" data-live="recap-active">

@@ -1,13 +1,23 @@
 //! Live pages at almost no WASM cost. The server renders every page; this one island
 //! refreshes the parts of it marked `data-live="<name>"` from a fresh render of the same URL
 //! every 5 s (seed 002's and 003's interval), while the tab is visible, and at once when it
-//! becomes visible again. A failed refresh keeps the last good data and says since when it
-//! is stale. The views stay on the server, so a page's size costs the bundle nothing.
+//! becomes visible again. A page that names an event stream (`data-live-stream`, seed 000's
+//! real-time monitoring) is also refreshed when the stream says something changed, at most
+//! once a second; the 5 s poll goes on behind it (counted from the last refresh), for what
+//! no stream announces (cached figures, script reports) and for when the stream is down. A failed
+//! refresh keeps the last good data and says since when it is stale. The views stay on the
+//! server, so a page's size costs the bundle nothing.
 
 use leptos::prelude::*;
 
 /// Seed 002 and 003 both refresh every 5 s.
 pub const POLL_INTERVAL_MS: u32 = 5_000;
+
+/// Changes a page's stream announces are refreshed at most this often.
+pub const STREAM_FLOOR_MS: u32 = 1_000;
+
+/// The attribute a page puts on an element to name its event stream.
+pub const STREAM_ATTRIBUTE: &str = "data-live-stream";
 
 /// The event another island sends (`window`) when it has changed something on the page.
 pub const REFRESH_EVENT: &str = "jobdeck:refresh";
@@ -42,9 +52,12 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{Document, DomParser, Element, RequestCache, RequestInit, Response};
+    use web_sys::{Document, DomParser, Element, EventSource, RequestCache, RequestInit, Response};
 
-    use super::{POLL_INTERVAL_MS, REFRESH_EVENT};
+    use super::{POLL_INTERVAL_MS, REFRESH_EVENT, STREAM_ATTRIBUTE, STREAM_FLOOR_MS};
+
+    /// The events of `/v1/events` and `/v1/jobs/{id}/events` that mean "read the page again".
+    const STREAM_EVENTS: [&str; 6] = ["job", "jobs", "activity", "transition", "deleted", "resync"];
 
     /// What each region last received, so an unchanged region is left alone (a selection or
     /// a hover in it survives).
@@ -71,9 +84,28 @@ mod client {
                 busy.set(false);
             });
         });
+        let changed = Rc::new(Cell::new(false));
+        if let Some(stream) = open_stream(&document) {
+            let changed = changed.clone();
+            let heard = Closure::<dyn Fn()>::new(move || changed.set(true));
+            for name in STREAM_EVENTS {
+                let _ =
+                    stream.add_event_listener_with_callback(name, heard.as_ref().unchecked_ref());
+            }
+            heard.forget();
+            // Open for the page's life.
+            std::mem::forget(stream);
+        }
+        // Every second: what the stream announced, else the poll 5 s after the last refresh.
         let tick = refresh.clone();
-        gloo_timers::callback::Interval::new(POLL_INTERVAL_MS, move || {
-            if !document_hidden() {
+        let waited = Cell::new(0u32);
+        gloo_timers::callback::Interval::new(STREAM_FLOOR_MS, move || {
+            waited.set(waited.get() + STREAM_FLOOR_MS);
+            if document_hidden() {
+                return;
+            }
+            if changed.replace(false) || waited.get() >= POLL_INTERVAL_MS {
+                waited.set(0);
                 tick()
             }
         })
@@ -95,6 +127,20 @@ mod client {
         asked.forget();
         // A marker for the browser tests: the page is live.
         let _ = js_sys::Reflect::set(&window, &"__jobdeckHydrated".into(), &true.into());
+    }
+
+    /// The page's event stream, when it names one; `EventSource` reconnects by itself, with
+    /// `Last-Event-ID`.
+    fn open_stream(document: &Document) -> Option<EventSource> {
+        let url = document
+            .query_selector(&format!("[{STREAM_ATTRIBUTE}]"))
+            .ok()
+            .flatten()?
+            .get_attribute(STREAM_ATTRIBUTE)?;
+        let stream = EventSource::new(&url).ok()?;
+        // A marker for the browser tests: which stream the page follows.
+        let _ = js_sys::Reflect::set(&window(), &"__jobdeckStream".into(), &url.into());
+        Some(stream)
     }
 
     fn document_hidden() -> bool {

@@ -53,7 +53,7 @@ pub async fn job_charts(
             .remove(metric.as_str())
             .map(|s| s.buckets)
             .unwrap_or_default();
-        chart_of(job.id, metric, &buckets)
+        chart_of(job.id, metric, (start, end), &buckets)
     };
     Ok(JobCharts {
         interval: interval.as_str().to_string(),
@@ -63,13 +63,19 @@ pub async fn job_charts(
     })
 }
 
-fn chart_of(job_id: Uuid, metric: MetricName, buckets: &[Bucket]) -> JobChart {
+/// The x axis spans the job's life so far (`span`), so the line moves across as it runs.
+fn chart_of(
+    job_id: Uuid,
+    metric: MetricName,
+    span: (DateTime<Utc>, DateTime<Utc>),
+    buckets: &[Bucket],
+) -> JobChart {
     let points = buckets.iter().filter(|b| b.count > 0).count();
     let svg = if points == 0 {
         String::new()
     } else {
         render(&format!("{metric} of job {job_id}"), SIZE, |svg| {
-            draw(svg, metric, buckets)
+            draw(svg, metric, span, buckets)
         })
     };
     JobChart {
@@ -79,22 +85,27 @@ fn chart_of(job_id: Uuid, metric: MetricName, buckets: &[Bucket]) -> JobChart {
     }
 }
 
-fn unit_label(metric: MetricName, value: f64) -> String {
+/// Small scales get a decimal, so the axis does not read "0%, 0%, 1%".
+fn unit_label(metric: MetricName, value: f64, y_max: f64) -> String {
+    let digits = if y_max < 10.0 { 1 } else { 0 };
     match metric {
-        MetricName::Cpu => format!("{value:.0}%"),
-        MetricName::Memory => format!("{value:.0} MB"),
+        MetricName::Cpu => format!("{value:.digits$}%"),
+        MetricName::Memory => format!("{value:.digits$} MB"),
         _ => format!("{value:.1}/s"),
     }
 }
 
-fn draw<'a>(svg: &'a mut String, metric: MetricName, buckets: &[Bucket]) -> Drawn<'a> {
+fn draw<'a>(
+    svg: &'a mut String,
+    metric: MetricName,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    buckets: &[Bucket],
+) -> Drawn<'a> {
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let from = buckets.first().map_or_else(Utc::now, |b| b.start);
-    let to = buckets
-        .last()
-        .map_or(from, |b| b.start)
-        .max(from + Duration::minutes(1));
+    // Buckets start on their interval's edge, which may come before the job started.
+    let from = buckets.first().map_or(from, |b| b.start.min(from));
+    let to = to.max(from + Duration::minutes(1));
     let top = buckets.iter().filter_map(|b| b.max).fold(0.0_f64, f64::max);
     let y_max = if top > 0.0 { top * 1.15 } else { 1.0 };
     let time_format = if to - from < Duration::hours(24) {
@@ -114,7 +125,7 @@ fn draw<'a>(svg: &'a mut String, metric: MetricName, buckets: &[Bucket]) -> Draw
         .x_labels(6)
         .y_labels(4)
         .x_label_formatter(&|t: &DateTime<Utc>| t.format(time_format).to_string())
-        .y_label_formatter(&|v: &f64| unit_label(metric, *v))
+        .y_label_formatter(&|v: &f64| unit_label(metric, *v, y_max))
         .label_style(("sans-serif", 12))
         .draw()?;
     // A gap in the samples is a gap in the line.
