@@ -37,6 +37,7 @@ pub fn start_services(state: &AppState) {
         );
         tokio::spawn(state.live.clone().run_sender(state.pool.clone()));
         tokio::spawn(dispatch::run_lease_sweeper(state.dispatch.clone()));
+        tokio::spawn(monitoring::job_rollups::run_job_rollups(state.pool.clone()));
         tokio::spawn(monitoring::run_metric_maintenance(
             state.pool.clone(),
             state.retention,

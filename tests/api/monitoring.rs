@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use jobdeck::server::monitoring::job_rollups;
+
 use crate::helpers::*;
 
 async fn history(app: &TestApp, data: Value) -> Value {
@@ -242,7 +244,6 @@ async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
             Box::new(|_| false),
         ),
     ];
-    let aggregations = json!({ "success_rate": true, "avg_duration": true, "error_rate": true });
     for (filters, keep) in &cases {
         let want = expected(&all, keep, "created_at", "desc");
         let got = walk(&app, json!({ "filters": filters }), 50).await;
@@ -255,49 +256,7 @@ async fn filters_alone_and_combined_select_what_the_rows_say(pool: PgPool) {
             expected(&all, keep, "duration", "asc"),
             "{filters} by duration"
         );
-        // Aggregates over the whole filtered set, from the rows.
-        let kept: Vec<&Row> = all.iter().filter(|r| keep(r)).collect();
-        let finished: Vec<&&Row> = kept.iter().filter(|r| r.finished()).collect();
-        let rate = |status: &str| {
-            (!finished.is_empty()).then(|| {
-                finished.iter().filter(|r| r.status == status).count() as f64
-                    / finished.len() as f64
-            })
-        };
-        // Over the finished jobs that started.
-        let ran: Vec<f64> = finished
-            .iter()
-            .filter_map(|r| {
-                Some((r.finished_at? - r.started_at?).num_microseconds()? as f64 / 1000.0)
-            })
-            .collect();
-        let avg = (!ran.is_empty()).then(|| ran.iter().sum::<f64>() / ran.len() as f64);
-        let page = history(
-            &app,
-            json!({ "filters": filters, "aggregations": aggregations, "pagination": { "per_page": 5 } }),
-        )
-        .await;
-        let got = &page["aggregations"];
-        assert_eq!(got["total"], kept.len(), "{filters}: {got}");
-        assert_eq!(got["finished"], finished.len(), "{filters}: {got}");
-        for (name, want) in [
-            ("success_rate", rate("completed")),
-            ("error_rate", rate("failed")),
-            ("avg_duration_ms", avg),
-        ] {
-            match want {
-                None => assert!(got[name].is_null(), "{filters}: {name} {got}"),
-                Some(want) => {
-                    let value = got[name]
-                        .as_f64()
-                        .unwrap_or_else(|| panic!("{name}: {got}"));
-                    assert!(
-                        (value - want).abs() < 1e-6,
-                        "{filters}: {name} {value} vs {want}"
-                    );
-                }
-            }
-        }
+        assert_aggregates(&app, &all, filters, keep).await;
     }
     // Only the aggregates asked for are answered.
     let page = history(&app, json!({ "aggregations": { "error_rate": true } })).await;
@@ -455,4 +414,163 @@ async fn bad_history_requests_are_400s_naming_the_field(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// `fetchJobHistory`'s aggregates for `filters` against the same figures computed here from
+/// the rows `keep` selects.
+async fn assert_aggregates(
+    app: &TestApp,
+    all: &[Row],
+    filters: &Value,
+    keep: impl Fn(&Row) -> bool,
+) {
+    let aggregations = json!({ "success_rate": true, "avg_duration": true, "error_rate": true });
+    let kept: Vec<&Row> = all.iter().filter(|r| keep(r)).collect();
+    let finished: Vec<&&Row> = kept.iter().filter(|r| r.finished()).collect();
+    let rate = |status: &str| {
+        (!finished.is_empty()).then(|| {
+            finished.iter().filter(|r| r.status == status).count() as f64 / finished.len() as f64
+        })
+    };
+    // Over the finished jobs that started.
+    let ran: Vec<f64> = finished
+        .iter()
+        .filter_map(|r| Some((r.finished_at? - r.started_at?).num_microseconds()? as f64 / 1000.0))
+        .collect();
+    let avg = (!ran.is_empty()).then(|| ran.iter().sum::<f64>() / ran.len() as f64);
+    let page = history(
+        app,
+        json!({ "filters": filters, "aggregations": aggregations, "pagination": { "per_page": 5 } }),
+    )
+    .await;
+    let got = &page["aggregations"];
+    assert_eq!(got["total"], kept.len(), "{filters}: {got}");
+    assert_eq!(got["finished"], finished.len(), "{filters}: {got}");
+    for (name, want) in [
+        ("success_rate", rate("completed")),
+        ("error_rate", rate("failed")),
+        ("avg_duration_ms", avg),
+    ] {
+        match want {
+            None => assert!(got[name].is_null(), "{filters}: {name} {got}"),
+            Some(want) => {
+                let value = got[name]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{name}: {got}"));
+                assert!(
+                    (value - want).abs() < 1e-6,
+                    "{filters}: {name} {value} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+fn day(d: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, d, hour, 0, 0).unwrap()
+}
+
+/// The wide filters read `job_rollups` for whole days, their deltas not yet folded, and the
+/// jobs of a range's partial first and last days: the figures are the rows' own before any
+/// fold, after jobs change and go, and after folding (two folds at once).
+#[sqlx::test]
+async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    // 300 jobs every 37 minutes from Nov 1 (a week and more), of both kinds and all statuses.
+    sqlx::query(
+        "INSERT INTO jobs (kind, status, product_id, sending_group_id, priority, max_parallel_tasks,
+                           max_attempts, retry_interval, created_by, created_at, started_at, finished_at)
+         SELECT CASE WHEN i % 3 = 0 THEN 'recap' ELSE 'batch' END,
+                (ARRAY['pending','running','paused','completed','failed','cancelled'])[1 + i % 6],
+                'p', 'g', 5, 1, 1, 0, 'test',
+                timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => i * 37),
+                CASE WHEN i % 6 = 0 OR i % 12 = 5 THEN NULL
+                     ELSE timestamptz '2026-11-01 00:00:00+00' + make_interval(mins => i * 37, secs => 3) END,
+                CASE WHEN i % 6 IN (3, 4, 5)
+                     THEN timestamptz '2026-11-01 00:00:00+00'
+                          + make_interval(mins => i * 37, secs => 3 + (i * 53) % 900 + (i % 9) * 0.000317) END
+         FROM generate_series(1, 300) AS i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    type Keep = Box<dyn Fn(&Row) -> bool>;
+    let within = |from: DateTime<Utc>, to: DateTime<Utc>| -> Keep {
+        Box::new(move |r: &Row| r.created_at >= from && r.created_at < to)
+    };
+    let cases: Vec<(Value, Keep)> = vec![
+        (json!({}), Box::new(|_| true)),
+        (
+            json!({ "status": ["completed", "failed"] }),
+            Box::new(|r| r.status == "completed" || r.status == "failed"),
+        ),
+        (json!({ "kind": "recap" }), Box::new(|r| r.kind == "recap")),
+        // Partial first and last days around whole ones.
+        (
+            json!({ "date_range": { "start": day(2, 5), "end": day(6, 17) } }),
+            within(day(2, 5), day(6, 17)),
+        ),
+        // Whole days only.
+        (
+            json!({ "date_range": { "start": day(3, 0), "end": day(5, 0) } }),
+            within(day(3, 0), day(5, 0)),
+        ),
+        // Across one midnight: two partial days, no whole one.
+        (
+            json!({ "date_range": { "start": day(2, 23), "end": day(3, 1) } }),
+            within(day(2, 23), day(3, 1)),
+        ),
+        // Within a day: the jobs alone.
+        (
+            json!({ "date_range": { "start": day(4, 2), "end": day(4, 9) } }),
+            within(day(4, 2), day(4, 9)),
+        ),
+        (
+            json!({ "date_range": { "start": day(5, 13) } }),
+            Box::new(|r| r.created_at >= day(5, 13)),
+        ),
+        (
+            json!({ "date_range": { "end": day(3, 13) } }),
+            Box::new(|r| r.created_at < day(3, 13)),
+        ),
+        (
+            json!({ "kind": "batch", "status": ["failed", "cancelled"],
+                    "date_range": { "start": day(1, 20), "end": day(7, 4) } }),
+            Box::new(|r| {
+                r.kind == "batch"
+                    && (r.status == "failed" || r.status == "cancelled")
+                    && r.created_at >= day(1, 20)
+                    && r.created_at < day(7, 4)
+            }),
+        ),
+    ];
+    let check = |all: Vec<Row>| {
+        let (app, cases) = (&app, &cases);
+        async move {
+            for (filters, keep) in cases {
+                assert_aggregates(app, &all, filters, keep).await;
+            }
+        }
+    };
+    // The inserts' deltas, folded or not (the app folds every second): the same figures.
+    check(rows(&pool).await).await;
+    // Jobs change and go: deltas out and in.
+    sqlx::query(
+        "UPDATE jobs SET status = 'completed', started_at = coalesce(started_at, created_at),
+                finished_at = coalesce(started_at, created_at) + interval '90 seconds'
+         WHERE status = 'running' AND priority = 5 AND created_at < '2026-11-04'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM jobs WHERE status = 'paused' AND created_at > '2026-11-05'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    check(rows(&pool).await).await;
+    let (a, b) = tokio::join!(job_rollups::fold(&pool), job_rollups::fold(&pool));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(count(&pool, "job_rollup_deltas").await, 0);
+    check(rows(&pool).await).await;
 }

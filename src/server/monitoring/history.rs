@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::input::FetchJobHistory;
-use super::store;
+use super::{job_rollups, store};
 use crate::model::{parse_id, BadCursor, Cursor, HistorySort, JobStatus, JobView, SortOrder};
 use crate::server::jobs::store::JobRow;
 use crate::server::jobs::JobError;
@@ -221,18 +221,41 @@ pub async fn fetch_job_history(
     let aggregations = match &request.aggregations {
         None => None,
         Some(asked) => {
-            let row: AggregateRow = sqlx::query_as(store::HISTORY_AGGREGATES_SQL)
-                .bind(&statuses)
-                .bind(start)
-                .bind(end)
-                .bind(user)
-                .bind(&error_types)
-                .bind(filters.kind)
-                .bind(JobStatus::Completed)
-                .bind(JobStatus::Failed)
-                .bind(JobStatus::finished())
-                .fetch_one(&mut *tx)
-                .await?;
+            // Wide filters read the rollups; a user or error filter is narrow (an index on
+            // the user; the errors' own rows) and the rollups do not hold either.
+            let days = (user.is_none() && error_types.is_empty())
+                .then(|| job_rollups::whole_days(start, end))
+                .flatten();
+            let row: AggregateRow = match days {
+                Some((first, last)) => {
+                    sqlx::query_as(store::HISTORY_ROLLUP_AGGREGATES_SQL)
+                        .bind(&statuses)
+                        .bind(start)
+                        .bind(end)
+                        .bind(filters.kind)
+                        .bind(JobStatus::Completed)
+                        .bind(JobStatus::Failed)
+                        .bind(JobStatus::finished())
+                        .bind(first)
+                        .bind(last)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+                None => {
+                    sqlx::query_as(store::HISTORY_AGGREGATES_SQL)
+                        .bind(&statuses)
+                        .bind(start)
+                        .bind(end)
+                        .bind(user)
+                        .bind(&error_types)
+                        .bind(filters.kind)
+                        .bind(JobStatus::Completed)
+                        .bind(JobStatus::Failed)
+                        .bind(JobStatus::finished())
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
             let rate = |n: i64| (row.finished > 0).then(|| n as f64 / row.finished as f64);
             Some(HistoryAggregates {
                 total: row.total,

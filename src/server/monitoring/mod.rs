@@ -8,6 +8,7 @@ mod charts;
 mod history;
 pub mod input;
 mod job_info;
+pub mod job_rollups;
 mod jobs_page;
 pub mod live;
 mod metrics;
