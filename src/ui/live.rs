@@ -69,9 +69,10 @@ mod client {
         localize_times(&document);
         let busy = Rc::new(Cell::new(false));
         let applied: Applied = Rc::default();
-        let refresh = Rc::new(move || {
+        // Whether it started one (none starts while one is under way).
+        let refresh = Rc::new(move || -> bool {
             if busy.replace(true) {
-                return;
+                return false;
             }
             let (busy, applied) = (busy.clone(), applied.clone());
             leptos::task::spawn_local(async move {
@@ -83,6 +84,7 @@ mod client {
                 }
                 busy.set(false);
             });
+            true
         });
         let changed = Rc::new(Cell::new(false));
         if let Some(stream) = open_stream(&document) {
@@ -104,16 +106,18 @@ mod client {
             if document_hidden() {
                 return;
             }
-            if changed.replace(false) || waited.get() >= POLL_INTERVAL_MS {
+            // News that came during a refresh under way waits for the next tick, since that
+            // refresh may have been rendered before the change.
+            if (changed.get() || waited.get() >= POLL_INTERVAL_MS) && tick() {
+                changed.set(false);
                 waited.set(0);
-                tick()
             }
         })
         .forget();
         let shown = refresh.clone();
         let on_visibility = Closure::<dyn Fn()>::new(move || {
             if !document_hidden() {
-                shown()
+                shown();
             }
         });
         let _ = document.add_event_listener_with_callback(
@@ -121,7 +125,9 @@ mod client {
             on_visibility.as_ref().unchecked_ref(),
         );
         on_visibility.forget();
-        let asked = Closure::<dyn Fn()>::new(move || refresh());
+        let asked = Closure::<dyn Fn()>::new(move || {
+            refresh();
+        });
         let _ =
             window.add_event_listener_with_callback(REFRESH_EVENT, asked.as_ref().unchecked_ref());
         asked.forget();

@@ -515,12 +515,16 @@ async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPo
             json!({ "date_range": { "start": day(3, 0), "end": day(5, 0) } }),
             within(day(3, 0), day(5, 0)),
         ),
-        // Across one midnight: two partial days, no whole one.
+        // Across one midnight: no whole day, the jobs alone.
         (
             json!({ "date_range": { "start": day(2, 23), "end": day(3, 1) } }),
             within(day(2, 23), day(3, 1)),
         ),
-        // Within a day: the jobs alone.
+        // Within a day: the jobs alone. One whole day between two partial ones.
+        (
+            json!({ "date_range": { "start": day(2, 23), "end": day(4, 1) } }),
+            within(day(2, 23), day(4, 1)),
+        ),
         (
             json!({ "date_range": { "start": day(4, 2), "end": day(4, 9) } }),
             within(day(4, 2), day(4, 9)),
@@ -573,4 +577,35 @@ async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPo
     b.unwrap();
     assert_eq!(count(&pool, "job_rollup_deltas").await, 0);
     check(rows(&pool).await).await;
+}
+
+/// Two folds at once move every delta once: the rollups equal the jobs counted directly.
+/// (No app here, so no background fold takes a share.)
+#[sqlx::test]
+async fn two_folds_at_once_move_every_delta_once(pool: PgPool) {
+    sqlx::query(
+        "INSERT INTO jobs (kind, status, product_id, sending_group_id, priority, max_parallel_tasks,
+                           max_attempts, retry_interval, created_by, created_at)
+         SELECT 'batch', (ARRAY['pending','running','paused'])[1 + i % 3], 'p', 'g', 5, 1, 1, 0,
+                'test', now() - make_interval(hours => i % 200)
+         FROM generate_series(1, 25000) AS i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let deltas = count(&pool, "job_rollup_deltas").await;
+    assert_eq!(deltas, 25_000);
+    let (a, b) = tokio::join!(job_rollups::fold(&pool), job_rollups::fold(&pool));
+    assert_eq!(a.unwrap() + b.unwrap(), deltas as u64);
+    assert_eq!(count(&pool, "job_rollup_deltas").await, 0);
+    let differing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM job_rollups r
+         FULL JOIN (SELECT (created_at AT TIME ZONE 'UTC')::date AS day, kind, status, count(*) AS n
+                    FROM jobs GROUP BY 1, 2, 3) j USING (day, kind, status)
+         WHERE r.jobs IS DISTINCT FROM j.n",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(differing, 0);
 }

@@ -435,3 +435,81 @@ async fn the_jobs_list_filters_sorts_and_counts_from_its_url(pool: PgPool) {
     }
     assert_eq!(count(&pool, "jobs").await, 5);
 }
+
+#[sqlx::test]
+async fn a_job_page_pages_its_log_by_cursor_and_charts_its_samples(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (code, body) = job_op(
+        &app,
+        "createJob",
+        serde_json::json!({ "product_id": "p", "sending_group_id": "g", "tasks": [{ "name": "a" }] }),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    sqlx::query(
+        "INSERT INTO job_logs (job_id, level, message)
+         SELECT $1::uuid, 'info', 'line ' || lpad(i::text, 3, '0') FROM generate_series(1, 150) i",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let samples: Vec<_> = [10.0, 30.0, 20.0]
+        .iter()
+        .map(|cpu| serde_json::json!({ "task_name": "a", "cpu_percent": cpu, "memory_mb": cpu * 4.0 }))
+        .collect();
+    let (code, body) = call(
+        &app,
+        &app.client,
+        "/task-operations",
+        "reportMetrics",
+        serde_json::json!({ "job_id": id, "samples": samples }),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+
+    let (status, html) = page(&app, &format!("/jobs/{id}"), Some("en")).await;
+    assert_eq!(status, 200);
+    // The newest 100 lines, newest first, and a link to the older ones.
+    assert!(html.contains("line 150") && html.contains("line 051"));
+    assert!(!html.contains("line 050"));
+    assert!(html.find("line 150").unwrap() < html.find("line 051").unwrap());
+    let older = html
+        .split("data-testid=\"older-log\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|href| href.split('"').next())
+        .expect("a link to the older lines")
+        .replace("&amp;", "&");
+    assert!(older.starts_with(&format!("/jobs/{id}?log=")), "{older}");
+    let (status, html) = page(&app, &older, Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("line 050") && html.contains("line 001"));
+    assert!(!html.contains("line 051"));
+    assert!(
+        !html.contains("data-testid=\"older-log\""),
+        "the oldest page is the last"
+    );
+    // A cursor the page did not give out is a 400, not another page.
+    let (status, _) = page(&app, &format!("/jobs/{id}?log=forged"), Some("en")).await;
+    assert_eq!(status, 400);
+
+    // The charts hold the samples, drawn.
+    let (_, html) = page(&app, &format!("/jobs/{id}"), Some("en")).await;
+    for chart in ["cpu", "memory"] {
+        let figure = html
+            .split(&format!("data-testid=\"chart-{chart}\""))
+            .nth(1)
+            .expect("the chart");
+        assert!(
+            figure.starts_with(" data-points=\"1\" data-samples=\"3\""),
+            "{chart}: {}",
+            &figure[..80]
+        );
+        assert!(
+            figure.split("</figure>").next().unwrap().contains("<svg"),
+            "{chart} drawn"
+        );
+    }
+}

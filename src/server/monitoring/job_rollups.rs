@@ -60,7 +60,7 @@ pub async fn run_job_rollups(pool: PgPool) {
 
 /// The whole UTC days of `[start, end)` the rollups answer for (`None`: unbounded that way);
 /// the rest of the range, its partial first and last days, is read from the jobs. `None` when
-/// the range lies within one day, where the jobs alone are as quick.
+/// the range holds no whole day, where the jobs alone are as quick.
 pub fn whole_days(
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
@@ -75,7 +75,7 @@ pub fn whole_days(
     });
     let last = end.map(|e| e.date_naive());
     match (first, last) {
-        (Some(first), Some(last)) if first > last => None,
+        (Some(first), Some(last)) if first >= last => None,
         days => Some(days),
     }
 }
@@ -112,12 +112,12 @@ mod tests {
             whole_days(Some(at(3, 5)), Some(at(9, 0))),
             Some((Some(date(4)), Some(date(9))))
         );
-        // Across one midnight: no whole day, the two partial days from the jobs.
-        assert_eq!(
-            whole_days(Some(at(3, 5)), Some(at(4, 2))),
-            Some((Some(date(4)), Some(date(4))))
-        );
-        // Within one day: the jobs alone.
+        // No whole day, within one or across one midnight: the jobs alone.
+        assert_eq!(whole_days(Some(at(3, 5)), Some(at(4, 2))), None);
         assert_eq!(whole_days(Some(at(3, 5)), Some(at(3, 9))), None);
+        assert_eq!(
+            whole_days(Some(at(3, 5)), Some(at(5, 2))),
+            Some((Some(date(4)), Some(date(5))))
+        );
     }
 }

@@ -24,7 +24,7 @@ use axum::response::sse::Event;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 use uuid::Uuid;
 
 use super::store;
@@ -183,12 +183,21 @@ struct Watched {
     /// Gaps the watcher had (the listener reconnected, or it fell behind): each stream sends
     /// `resync` once per gap.
     gaps: u64,
-    /// Reads so far: a read that found the job unchanged was news of its tasks (samples, a
-    /// heartbeat), which streams pass on as `activity`.
+    /// Reads so far (a stream's first job is from a read after it opened).
     reads: u64,
+    /// Reads for news of the job: one that found it unchanged was news of its tasks (samples,
+    /// a heartbeat), which streams pass on as `activity`.
+    news: u64,
 }
 
-type Watchers = Arc<Mutex<HashMap<Uuid, Arc<watch::Sender<Watched>>>>>;
+/// A job's watcher: where it publishes, and a bell that asks it to read the job again.
+#[derive(Clone)]
+struct Watcher {
+    sender: Arc<watch::Sender<Watched>>,
+    read_again: Arc<Notify>,
+}
+
+type Watchers = Arc<Mutex<HashMap<Uuid, Watcher>>>;
 
 /// A job's stream as it opens: the job was read (or found gone).
 pub enum Opened {
@@ -207,9 +216,17 @@ pub async fn job_stream(
     job_id: Uuid,
     since: Option<i64>,
 ) -> Opened {
-    let mut watched = changes.watch(&pool, job_id);
+    // The transitions to replay are read before the job, so the job sent after them is at
+    // least as new as they are.
+    let replayed = match since {
+        Some(since) => Some(replay(&pool, job_id, since).await),
+        None => None,
+    };
+    // A read that starts after this stream opened: a watcher's last copy may predate a
+    // change whose notification was lost (its sender died), or a deletion nobody announced.
+    let (mut watched, after) = changes.watch(&pool, job_id);
     let Ok(first) = watched
-        .wait_for(|w| !matches!(w.snapshot, Snapshot::Reading))
+        .wait_for(|w| w.reads > after && !matches!(w.snapshot, Snapshot::Reading))
         .await
         .map(|w| w.clone())
     else {
@@ -220,17 +237,17 @@ pub async fn job_stream(
     }
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        if let Some(since) = since {
-            if !replay(&pool, &tx, job_id, since).await {
+        for event in replayed.into_iter().flatten() {
+            if tx.send(event).await.is_err() {
                 return;
             }
         }
         let mut gaps = first.gaps;
-        let mut reads = first.reads;
+        let mut news = first.news;
         let mut last: Option<DateTime<Utc>> = None;
         loop {
             let now = watched.borrow_and_update().clone();
-            let seen_reads = std::mem::replace(&mut reads, now.reads);
+            let seen_news = std::mem::replace(&mut news, now.news);
             if now.gaps != gaps {
                 gaps = now.gaps;
                 last = None;
@@ -241,7 +258,7 @@ pub async fn job_stream(
             let event = match now.snapshot {
                 Snapshot::Reading => None,
                 Snapshot::Job { updated_at, .. } if Some(updated_at) == last => {
-                    (now.reads != seen_reads).then(|| {
+                    (now.news != seen_news).then(|| {
                         let data = json!({ "job_id": job_id }).to_string();
                         Event::default().event("activity").data(data)
                     })
@@ -284,9 +301,9 @@ pub async fn job_stream(
     Opened::Stream(EventStream(rx))
 }
 
-/// The transitions after `since`, or `resync` when there are more than [`REPLAY_MAX`];
-/// `false` when the client went.
-async fn replay(pool: &PgPool, tx: &mpsc::Sender<Event>, job_id: Uuid, since: i64) -> bool {
+/// The transitions after `since`, or `resync` when there are more than [`REPLAY_MAX`] (or
+/// they cannot be read).
+async fn replay(pool: &PgPool, job_id: Uuid, since: i64) -> Vec<Event> {
     let rows: Result<Vec<Transition>, _> = sqlx::query_as(store::TRANSITIONS_SINCE_SQL)
         .bind(job_id)
         .bind(since)
@@ -294,20 +311,17 @@ async fn replay(pool: &PgPool, tx: &mpsc::Sender<Event>, job_id: Uuid, since: i6
         .fetch_all(pool)
         .await;
     match rows {
-        Ok(rows) if (rows.len() as i64) <= REPLAY_MAX => {
-            for row in rows {
-                let event = Event::default().event("transition").data(
+        Ok(rows) if (rows.len() as i64) <= REPLAY_MAX => rows
+            .into_iter()
+            .map(|row| {
+                Event::default().event("transition").data(
                     json!({ "from_status": row.from_status, "to_status": row.to_status,
                             "at": row.at, "actor": row.actor, "reason": row.reason })
                     .to_string(),
-                );
-                if tx.send(event).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        }
-        _ => tx.send(resync()).await.is_ok(),
+                )
+            })
+            .collect(),
+        _ => vec![resync()],
     }
 }
 
@@ -317,26 +331,42 @@ impl JobChanges {
         self.watchers.lock().expect("watchers").len()
     }
 
-    /// A receiver of the job's snapshots, starting its watcher if none runs in this process.
-    fn watch(&self, pool: &PgPool, job_id: Uuid) -> watch::Receiver<Watched> {
+    /// A receiver of the job's snapshots and the reads it has seen so far, starting the job's
+    /// watcher if none runs in this process, else asking it to read again.
+    fn watch(&self, pool: &PgPool, job_id: Uuid) -> (watch::Receiver<Watched>, u64) {
         let mut watchers = self.watchers.lock().expect("watchers");
-        if let Some(sender) = watchers.get(&job_id) {
-            return sender.subscribe();
+        if let Some(watcher) = watchers.get(&job_id) {
+            let receiver = watcher.sender.subscribe();
+            let reads = receiver.borrow().reads;
+            // One permit: a burst of openings costs one read more, not one each.
+            watcher.read_again.notify_one();
+            return (receiver, reads);
         }
         let (sender, receiver) = watch::channel(Watched::default());
-        let sender = Arc::new(sender);
-        watchers.insert(job_id, sender.clone());
+        let watcher = Watcher {
+            sender: Arc::new(sender),
+            read_again: Arc::default(),
+        };
+        watchers.insert(job_id, watcher.clone());
         // Subscribed before the first read: a change between the read and the wait is kept.
         let heard = self.subscribe();
         tokio::spawn(watch_job(
             pool.clone(),
             self.watchers.clone(),
             job_id,
-            sender,
+            watcher,
             heard,
         ));
-        receiver
+        (receiver, 0)
     }
+}
+
+/// Why a watcher reads the job again.
+enum Why {
+    /// A stream opened and wants a read newer than itself.
+    Opened,
+    News,
+    Gap,
 }
 
 /// Reads the job at start and after each change heard, for as long as a stream watches it.
@@ -344,11 +374,10 @@ async fn watch_job(
     pool: PgPool,
     watchers: Watchers,
     job_id: Uuid,
-    sender: Arc<watch::Sender<Watched>>,
+    Watcher { sender, read_again }: Watcher,
     mut heard: broadcast::Receiver<Change>,
 ) {
-    let mut gaps = 0;
-    let mut reads = 0;
+    let (mut gaps, mut reads, mut news) = (0, 0, 0);
     loop {
         let snapshot = read_job(&pool, job_id).await;
         reads += 1;
@@ -359,6 +388,7 @@ async fn watch_job(
                 snapshot,
                 gaps,
                 reads,
+                news,
             });
             return;
         }
@@ -366,8 +396,9 @@ async fn watch_job(
             snapshot,
             gaps,
             reads,
+            news,
         });
-        let gap = loop {
+        let why = loop {
             tokio::select! {
                 _ = sender.closed() => {
                     let mut watchers = watchers.lock().expect("watchers");
@@ -377,16 +408,19 @@ async fn watch_job(
                         return;
                     }
                 }
+                _ = read_again.notified() => break Why::Opened,
                 change = heard.recv() => match change {
-                    Ok(Change::Jobs(ids)) if ids.contains(&job_id) => break false,
+                    Ok(Change::Jobs(ids)) if ids.contains(&job_id) => break Why::News,
                     Ok(Change::Jobs(_)) => {}
-                    Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break true,
+                    Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break Why::Gap,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
             }
         };
-        if gap {
-            gaps += 1;
+        match why {
+            Why::Opened => {}
+            Why::News => news += 1,
+            Why::Gap => gaps += 1,
         }
     }
 }

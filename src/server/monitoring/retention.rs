@@ -57,8 +57,10 @@ const EVERY: Duration = Duration::from_secs(600);
 const DAYS_AHEAD: u64 = 3;
 /// Rows deleted per statement from a default partition and the rollups.
 const DELETE_BATCH: i64 = 5_000;
-/// Jobs deleted per statement (each takes its tasks, logs, samples and rollups along).
+/// Jobs deleted per statement (each takes its tasks, logs, samples and rollups along), and
+/// the most jobs and tasks together one statement deletes.
 const JOB_BATCH: i64 = 200;
+const JOB_LOAD: i64 = 20_000;
 /// `pg_try_advisory_lock` key of this task ("jdmaint").
 const LOCK_KEY: i64 = 0x006a_646d_6169_6e74;
 
@@ -227,12 +229,11 @@ async fn pass(
     for (table, oldest_kept) in &raw {
         keep_days(conn, table, *oldest_kept, today, &mut done).await?;
     }
-    let ended = [
-        (JobStatus::Completed, retention.succeeded_job_days),
-        (JobStatus::Cancelled, retention.succeeded_job_days),
-        (JobStatus::Failed, retention.failed_job_days),
-    ];
-    for (status, days) in ended {
+    for status in JobStatus::ALL.into_iter().filter(|s| s.is_finished()) {
+        let days = match status {
+            JobStatus::Failed => retention.failed_job_days,
+            _ => retention.succeeded_job_days,
+        };
         let cutoff = at_midnight(days_before(today, days));
         done.jobs_deleted += delete_finished_jobs(conn, status, cutoff, &mut done.skipped).await?;
     }
@@ -283,17 +284,24 @@ async fn keep_days(
 }
 
 /// Jobs that ended with `status` before `cutoff`, a batch per transaction, each batch one
-/// audit entry. (`created_at` never follows `finished_at`; it lets the status index narrow
-/// the scan.)
+/// audit entry: at most `$3` jobs, and no more of them than fit `$4` jobs and tasks (a job
+/// takes its tasks along, and the first job is always taken). The streams of the jobs hear
+/// they went (`$5`, the live channel; 200 ids fit a notification). (`created_at` never
+/// follows `finished_at`; it lets the status index narrow the scan.)
 const EXPIRED_JOBS_SQL: &str = "
-    WITH gone AS (
-        DELETE FROM jobs WHERE id IN (
-            SELECT id FROM jobs
-            WHERE status = $1 AND created_at < $2 AND finished_at < $2
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED)
-        RETURNING id)
-    SELECT count(*) FROM gone";
+    WITH picked AS (
+        SELECT id, tasks_total FROM jobs
+        WHERE status = $1 AND created_at < $2 AND finished_at < $2
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED),
+    batch AS (
+        SELECT id FROM (
+            SELECT id, sum(tasks_total + 1) OVER (ORDER BY id) - (tasks_total + 1) AS before
+            FROM picked) w
+        WHERE before < $4),
+    gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM batch) RETURNING id),
+    told AS (SELECT pg_notify($5, string_agg(id::text, ',')) FROM gone HAVING count(*) > 0)
+    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM told)";
 
 async fn delete_finished_jobs(
     conn: &mut PgConnection,
@@ -304,14 +312,16 @@ async fn delete_finished_jobs(
     let mut deleted = 0;
     loop {
         let mut tx = step(conn).await?;
-        let batch: i64 = match sqlx::query_scalar(EXPIRED_JOBS_SQL)
+        let batch: i64 = match sqlx::query_as::<_, (i64, i64)>(EXPIRED_JOBS_SQL)
             .bind(status)
             .bind(cutoff)
             .bind(JOB_BATCH)
+            .bind(JOB_LOAD)
+            .bind(super::live::CHANNEL)
             .fetch_one(&mut *tx)
             .await
         {
-            Ok(n) => n,
+            Ok((n, _)) => n,
             Err(error) if is_passing(&error) => {
                 tracing::warn!(%error, "deleting old jobs is left for the next pass");
                 *skipped += 1;
@@ -340,7 +350,7 @@ async fn delete_finished_jobs(
         }
         tx.commit().await?;
         deleted += batch as u64;
-        if batch < JOB_BATCH {
+        if batch == 0 {
             return Ok(deleted);
         }
     }
@@ -353,9 +363,14 @@ fn at_midnight(day: NaiveDate) -> DateTime<Utc> {
 /// A step's transaction, which waits at most a second for a lock.
 async fn step(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
     let mut tx = conn.begin().await?;
-    sqlx::query("SET LOCAL lock_timeout = '1s'")
-        .execute(&mut *tx)
-        .await?;
+    // A step holds its locks briefly, but deleting a batch of large jobs may take longer
+    // than the pool's statement timeout for requests.
+    for setting in [
+        "SET LOCAL lock_timeout = '1s'",
+        "SET LOCAL statement_timeout = '60s'",
+    ] {
+        sqlx::query(setting).execute(&mut *tx).await?;
+    }
     Ok(tx)
 }
 
