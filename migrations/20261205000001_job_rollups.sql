@@ -25,19 +25,32 @@ CREATE TABLE job_rollup_deltas (
     duration_us bigint NOT NULL
 );
 
+-- What a job adds to its rollup, one rule for the triggers, the backfill and the reads
+-- (`monitoring::store::HISTORY_ROLLUP_AGGREGATES_SQL`): its day, whether it ran (a start and a
+-- finish) and for how long.
+CREATE FUNCTION job_rollup_day(created_at timestamptz) RETURNS date
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT (created_at AT TIME ZONE 'UTC')::date $$;
+CREATE FUNCTION job_timed(started_at timestamptz, finished_at timestamptz) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT (started_at IS NOT NULL AND finished_at IS NOT NULL)::integer $$;
+CREATE FUNCTION job_duration_us(started_at timestamptz, finished_at timestamptz) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT coalesce((extract(epoch FROM finished_at - started_at) * 1000000)::bigint, 0) $$;
+
 CREATE FUNCTION job_rollup_delta() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO job_rollup_deltas (day, kind, status, jobs, timed, duration_us)
-        VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.kind, OLD.status, -1,
-                -(OLD.started_at IS NOT NULL AND OLD.finished_at IS NOT NULL)::integer,
-                -coalesce((extract(epoch FROM OLD.finished_at - OLD.started_at) * 1000000)::bigint, 0));
+        VALUES (job_rollup_day(OLD.created_at), OLD.kind, OLD.status, -1,
+                -job_timed(OLD.started_at, OLD.finished_at),
+                -job_duration_us(OLD.started_at, OLD.finished_at));
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
         INSERT INTO job_rollup_deltas (day, kind, status, jobs, timed, duration_us)
-        VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.kind, NEW.status, 1,
-                (NEW.started_at IS NOT NULL AND NEW.finished_at IS NOT NULL)::integer,
-                coalesce((extract(epoch FROM NEW.finished_at - NEW.started_at) * 1000000)::bigint, 0));
+        VALUES (job_rollup_day(NEW.created_at), NEW.kind, NEW.status, 1,
+                job_timed(NEW.started_at, NEW.finished_at),
+                job_duration_us(NEW.started_at, NEW.finished_at));
     END IF;
     RETURN NULL;
 END $$;
@@ -54,8 +67,16 @@ CREATE TRIGGER jobs_rollup_update AFTER UPDATE OF status, kind, created_at, star
     EXECUTE FUNCTION job_rollup_delta();
 
 INSERT INTO job_rollups (day, kind, status, jobs, timed, duration_us)
-SELECT (created_at AT TIME ZONE 'UTC')::date, kind, status, count(*),
-       count(*) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL),
-       coalesce(sum((extract(epoch FROM finished_at - started_at) * 1000000)::bigint), 0)
+SELECT job_rollup_day(created_at), kind, status, count(*),
+       sum(job_timed(started_at, finished_at)), sum(job_duration_us(started_at, finished_at))
 FROM jobs
 GROUP BY 1, 2, 3;
+
+-- TRUNCATE fires no row trigger; emptying jobs that way would leave the rollups counting.
+CREATE FUNCTION job_rollups_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE job_rollups, job_rollup_deltas;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER jobs_rollup_truncate AFTER TRUNCATE ON jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION job_rollups_truncate();

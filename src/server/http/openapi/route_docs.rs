@@ -455,6 +455,7 @@ pub(super) fn job_events() -> Value {
     let events = json!({
         "job": schema_ref("Job"),
         "transition": transition,
+        "activity": shape(&[], vec![("job_id", uuid())]),
         "deleted": shape(&[], vec![("job_id", uuid())]),
         "resync": { "type": "object", "maxProperties": 0 },
     });
@@ -462,7 +463,9 @@ pub(super) fn job_events() -> Value {
         "Events: `job` (data: the whole job; id: the id of its newest event trail row, which \
          grows in commit order) at once and after every change; `transition` (data: from_status, \
          to_status, at, actor, reason) for every status change since `Last-Event-ID` or `since`, \
-         sent first and only when resuming, up to {REPLAY_MAX} (more is a `resync`); `deleted` \
+         sent first and only when resuming, up to {REPLAY_MAX} (more is a `resync`); `activity` \
+         (data: job_id) when its tasks reported without changing the job (samples, a \
+         heartbeat); `deleted` \
          (data: job_id) when the job goes, and the stream ends; `resync` (data: {{}}) after a \
          gap: read the job afresh."
     );
@@ -495,12 +498,13 @@ pub(super) fn job_events() -> Value {
             "200": event_stream(
                 description,
                 events,
-                "event: job\nid: 1796190000123456\ndata: {\"id\":\"0b7e3c9a-5f1d-4e2a-9c8b-3d6f1a2e4b5c\",\"status\":\"running\",...}\n\n",
+                "event: job\nid: 42\ndata: {\"id\":\"0b7e3c9a-5f1d-4e2a-9c8b-3d6f1a2e4b5c\",\"status\":\"running\",...}\n\n",
             ),
             "400": error("`job_id` is not a UUID, or `since` / `Last-Event-ID` is not an event id this stream gave out."),
             "403": viewer_only(),
             "404": error("No such job."),
             "410": error("The job was deleted (job_id, deleted_at)."),
+            "503": unavailable("The job could not be read; try again."),
         },
     })
 }
