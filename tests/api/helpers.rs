@@ -46,13 +46,22 @@ fn client_with(token: Option<&str>) -> reqwest::Client {
 }
 
 /// The configuration a deployment would read, with the test's secret.
+/// Finished jobs, reports and rollups are kept for good, so the app's own maintenance pass
+/// never deletes a test's fixed-date history while it runs (the retention tests pass their
+/// own settings to `maintain`).
 pub fn test_config() -> Config {
-    Config::from_lookup(|name| match name {
+    let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some("postgres://given-by-the-test".into()),
         "TC_PORTAL_WEBHOOK_SECRET" => Some(SECRET.into()),
         _ => None,
     })
-    .expect("test configuration")
+    .expect("test configuration");
+    let forever = jobdeck::server::monitoring::Retention::MAX_DAYS;
+    config.retention.succeeded_job_days = forever;
+    config.retention.failed_job_days = forever;
+    config.retention.report_days = forever;
+    config.retention.rollup_days = forever;
+    config
 }
 
 impl TestApp {
