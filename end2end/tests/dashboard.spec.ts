@@ -1,23 +1,10 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { expectNoSidewaysScroll, waitForHydration, watchConsole } from "./helpers";
+import { createToken, expectNoSidewaysScroll, waitForHydration, watchConsole } from "./helpers";
 
 const PATH = "/desktop/recap/job-status";
 const BINARY = process.env.JOBDECK_BIN ?? resolve(__dirname, "../../target/debug/jobdeck");
-
-/** A new operator token, made on the tokens page as an admin would. */
-async function operatorToken(page: Page): Promise<string> {
-  await page.goto("/admin/tokens");
-  await waitForHydration(page);
-  const form = page.getByTestId("create-token");
-  await form.locator('input[name="name"]').fill(`e2e-sim-${Date.now()}`);
-  await form.locator('select[name="role"]').selectOption("operator");
-  await form.getByRole("button").click();
-  const shown = page.getByTestId("new-token").locator("code");
-  await expect(shown).toHaveText(/^jd_/);
-  return (await shown.textContent())!;
-}
 
 /** `jobdeck sim` driving one recap job through the HTTP APIs; resolves when it exits. */
 function simulate(token: string, failEvery: number): Promise<number> {
@@ -55,7 +42,7 @@ async function runningStage(page: Page, jobId: string): Promise<number> {
 
 test("the dashboard follows jobdeck sim live, shows a failure, and stops polling while hidden", async ({ page }) => {
   test.setTimeout(150_000);
-  const token = await operatorToken(page);
+  const token = await createToken(page, "operator");
   const problems = watchConsole(page);
   const polls: string[] = [];
   page.on("request", (r) => {

@@ -50,3 +50,16 @@ export async function expectNoSidewaysScroll(page: Page) {
   );
   expect(overflow).toBeLessThanOrEqual(0);
 }
+
+/** A new token of `role`, made on the tokens page as an admin would. */
+export async function createToken(page: Page, role: "operator" | "viewer"): Promise<string> {
+  await page.goto("/admin/tokens");
+  await waitForHydration(page);
+  const form = page.getByTestId("create-token");
+  await form.locator('input[name="name"]').fill(`e2e-${role}-${Date.now()}`);
+  await form.locator('select[name="role"]').selectOption(role);
+  await form.getByRole("button").click();
+  const shown = page.getByTestId("new-token").locator("code");
+  await expect(shown).toHaveText(/^jd_/);
+  return (await shown.textContent())!;
+}

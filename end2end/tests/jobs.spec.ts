@@ -1,18 +1,5 @@
 import { expect, request as http, test, type APIRequestContext, type Page } from "@playwright/test";
-import { waitForHydration, watchConsole } from "./helpers";
-
-/** A new token of `role`, made on the tokens page as an admin would. */
-async function createToken(page: Page, role: "operator" | "viewer"): Promise<string> {
-  await page.goto("/admin/tokens");
-  await waitForHydration(page);
-  const form = page.getByTestId("create-token");
-  await form.locator('input[name="name"]').fill(`e2e-${role}-${Date.now()}`);
-  await form.locator('select[name="role"]').selectOption(role);
-  await form.getByRole("button").click();
-  const shown = page.getByTestId("new-token").locator("code");
-  await expect(shown).toHaveText(/^jd_/);
-  return (await shown.textContent())!;
-}
+import { createToken, waitForHydration, watchConsole } from "./helpers";
 
 async function op(request: APIRequestContext, token: string, action: string, data: object) {
   const route = ["addTasks", "updateTasks", "recordArticles", "claimTasks", "heartbeat", "completeTasks", "failTasks"].includes(action)

@@ -1,21 +1,9 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { expect, request as http, test, type APIRequestContext, type Page } from "@playwright/test";
-import { waitForHydration, watchConsole } from "./helpers";
+import { createToken, waitForHydration, watchConsole } from "./helpers";
 
 const BINARY = process.env.JOBDECK_BIN ?? resolve(__dirname, "../../target/debug/jobdeck");
-
-async function operatorToken(page: Page): Promise<string> {
-  await page.goto("/admin/tokens");
-  await waitForHydration(page);
-  const form = page.getByTestId("create-token");
-  await form.locator('input[name="name"]').fill(`e2e-live-${Date.now()}`);
-  await form.locator('select[name="role"]').selectOption("operator");
-  await form.getByRole("button").click();
-  const shown = page.getByTestId("new-token").locator("code");
-  await expect(shown).toHaveText(/^jd_/);
-  return (await shown.textContent())!;
-}
 
 /** A running job of the simulator's dispatched demo queue, once there is one. */
 async function runningDemoJob(request: APIRequestContext, token: string): Promise<string> {
@@ -43,7 +31,7 @@ async function samples(page: Page, chart: string): Promise<number> {
 
 test("a job page's charts grow live over its event stream while jobdeck sim runs", async ({ page }) => {
   test.setTimeout(150_000);
-  const token = await operatorToken(page);
+  const token = await createToken(page, "operator");
   const problems = watchConsole(page);
   // One worker running the demo's dispatched jobs; no webhook secret (its script reports
   // would change the incidents the other tests count).
