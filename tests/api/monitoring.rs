@@ -494,7 +494,30 @@ async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPo
     .execute(&pool)
     .await
     .unwrap();
+    // Errors on some: one type, two types on one job, one type twice.
+    sqlx::query(
+        "INSERT INTO job_errors (job_id, code, class, message)
+         SELECT id, 'TIMEOUT', 'transient', 'slow' FROM jobs
+         WHERE extract(epoch FROM created_at)::int8 / 60 % 4 = 0
+         UNION ALL
+         SELECT id, 'OUT_OF_MEMORY', 'resource', 'big' FROM jobs
+         WHERE status = 'failed' AND extract(epoch FROM created_at)::int8 / 60 % 3 = 0
+         UNION ALL
+         SELECT id, 'TIMEOUT', 'transient', 'again' FROM jobs
+         WHERE status = 'failed' AND extract(epoch FROM created_at)::int8 / 60 % 8 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     type Keep = Box<dyn Fn(&Row) -> bool>;
+    let had = |types: &'static [&'static str]| -> Keep {
+        Box::new(move |r: &Row| {
+            r.errors.iter().any(|e| {
+                let (code, class) = e.split_once(' ').unwrap();
+                types.contains(&code) || types.contains(&class)
+            })
+        })
+    };
     let within = |from: DateTime<Utc>, to: DateTime<Utc>| -> Keep {
         Box::new(move |r: &Row| r.created_at >= from && r.created_at < to)
     };
@@ -547,6 +570,23 @@ async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPo
                     && r.created_at < day(7, 4)
             }),
         ),
+        (json!({ "error_types": ["TIMEOUT"] }), had(&["TIMEOUT"])),
+        // A job with both counts once.
+        (
+            json!({ "error_types": ["TIMEOUT", "resource"] }),
+            had(&["TIMEOUT", "resource"]),
+        ),
+        (json!({ "error_types": ["input"] }), had(&["input"])),
+        (
+            json!({ "error_types": ["OUT_OF_MEMORY", "PARSE_ERROR"], "status": ["failed", "completed"],
+                    "date_range": { "start": day(2, 5), "end": day(6, 17) } }),
+            Box::new(move |r| {
+                had(&["OUT_OF_MEMORY", "PARSE_ERROR"])(r)
+                    && (r.status == "failed" || r.status == "completed")
+                    && r.created_at >= day(2, 5)
+                    && r.created_at < day(6, 17)
+            }),
+        ),
     ];
     let check = |all: Vec<Row>| {
         let (app, cases) = (&app, &cases);
@@ -571,6 +611,15 @@ async fn aggregates_from_the_day_rollups_equal_the_rows_at_every_step(pool: PgPo
         .execute(&pool)
         .await
         .unwrap();
+    // Errors added later move their jobs to another rollup key.
+    sqlx::query(
+        "INSERT INTO job_errors (job_id, code, class, message)
+         SELECT id, 'PARSE_ERROR', 'input', 'bad' FROM jobs
+         WHERE status IN ('completed', 'failed') AND extract(epoch FROM created_at)::int8 / 60 % 5 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     check(rows(&pool).await).await;
     let (a, b) = tokio::join!(job_rollups::fold(&pool), job_rollups::fold(&pool));
     a.unwrap();
@@ -608,4 +657,77 @@ async fn two_folds_at_once_move_every_delta_once(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(differing, 0);
+}
+
+/// Two transactions adding different errors to one job at once: its `error_types` ends with
+/// both (the second waits for the first's row and adds to what it wrote).
+#[sqlx::test]
+async fn concurrent_errors_on_one_job_all_reach_its_error_types(pool: PgPool) {
+    let job: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, status, product_id, sending_group_id, priority, max_parallel_tasks,
+                           max_attempts, retry_interval, created_by)
+         VALUES ('batch', 'running', 'p', 'g', 5, 1, 1, 0, 'test') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let insert = "INSERT INTO job_errors (job_id, code, class, message) VALUES ($1, $2, $3, 'x')";
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind(job)
+        .bind("TIMEOUT")
+        .bind("transient")
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    let second = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            sqlx::query(insert)
+                .bind(job)
+                .bind("PARSE_ERROR")
+                .bind("input")
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    // The second is waiting on the job's row.
+    let waiting = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                            WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO job_errors%')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    for _ in 0..100 {
+        if waiting().await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waiting().await, "the second insert never waited");
+    first.commit().await.unwrap();
+    second.await.unwrap();
+    let types: Vec<String> = sqlx::query_scalar("SELECT error_types FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut want = vec!["PARSE_ERROR", "TIMEOUT", "input", "transient"];
+    let mut got: Vec<&str> = types.iter().map(String::as_str).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    // The rollups count the job once, under its whole set.
+    job_rollups::fold(&pool).await.unwrap();
+    let counted: Vec<(Vec<String>, i64)> =
+        sqlx::query_as("SELECT error_types, jobs FROM job_rollups WHERE jobs <> 0")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].1, 1);
 }

@@ -221,9 +221,10 @@ pub async fn fetch_job_history(
     let aggregations = match &request.aggregations {
         None => None,
         Some(asked) => {
-            // Wide filters read the rollups; a user or error filter is narrow (an index on
-            // the user; the errors' own rows) and the rollups do not hold either.
-            let days = (user.is_none() && error_types.is_empty())
+            // Wide filters read the rollups; a user filter is narrow (an index on the user)
+            // and the rollups do not hold users.
+            let days = user
+                .is_none()
                 .then(|| job_rollups::whole_days(start, end))
                 .flatten();
             let row: AggregateRow = match days {
@@ -238,6 +239,7 @@ pub async fn fetch_job_history(
                         .bind(JobStatus::finished())
                         .bind(first)
                         .bind(last)
+                        .bind(&error_types)
                         .fetch_one(&mut *tx)
                         .await?
                 }

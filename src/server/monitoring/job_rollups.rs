@@ -1,8 +1,8 @@
-//! Jobs counted per UTC day of creation, kind and status (`job_rollups`), so that
-//! `fetchJobHistory`'s aggregates over a wide filter (every job, a status, a kind, whole days)
-//! read a few rows a day instead of every job. A change to a job appends deltas in its own
-//! transaction (the triggers in `migrations/*_job_rollups.sql`); [`fold`] moves them into the
-//! rollups in batches, and a read sums rollups, deltas and the raw jobs of the range's
+//! Jobs counted per UTC day of creation, kind, status and set of error types (`job_rollups`),
+//! so that `fetchJobHistory`'s aggregates over a wide filter (every job, a status, a kind, an
+//! error type, whole days) read a few rows a day instead of every job. A change to a job
+//! appends deltas in its own transaction (the triggers in `migrations/*_job_rollups.sql` and
+//! `*_job_error_types.sql`); [`fold`] moves them into the rollups in batches, and a read sums rollups, deltas and the raw jobs of the range's
 //! partial first and last days, so it is exact whenever it runs.
 
 use std::time::Duration;
@@ -20,12 +20,12 @@ const FOLD_SQL: &str = "
     WITH moved AS (
         DELETE FROM job_rollup_deltas WHERE id IN (
             SELECT id FROM job_rollup_deltas ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING day, kind, status, jobs, timed, duration_us),
+        RETURNING day, kind, status, error_types, jobs, timed, duration_us),
     folded AS (
-        INSERT INTO job_rollups AS r (day, kind, status, jobs, timed, duration_us)
-        SELECT day, kind, status, sum(jobs), sum(timed), sum(duration_us)
-        FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (day, kind, status) DO UPDATE SET
+        INSERT INTO job_rollups AS r (day, kind, status, error_types, jobs, timed, duration_us)
+        SELECT day, kind, status, error_types, sum(jobs), sum(timed), sum(duration_us)
+        FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (day, kind, status, error_types) DO UPDATE SET
             jobs = r.jobs + EXCLUDED.jobs,
             timed = r.timed + EXCLUDED.timed,
             duration_us = r.duration_us + EXCLUDED.duration_us)

@@ -7,27 +7,27 @@ use crate::server::jobs::store::job_select;
 
 /// `fetchJobHistory`'s filters: `$1` statuses (empty: any), `$2`/`$3` the `created_at`
 /// range (`[start, end)`, either open), `$4` the user, `$5` error codes or classes (empty:
-/// any job), `$6` the kind. The error test is uncorrelated, so PostgreSQL reads the matching errors once
-/// into a hash (correlated, it probed `job_errors` once per job: 0.7 s over 30 days).
+/// any job; a job matches when it ever had one of them, `jobs.error_types`), `$6` the kind.
 macro_rules! history_where {
     () => {
         "WHERE (cardinality($1::text[]) = 0 OR j.status = ANY($1::text[]))
            AND ($2::timestamptz IS NULL OR j.created_at >= $2)
            AND ($3::timestamptz IS NULL OR j.created_at < $3)
            AND ($4::text IS NULL OR j.user_id = $4)
-           AND (cardinality($5::text[]) = 0 OR j.id IN (
-                   SELECT x.job_id FROM job_errors x
-                   WHERE x.code = ANY($5::text[]) OR x.class = ANY($5::text[])))
+           AND (cardinality($5::text[]) = 0 OR j.error_types && $5::text[])
            AND ($6::text IS NULL OR j.kind = $6)"
     };
 }
 
 /// One page after `($7, $8)` in one sort: the key expression is the one its index in
 /// `migrations/*_monitoring.sql` is built on, so the page is a range scan of it. `$9` rows,
-/// `$10` skipped (the seed's `page`).
+/// `$10` skipped (the seed's `page`). The page's ids are chosen first and only they get the
+/// columns and latest error (joined in the scan, every skipped row probed `job_errors` too).
 macro_rules! history_page {
     ($key:literal, $cast:literal, $cmp:literal, $dir:literal) => {
         job_select!(
+            "WHERE j.id = ANY(ARRAY(
+                 SELECT j.id FROM jobs j ",
             history_where!(),
             " AND (",
             $key,
@@ -36,14 +36,20 @@ macro_rules! history_page {
             " ($7::",
             $cast,
             ", $8::uuid)
-             ORDER BY ",
+                 ORDER BY ",
             $key,
             " ",
             $dir,
             ", j.id ",
             $dir,
             "
-             LIMIT $9 OFFSET $10"
+                 LIMIT $9 OFFSET $10))
+             ORDER BY ",
+            $key,
+            " ",
+            $dir,
+            ", j.id ",
+            $dir
         )
     };
 }
@@ -104,14 +110,16 @@ pub const HISTORY_AGGREGATES_SQL: &str = concat!(
 );
 
 /// The same aggregates from `job_rollups` (`monitoring::job_rollups`), for filters of status
-/// (`$1`), range (`$2`/`$3`) and kind (`$4`) only: the rollups and unfolded deltas of the
-/// whole days `[$8, $9)` (either open), plus the jobs of the range's partial first day
-/// `[$2, $8)` and last day `[$9, $3)`. `$5` completed, `$6` failed, `$7` the final statuses.
+/// (`$1`), range (`$2`/`$3`), kind (`$4`) and error types (`$10`), not the user: the rollups
+/// and unfolded deltas of the whole days `[$8, $9)` (either open), plus the jobs of the
+/// range's partial first day `[$2, $8)` and last day `[$9, $3)`. `$5` completed, `$6`
+/// failed, `$7` the final statuses.
 macro_rules! rollup_where {
     () => {
         "WHERE ($8::date IS NULL OR day >= $8) AND ($9::date IS NULL OR day < $9)
            AND (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
-           AND ($4::text IS NULL OR kind = $4)"
+           AND ($4::text IS NULL OR kind = $4)
+           AND (cardinality($10::text[]) = 0 OR error_types && $10::text[])"
     };
 }
 
@@ -132,6 +140,7 @@ pub const HISTORY_ROLLUP_AGGREGATES_SQL: &str = concat!(
                OR (j.created_at >= ($9::date::timestamp AT TIME ZONE 'UTC') AND j.created_at < $3))
           AND (cardinality($1::text[]) = 0 OR j.status = ANY($1::text[]))
           AND ($4::text IS NULL OR j.kind = $4)
+          AND (cardinality($10::text[]) = 0 OR j.error_types && $10::text[])
     )
     SELECT coalesce(sum(jobs), 0)::int8 AS total,
            coalesce(sum(jobs) FILTER (WHERE status = ANY($7::text[])), 0)::int8 AS finished,
@@ -184,22 +193,6 @@ pub const DURATION_SERIES_SQL: &str = metric_series!(
      FROM job_tasks
      WHERE job_id = ANY($1::uuid[]) AND finished_at >= $3::timestamptz - make_interval(secs => $2)
        AND finished_at < $4 AND started_at IS NOT NULL"
-);
-
-/// Items per second between consecutive samples of one task's `items` counter (of the job
-/// itself for samples without a task); a counter that went down (the task started over) is
-/// no rate. Samples up to an hour before the first bucket are read too, so its first rate
-/// has the sample before it (a counter sampled less often than hourly loses that one).
-pub const THROUGHPUT_SERIES_SQL: &str = metric_series!(
-    "SELECT job_id, at, v FROM (
-         SELECT job_id, at,
-                (items - lag(items) OVER w)::float8
-                    / nullif(extract(epoch FROM at - lag(at) OVER w), 0)::float8 AS v
-         FROM task_metrics
-         WHERE job_id = ANY($1::uuid[]) AND items IS NOT NULL
-           AND at >= $3::timestamptz - make_interval(secs => $2) - interval '1 hour' AND at < $4
-         WINDOW w AS (PARTITION BY job_id, task_id ORDER BY at, id)
-     ) rates WHERE v >= 0"
 );
 
 /// `reportMetrics`: the named tasks of the job (`$2`) that exist, with their ids.

@@ -114,7 +114,7 @@ const COPY_JOBS_SQL: &str = "
     COPY jobs (id, kind, status, product_id, sending_group_id, user_id, trigger_source,
                priority, max_parallel_tasks, max_attempts, retry_interval, current_phase,
                progress_percentage, error_count, stages, created_by, created_at,
-               started_at, finished_at, updated_at) FROM STDIN";
+               started_at, finished_at, updated_at, error_types) FROM STDIN";
 const COPY_PHASES_SQL: &str = "COPY job_phases (job_id, name, started_at, finished_at) FROM STDIN";
 const COPY_ARTICLES_SQL: &str =
     "COPY recap_job_articles (job_id, feed_id, original_user_id, genre, created_at) FROM STDIN";
@@ -186,9 +186,15 @@ fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut B
             (JobKind::Batch, _) => ("work".to_string(), rng.random_range(0..100) as f64),
         };
         let failed = status == JobStatus::Failed;
+        let error = failed.then(|| pick(rng, &ERROR_CODES.map(|(code, weight, _)| (code, weight))));
+        // The job's error set as the `job_errors` trigger keeps it, so COPYing the errors
+        // after it changes nothing.
+        let error_types = error.map_or("{}".into(), |code| {
+            format!("{{{code},{}}}", ErrorClass::of_code(code).as_str())
+        });
         let _ = writeln!(
             rows.jobs,
-            "{id}\t{}\t{}\t{product}\t{group}\t{user}\t{trigger}\t{}\t{}\t3\t60\t{phase}\t{progress}\t{}\t{}\tsim\t{}\t{}\t{}\t{}",
+            "{id}\t{}\t{}\t{product}\t{group}\t{user}\t{trigger}\t{}\t{}\t3\t60\t{phase}\t{progress}\t{}\t{}\tsim\t{}\t{}\t{}\t{}\t{error_types}",
             kind.as_str(),
             status.as_str(),
             rng.random_range(1..=10),
@@ -249,8 +255,7 @@ fn generate(rng: &mut StdRng, n: u64, now: chrono::DateTime<Utc>, counts: &mut B
                 counts.articles += 1;
             }
         }
-        if failed {
-            let code = pick(rng, &ERROR_CODES.map(|(code, weight, _)| (code, weight)));
+        if let Some(code) = error {
             let message = ERROR_CODES.iter().find(|c| c.0 == code).map_or("", |c| c.2);
             let _ = writeln!(
                 rows.errors,
