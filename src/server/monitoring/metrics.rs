@@ -57,12 +57,12 @@ struct BucketRow {
     bucket: Bucket,
 }
 
-/// The series read from raw rows; cpu and memory come from the rollups at any range.
+/// The series read from raw rows (the tasks' durations); cpu, memory and throughput come
+/// from the rollups at any range.
 fn raw_series_sql(metric: MetricName) -> Option<&'static str> {
     match metric {
-        MetricName::Cpu | MetricName::Memory => None,
+        MetricName::Cpu | MetricName::Memory | MetricName::Throughput => None,
         MetricName::Duration => Some(store::DURATION_SERIES_SQL),
-        MetricName::Throughput => Some(store::THROUGHPUT_SERIES_SQL),
     }
 }
 

@@ -1,7 +1,12 @@
-//! Rollups of the cpu and memory samples, per job per minute and per hour: count, sum, min,
-//! max and a log-scale histogram, written in the statement that stores the samples (so a
-//! rollup is never behind its samples, and outlives them: `retention.rs`). `getJobMetrics`
-//! reads its cpu and memory series from here at every range.
+//! Rollups of the cpu, memory and throughput samples, per job per minute and per hour:
+//! count, sum, min, max and a log-scale histogram, written in the statement that stores the
+//! samples (so a rollup is never behind its samples, and outlives them: `retention.rs`).
+//! `getJobMetrics` reads those three series from here at every range.
+//!
+//! A sample's throughput is its task's items per second since the task's previous sample
+//! by time (in the same call, or stored within the hour before it); a counter that went down
+//! (the task started over) has none. A sample that arrives after a later one of its task
+//! gets its rate; the later one keeps the rate it was stored with.
 //!
 //! The histogram has 16 bins per doubling (`metric_hist_bin` in the migration): a bin's
 //! middle is within 2.2 % of every value in it, so a p95 read from rollups is within 2.2 % of
@@ -29,7 +34,27 @@ macro_rules! with_rollups {
         concat!(
             "WITH locked AS (SELECT id FROM jobs WHERE id = ANY(", $jobs, ") ORDER BY id FOR KEY SHARE),
              stored AS (", $insert, " WHERE EXISTS (SELECT 1 FROM locked)
-                 RETURNING job_id, at, cpu_percent, memory_mb),
+                 RETURNING id, job_id, task_id, at, cpu_percent, memory_mb, items),
+             counted AS (
+                 SELECT id, job_id, task_id, at, items,
+                        lag(at) OVER w AS prev_at, lag(items) OVER w AS prev_items
+                 FROM stored WHERE items IS NOT NULL
+                 WINDOW w AS (PARTITION BY job_id, task_id ORDER BY at, id)
+             ),
+             rates AS (
+                 SELECT c.job_id, c.at,
+                        (c.items - coalesce(c.prev_items, p.items))::float8
+                            / nullif(extract(epoch FROM c.at - coalesce(c.prev_at, p.at)), 0)::float8 AS v
+                 FROM counted c
+                 LEFT JOIN LATERAL (
+                     SELECT t.at, t.items FROM task_metrics t
+                     WHERE c.prev_at IS NULL AND t.job_id = c.job_id
+                       AND t.task_id IS NOT DISTINCT FROM c.task_id AND t.items IS NOT NULL
+                       AND t.at >= c.at - interval '1 hour' AND t.at <= c.at
+                     ORDER BY t.at DESC, t.id DESC LIMIT 1
+                 ) p ON true
+                 WHERE c.prev_at >= c.at - interval '1 hour' OR p.at IS NOT NULL
+             ),
              rolled AS (
                  INSERT INTO metric_rollups AS r (job_id, metric, grain, bucket, count, sum, min, max, hist)
                  SELECT job_id, metric, grain, bucket, sum(n), sum(s), min(lo), max(hi),
@@ -42,7 +67,9 @@ macro_rules! with_rollups {
                            WHERE cpu_percent IS NOT NULL
                            UNION ALL
                            SELECT job_id, at, 'memory', memory_mb FROM stored
-                           WHERE memory_mb IS NOT NULL) samples
+                           WHERE memory_mb IS NOT NULL
+                           UNION ALL
+                           SELECT job_id, at, 'throughput', v FROM rates WHERE v >= 0) samples
                      CROSS JOIN (VALUES ('minute'), ('hour')) AS grains (grain)
                      GROUP BY 1, 2, 3, 4, 5
                  ) bins
