@@ -11,6 +11,7 @@ mod job;
 mod job_report;
 mod monitoring;
 mod operations;
+mod recovery;
 mod stages;
 mod wire;
 
@@ -39,5 +40,9 @@ pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use monitoring::{
     HistorySort, MetricInterval, MetricName, MonitoringLimits, SortOrder, MONITORING_LIMITS,
 };
-pub use operations::{Call, JobCall, TaskCall};
+pub use operations::{Call, ErrorCall, JobCall, TaskCall};
+pub use recovery::{
+    ConditionField, ConditionOperator, ErrorRetryConfig, RecoveryLimits, RecoveryStatus,
+    RetryCondition, RECOVERY_LIMITS,
+};
 pub use stages::stage_progress;

@@ -35,21 +35,31 @@ wire_enum! {
     }
 }
 
-/// Either route's action, with the path it is sent to.
+wire_enum! {
+    /// An action on `POST /error-operations` (seed 004).
+    pub enum ErrorCall ("error operation") {
+        ConfigureRetry = "configureRetry",
+    }
+}
+
+/// Any route's action, with the path it is sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
     Job(JobCall),
     Task(TaskCall),
+    Error(ErrorCall),
 }
 
 impl Call {
     pub const JOB_ROUTE: &'static str = "/job-operations";
     pub const TASK_ROUTE: &'static str = "/task-operations";
+    pub const ERROR_ROUTE: &'static str = "/error-operations";
 
     pub fn route(self) -> &'static str {
         match self {
             Call::Job(_) => Self::JOB_ROUTE,
             Call::Task(_) => Self::TASK_ROUTE,
+            Call::Error(_) => Self::ERROR_ROUTE,
         }
     }
 
@@ -57,6 +67,7 @@ impl Call {
         match self {
             Call::Job(call) => call.as_str(),
             Call::Task(call) => call.as_str(),
+            Call::Error(call) => call.as_str(),
         }
     }
 }
@@ -70,5 +81,11 @@ impl From<JobCall> for Call {
 impl From<TaskCall> for Call {
     fn from(call: TaskCall) -> Self {
         Call::Task(call)
+    }
+}
+
+impl From<ErrorCall> for Call {
+    fn from(call: ErrorCall) -> Self {
+        Call::Error(call)
     }
 }

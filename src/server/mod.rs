@@ -15,6 +15,7 @@ pub mod input;
 pub mod job_report;
 pub mod jobs;
 pub mod monitoring;
+pub mod recovery;
 pub mod sim;
 pub mod startup;
 mod state;

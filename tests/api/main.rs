@@ -20,6 +20,7 @@ mod process;
 mod proxy;
 mod python_client;
 mod python_reporter;
+mod recovery;
 mod retention;
 mod schema;
 mod security;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-struct Worker(Child);
+pub(crate) struct Worker(Child);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Worker {
     }
 }
 
-async fn start_worker(app: &TestApp, id: &str, extra: &[&str], script: &str) -> Worker {
+pub(crate) async fn start_worker(app: &TestApp, id: &str, extra: &[&str], script: &str) -> Worker {
     let token = app.token(Role::Worker).await;
     let mut args = vec![
         "worker",
@@ -77,7 +77,7 @@ async fn create(app: &TestApp, fields: Value) -> Uuid {
 }
 
 /// Polls `query` (one row, one text column) until `done` holds, failing after `within`.
-async fn until(
+pub(crate) async fn until(
     pool: &PgPool,
     query: &str,
     job: Uuid,

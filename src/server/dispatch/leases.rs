@@ -21,6 +21,7 @@ use crate::model::dispatch::{
 use crate::model::{ErrorClass, JobStatus, LogLevel, TaskStatus};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::jobs::{self, LockedJob};
+use crate::server::recovery::{self, FailureFacts};
 
 #[derive(FromRow)]
 struct Extended {
@@ -324,6 +325,18 @@ pub async fn finish(
             .await?;
         tasks.into_iter().map(|t| (t.id, t)).collect()
     };
+    // The per-type retry configs of the codes this call fails tasks with.
+    let mut codes: Vec<String> = finishes
+        .iter()
+        .filter_map(|f| {
+            f.failure
+                .as_ref()
+                .map(|failure| failure.code.as_str().to_string())
+        })
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let retry_configs = recovery::retry_configs(&mut tx, &codes).await?;
     for finish in finishes.into_iter().filter(|_| !only_completions) {
         let task = tasks.get(&finish.task_id);
         let (Some(task), Some(job)) = (task, task.and_then(|t| jobs.get(&t.job_id))) else {
@@ -361,9 +374,23 @@ pub async fn finish(
             .stacks
             .push(failure.stack.as_ref().map(|s| s.as_str().to_string()));
         *plan.error_counts.entry(job.locked.id).or_default() += 1;
-        let next = job
-            .rules
-            .after_failure(task.attempt, code, failure.retryable);
+        let facts = FailureFacts {
+            kind: job.rules.kind,
+            queue: &job.locked.queue,
+            priority: job.rules.priority,
+            attempt: task.attempt,
+            error_type: code,
+            message: &message,
+            task_name: &task.name,
+            product_id: job.rules.product_id.as_deref(),
+            sending_group_id: job.rules.sending_group_id.as_deref(),
+        };
+        let next = job.rules.after_failure(
+            &facts,
+            failure.retryable,
+            retry_configs.get(code),
+            rand::random::<f64>(),
+        );
         let result = match next {
             Next::Retry { after } => {
                 plan.retries.0.push(task.id);

@@ -266,7 +266,8 @@ pub const COUNT_ERRORS_SQL: &str = "
 /// rule reads.
 pub const LOCK_JOBS_OF_TASKS_SQL: &str = "
         SELECT j.id, j.status, j.current_phase, j.stages, j.delete_requested_at, j.driver,
-           j.queue, j.max_attempts, j.retry_interval, j.retry_on_errors,
+           j.queue, j.max_attempts, j.retry_interval, j.retry_on_errors, j.kind, j.priority,
+           j.product_id, j.sending_group_id,
            j.running_tasks >= j.max_parallel_tasks AS full,
            -- A probe of `job_tasks_waiting_on_others_idx` (an EXISTS may be planned as a
            -- hash of every waiting task of every job).

@@ -17,6 +17,7 @@ mod lang;
 mod limits;
 pub mod openapi;
 mod prometheus;
+mod recovery;
 mod render_bound;
 pub mod routes;
 pub mod security;
@@ -77,6 +78,12 @@ pub fn json_routes() -> JsonRoutes {
             Method::POST,
             "/task-operations",
             post(tasks::task_operations),
+        )
+        .route(
+            Identified,
+            Method::POST,
+            "/error-operations",
+            post(recovery::error_operations),
         )
         .route(
             Identified,

@@ -18,15 +18,17 @@ use super::routes::{Access, RouteInfo};
 use crate::model::dispatch::codes::LEASE_EXPIRED;
 use crate::model::dispatch::{Finished, LeaseAnswer};
 use crate::model::{
-    Call, DashboardFilter, ErrorClass, HistorySort, JobCall, JobDriver, JobKind, JobStatus,
-    LogLevel, MetricInterval, MetricName, ReportStatus, Role, SortOrder, StageState, TaskCall,
-    TaskStatus, TriggerSource, JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES, REPORT_LIMITS,
+    Call, ConditionField, ConditionOperator, DashboardFilter, ErrorCall, ErrorClass, HistorySort,
+    JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName, ReportStatus,
+    Role, SortOrder, StageState, TaskCall, TaskStatus, TriggerSource, JOB_LIMITS,
+    MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS, REPORT_LIMITS,
 };
 use crate::server::dispatch::input::{MAX_BATCH, MAX_LOG_LINES, MAX_QUEUES, MAX_WAIT_MS};
 use crate::server::monitoring::live::REPLAY_MAX;
 
 mod answers;
 mod components;
+mod error_actions;
 mod job_actions;
 mod route_docs;
 mod schema;
@@ -34,6 +36,7 @@ mod task_actions;
 
 use answers::*;
 use components::*;
+use error_actions::*;
 use job_actions::*;
 use route_docs::*;
 use schema::*;
@@ -81,6 +84,7 @@ pub fn action_doc(call: Call) -> ActionDoc {
         Call::Task(TaskCall::CompleteTasks) => complete_tasks(),
         Call::Task(TaskCall::FailTasks) => fail_tasks(),
         Call::Task(TaskCall::ReportMetrics) => report_metrics(),
+        Call::Error(ErrorCall::ConfigureRetry) => configure_retry(),
     }
 }
 
@@ -216,6 +220,13 @@ fn route_doc(method: &Method, path: &str) -> Option<RouteDoc> {
              refused is answered with that refusal's status (409, else 404) and the usual \
              `{action, data}` body with the per-task results.",
             task_operations,
+        ),
+        ("POST", "/error-operations") => route(
+            "Error recovery actions ({action, data})",
+            "Seed 004's error recovery (configureRetry), in the envelope and error shape of \
+             /job-operations. Needs an operator; every change is audited, and so is a refused \
+             (403) one.",
+            error_operations,
         ),
         ("GET", "/v1/jobs/{job_id}/events") => route(
             "One job's live events (Server-Sent Events)",

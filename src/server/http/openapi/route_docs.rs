@@ -387,6 +387,18 @@ pub(super) fn job_operations() -> Value {
     operation
 }
 
+pub(super) fn error_operations() -> Value {
+    let mut operation = action_route(&ErrorCall::ALL.map(Call::Error));
+    let responses = &mut operation["responses"];
+    responses["400"] = error(BAD_ACTION);
+    responses["403"] = error(&format!(
+        "The caller's role is not operator or admin; an account whose password must change \
+         first. {CROSS_SITE}"
+    ));
+    responses["415"] = error("The body is not sent as `Content-Type: application/json`.");
+    operation
+}
+
 pub(super) fn task_operations() -> Value {
     let mut operation = action_route(&TaskCall::ALL.map(Call::Task));
     let finished = json!({

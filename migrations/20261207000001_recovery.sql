@@ -1,0 +1,202 @@
+-- Error recovery (seed 004): an error record for every failure, whichever door it came
+-- through, grouped by a fingerprint, and the retry settings per error type.
+--
+-- The records are written by triggers, not by each caller, so no door can forget them: a
+-- job's or task's failure (`job_errors`, from updateBatchJob, updateTasks and failTasks)
+-- and a script's `error` report (`job_reports`, from the webhook). Success closes them the
+-- same way: the task's, the job's, or the script's next successful report.
+
+-- A message with what varies between repeats of one problem taken out: UUIDs, quoted
+-- values, paths, long hex ids and numbers, in that order (a UUID holds numbers, a path may
+-- hold an id), so "job 42 failed reading /tmp/a.csv" and "job 7 failed reading /srv/b.csv"
+-- are one pattern.
+CREATE FUNCTION error_pattern(message text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(btrim(regexp_replace(
+        regexp_replace(
+        regexp_replace(
+        regexp_replace(
+        regexp_replace(
+        regexp_replace(
+        regexp_replace(coalesce(message, ''),
+            '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<uuid>', 'g'),
+            '''[^'']*''', '<value>', 'g'),
+            '"[^"]*"', '<value>', 'g'),
+            '(?:[A-Za-z]:)?(?:[/\\][^\s/\\:,;()<>]+){2,}[/\\]?', '<path>', 'g'),
+            '\m(?:0x)?(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}\M', '<id>', 'g'),
+            '[0-9]+(?:\.[0-9]+)?', '<n>', 'g'),
+            '\s+', ' ', 'g')), 500)
+$$;
+
+-- The group a record belongs to: its type and its pattern.
+CREATE FUNCTION error_fingerprint(error_type text, message text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(md5(error_type || E'\n' || error_pattern(message)), 16)
+$$;
+
+-- A script reports only a message; its type is the first word of it that reads as an error
+-- code (`PARSE_ERROR`, `E_TIMEOUT`) or an exception's name (`ValueError`,
+-- `TimeoutException`), else SCRIPT_ERROR.
+CREATE FUNCTION report_error_type(message text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        substring(message FROM '\m([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\M'),
+        substring(message FROM '\m([A-Z][A-Za-z0-9]*(?:Error|Exception))\M'),
+        'SCRIPT_ERROR')
+$$;
+
+CREATE TABLE error_records (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- A controlled job's failure (job_id, and task_id for a task's), or a script's report
+    -- (job_status_id): exactly one of the two owners.
+    job_id            uuid REFERENCES jobs (id) ON DELETE CASCADE,
+    task_id           uuid REFERENCES job_tasks (id) ON DELETE CASCADE,
+    job_status_id     uuid REFERENCES job_status (id) ON DELETE CASCADE,
+    error_type        text NOT NULL,
+    error_class       text NOT NULL CHECK (error_class IN ('transient', 'resource', 'input', 'unknown')),
+    error_message     text NOT NULL,
+    stack_trace       text,
+    fingerprint       text NOT NULL,
+    at                timestamptz NOT NULL,
+    -- The retries the work had had when this failure happened.
+    retry_count       integer NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
+    recovery_status   text NOT NULL DEFAULT 'pending'
+                      CHECK (recovery_status IN ('pending', 'in_progress', 'recovered', 'failed')),
+    -- [{timestamp, method, result}], appended to, never rewritten.
+    recovery_attempts jsonb NOT NULL DEFAULT '[]',
+    recovered_at      timestamptz,
+    CONSTRAINT error_records_owner_check CHECK (num_nonnulls(job_id, job_status_id) = 1),
+    CONSTRAINT error_records_task_check CHECK (task_id IS NULL OR job_id IS NOT NULL),
+    CONSTRAINT error_records_recovered_check
+        CHECK ((recovered_at IS NOT NULL) = (recovery_status = 'recovered'))
+);
+
+-- Closing a record on success looks only at the open ones of that job, task or script.
+CREATE INDEX error_records_open_job_idx ON error_records (job_id)
+    WHERE job_id IS NOT NULL AND recovery_status IN ('pending', 'in_progress', 'failed');
+CREATE INDEX error_records_open_task_idx ON error_records (task_id)
+    WHERE task_id IS NOT NULL AND recovery_status IN ('pending', 'in_progress', 'failed');
+CREATE INDEX error_records_open_script_idx ON error_records (job_status_id, at)
+    WHERE job_status_id IS NOT NULL AND recovery_status IN ('pending', 'in_progress', 'failed');
+-- The recovery page and the analysis read by period, type and fingerprint.
+CREATE INDEX error_records_at_idx ON error_records (at DESC, id DESC);
+CREATE INDEX error_records_type_at_idx ON error_records (error_type, at DESC);
+CREATE INDEX error_records_fingerprint_at_idx ON error_records (fingerprint, at DESC);
+
+-- One statement per batch of errors (the callers insert many rows at once). An error that
+-- arrives with its job's final failure (`updateBatchJob` to failed) is failed at once.
+CREATE FUNCTION error_records_from_job_errors() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO error_records (job_id, task_id, error_type, error_class, error_message,
+                               stack_trace, fingerprint, at, retry_count, recovery_status)
+    SELECT e.job_id, t.id, e.code, e.class, e.message, e.stack,
+           error_fingerprint(e.code, e.message), e.at, greatest(coalesce(t.attempt, 1) - 1, 0),
+           CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END
+    FROM added e
+    JOIN jobs j ON j.id = e.job_id
+    LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER job_errors_records AFTER INSERT ON job_errors
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT
+    EXECUTE FUNCTION error_records_from_job_errors();
+
+-- A script's error report opens a record; its success report closes those that came
+-- before it (by finished_at: a late report of an older run closes nothing newer).
+CREATE FUNCTION error_records_from_job_reports() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO error_records (job_status_id, error_type, error_class, error_message,
+                               fingerprint, at)
+    SELECT r.job_status_id, t.error_type, 'unknown', coalesce(r.message, ''),
+           error_fingerprint(t.error_type, r.message), r.finished_at
+    FROM added r, LATERAL (SELECT report_error_type(r.message) AS error_type) t
+    WHERE r.status = 'error';
+    UPDATE error_records e SET recovery_status = 'recovered', recovered_at = s.finished_at
+    FROM (SELECT job_status_id, max(finished_at) AS finished_at FROM added
+          WHERE status = 'success' GROUP BY job_status_id) s
+    WHERE e.job_status_id = s.job_status_id
+      AND e.recovery_status IN ('pending', 'in_progress', 'failed')
+      AND e.at <= s.finished_at;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER job_reports_records AFTER INSERT ON job_reports
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT
+    EXECUTE FUNCTION error_records_from_job_reports();
+
+-- A task or job that completes recovers its records; a job that fails for good fails
+-- the open ones. Row triggers with a WHEN, so the many updates that do not change a status
+-- (heartbeats, counters) never call them.
+CREATE FUNCTION error_records_task_completed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE error_records SET recovery_status = 'recovered', recovered_at = NEW.finished_at
+    WHERE task_id = NEW.id AND recovery_status IN ('pending', 'in_progress', 'failed');
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER job_tasks_records AFTER UPDATE OF status ON job_tasks
+    FOR EACH ROW WHEN (NEW.status = 'completed' AND OLD.status <> 'completed')
+    EXECUTE FUNCTION error_records_task_completed();
+
+CREATE FUNCTION error_records_job_finished() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'completed' THEN
+        UPDATE error_records SET recovery_status = 'recovered', recovered_at = NEW.finished_at
+        WHERE job_id = NEW.id AND recovery_status IN ('pending', 'in_progress', 'failed');
+    ELSE
+        UPDATE error_records SET recovery_status = 'failed'
+        WHERE job_id = NEW.id AND recovery_status IN ('pending', 'in_progress');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER jobs_records AFTER UPDATE OF status ON jobs
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed') AND OLD.status <> NEW.status)
+    EXECUTE FUNCTION error_records_job_finished();
+
+-- What exists already gets its records: every stored error, open or closed by what its
+-- work did since.
+INSERT INTO error_records (job_id, task_id, error_type, error_class, error_message,
+                           stack_trace, fingerprint, at, retry_count, recovery_status,
+                           recovered_at)
+SELECT e.job_id, t.id, e.code, e.class, e.message, e.stack, error_fingerprint(e.code, e.message),
+       e.at, greatest(coalesce(t.attempt, 1) - 1, 0),
+       CASE WHEN j.status = 'completed' OR t.status = 'completed' THEN 'recovered'
+            WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END,
+       CASE WHEN j.status = 'completed' OR t.status = 'completed'
+            THEN coalesce(t.finished_at, j.finished_at) END
+FROM job_errors e
+JOIN jobs j ON j.id = e.job_id
+LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name;
+
+INSERT INTO error_records (job_status_id, error_type, error_class, error_message, fingerprint,
+                           at, recovery_status, recovered_at)
+SELECT r.job_status_id, t.error_type, 'unknown', coalesce(r.message, ''),
+       error_fingerprint(t.error_type, r.message), r.finished_at,
+       CASE WHEN s.finished_at IS NULL THEN 'pending' ELSE 'recovered' END, s.finished_at
+FROM job_reports r
+CROSS JOIN LATERAL (SELECT report_error_type(r.message) AS error_type) t
+LEFT JOIN LATERAL (SELECT min(n.finished_at) AS finished_at FROM job_reports n
+                   WHERE n.job_status_id = r.job_status_id AND n.status = 'success'
+                     AND n.finished_at >= r.finished_at) s ON true
+WHERE r.status = 'error';
+
+-- Seed 004's RetryConfig, one per error type: how a failure of that type is retried
+-- (`recovery::backoff`); whether it is retried at all is the job's list.
+CREATE TABLE retry_configs (
+    error_type       text PRIMARY KEY,
+    max_attempts     integer NOT NULL CHECK (max_attempts >= 1),
+    -- Seconds.
+    initial_delay    double precision NOT NULL CHECK (initial_delay >= 0),
+    max_delay        double precision NOT NULL CHECK (max_delay >= initial_delay),
+    backoff_factor   double precision NOT NULL CHECK (backoff_factor >= 1),
+    -- [{field, operator, value}], checked by `recovery::input` before it is stored.
+    retry_conditions jsonb NOT NULL DEFAULT '[]',
+    updated_by       text NOT NULL,
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);

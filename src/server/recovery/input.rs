@@ -1,0 +1,144 @@
+//! The bodies of `POST /error-operations` as seed 004 prints them, parsed into values that
+//! can only be valid; the checks that span fields are in each `check`.
+
+use serde::Deserialize;
+
+use super::conditions::Condition;
+use super::TypedRetry;
+use crate::model::{ErrorCall, RetryCondition, RECOVERY_LIMITS};
+use crate::server::input::{bounded, InvalidInput, Name};
+use crate::server::recovery::Backoff;
+
+bounded!(MaxAttempts, i32, (1, RECOVERY_LIMITS.attempts_ceiling));
+
+/// Seconds, 0 to `RECOVERY_LIMITS.max_delay`, fractions allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Delay(f64);
+
+impl TryFrom<f64> for Delay {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, String> {
+        let max = RECOVERY_LIMITS.max_delay;
+        if value.is_finite() && (0.0..=max).contains(&value) {
+            Ok(Delay(value))
+        } else {
+            Err(format!("must be between 0 and {max} seconds, got {value}"))
+        }
+    }
+}
+
+/// 1 (a fixed interval) to `RECOVERY_LIMITS.backoff_factor.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Factor(f64);
+
+impl TryFrom<f64> for Factor {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, String> {
+        let (min, max) = RECOVERY_LIMITS.backoff_factor;
+        if value.is_finite() && (min..=max).contains(&value) {
+            Ok(Factor(value))
+        } else {
+            Err(format!("must be between {min} and {max}, got {value}"))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", content = "data", rename_all = "camelCase")]
+pub enum ErrorOperation {
+    ConfigureRetry(ConfigureRetry),
+}
+
+impl ErrorOperation {
+    pub fn call(&self) -> ErrorCall {
+        match self {
+            ErrorOperation::ConfigureRetry(_) => ErrorCall::ConfigureRetry,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.call().as_str()
+    }
+}
+
+/// `configureRetry`: `{error_type, config: RetryConfig}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigureRetry {
+    pub error_type: Name,
+    pub config: RetryConfigBody,
+}
+
+/// Seed 004's `RetryConfig`; its own `error_type` may be left out, or must match.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfigBody {
+    pub error_type: Option<Name>,
+    pub max_attempts: MaxAttempts,
+    pub initial_delay: Delay,
+    pub max_delay: Delay,
+    pub backoff_factor: Factor,
+    #[serde(default)]
+    pub retry_conditions: Vec<RetryCondition>,
+}
+
+impl ConfigureRetry {
+    /// The config as the retry decision will read it, or the field at fault.
+    pub fn check(&self) -> Result<TypedRetry, InvalidInput> {
+        let config = &self.config;
+        if let Some(inner) = &config.error_type {
+            if inner != &self.error_type {
+                return Err(InvalidInput::new(
+                    "data.config.error_type",
+                    format!(
+                        "names {:?}, but data.error_type is {:?}",
+                        inner.as_str(),
+                        self.error_type.as_str()
+                    ),
+                ));
+            }
+        }
+        if config.max_delay.0 < config.initial_delay.0 {
+            return Err(InvalidInput::new(
+                "data.config.max_delay",
+                format!(
+                    "must be at least initial_delay ({}), got {}",
+                    config.initial_delay.0, config.max_delay.0
+                ),
+            ));
+        }
+        let conditions = &config.retry_conditions;
+        if conditions.len() > RECOVERY_LIMITS.max_conditions {
+            return Err(InvalidInput::new(
+                "data.config.retry_conditions",
+                format!(
+                    "at most {} conditions, got {}",
+                    RECOVERY_LIMITS.max_conditions,
+                    conditions.len()
+                ),
+            ));
+        }
+        let conditions = conditions
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                Condition::parse(raw).map_err(|message| {
+                    InvalidInput::new(format!("data.config.retry_conditions[{i}]"), message)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TypedRetry {
+            max_attempts: config.max_attempts.get(),
+            backoff: Backoff {
+                initial_delay: config.initial_delay.0,
+                max_delay: config.max_delay.0,
+                backoff_factor: config.backoff_factor.0,
+            },
+            conditions,
+        })
+    }
+}

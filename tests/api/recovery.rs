@@ -1,0 +1,644 @@
+//! Error recovery (seed 004) on real PostgreSQL and real HTTP: `configureRetry` as the seed
+//! writes it and refused when malformed; error records from every door with their
+//! fingerprints, closed by the success of their work; and a per-type backoff driving a
+//! real `jobdeck worker`'s retry.
+
+use std::time::Duration;
+
+use jobdeck::model::Role;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+use crate::worker_cli::{start_worker, until};
+
+async fn error_op(app: &TestApp, action: &str, data: Value) -> (u16, Value) {
+    call(app, &app.client, "/error-operations", action, data).await
+}
+
+/// Seed 004's configureRetry body, every field as the seed prints it.
+fn seed_body() -> Value {
+    json!({
+        "error_type": "TIMEOUT",
+        "config": {
+            "error_type": "TIMEOUT",
+            "max_attempts": 5,
+            "initial_delay": 1.5,
+            "max_delay": 60,
+            "backoff_factor": 2,
+            "retry_conditions": [
+                { "field": "priority", "operator": "gte", "value": 3 },
+                { "field": "message", "operator": "contains", "value": "timed out" },
+            ],
+        },
+    })
+}
+
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct StoredConfig {
+    max_attempts: i32,
+    initial_delay: f64,
+    max_delay: f64,
+    backoff_factor: f64,
+    retry_conditions: Value,
+}
+
+async fn stored(pool: &PgPool, error_type: &str) -> Option<StoredConfig> {
+    sqlx::query_as(
+        "SELECT max_attempts, initial_delay, max_delay, backoff_factor, retry_conditions
+         FROM retry_configs WHERE error_type = $1",
+    )
+    .bind(error_type)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn configure_retry_takes_the_seed_body_and_replaces_the_types_config(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (status, body) = error_op(&app, "configureRetry", seed_body()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["action"], "configureRetry");
+    let data = &body["data"];
+    assert_eq!(data["error_type"], "TIMEOUT");
+    assert_eq!(data["created"], true);
+    assert_eq!(data["max_attempts"], 5);
+    assert_eq!(data["initial_delay"], 1.5);
+    assert_eq!(
+        data["retry_conditions"],
+        seed_body()["config"]["retry_conditions"]
+    );
+    assert_eq!(
+        stored(&pool, "TIMEOUT").await,
+        Some(StoredConfig {
+            max_attempts: 5,
+            initial_delay: 1.5,
+            max_delay: 60.0,
+            backoff_factor: 2.0,
+            retry_conditions: seed_body()["config"]["retry_conditions"].clone(),
+        })
+    );
+
+    // The config's own error_type may be left out; a second call replaces the first whole.
+    let (status, body) = error_op(
+        &app,
+        "configureRetry",
+        json!({ "error_type": "TIMEOUT", "config": {
+            "max_attempts": 2, "initial_delay": 0, "max_delay": 0, "backoff_factor": 1 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["created"], false);
+    let replaced = stored(&pool, "TIMEOUT").await.unwrap();
+    assert_eq!(replaced.max_attempts, 2);
+    assert_eq!(replaced.retry_conditions, json!([]));
+    assert_eq!(count(&pool, "retry_configs").await, 1);
+
+    // Both changes are in the audit log, with who made them.
+    let audited: Vec<(String, String, Value)> = sqlx::query_as(
+        "SELECT action, target, details FROM audit_events
+         WHERE action = 'configureRetry' AND outcome = 'success' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert_eq!(audited[0].1, "TIMEOUT");
+    assert_eq!(audited[0].2["config"]["max_attempts"], 5);
+    assert_eq!(audited[1].2["created"], false);
+}
+
+#[sqlx::test]
+async fn malformed_configs_get_a_400_naming_the_field_and_store_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let edit = |path: &[&str], value: Value| {
+        let mut body = seed_body();
+        let mut at = &mut body;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        match value {
+            Value::Null => {
+                at.as_object_mut().unwrap().remove(path[path.len() - 1]);
+            }
+            value => at[path[path.len() - 1]] = value,
+        }
+        body
+    };
+    let condition = |c: Value| edit(&["config", "retry_conditions"], json!([c]));
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "no error_type",
+            edit(&["error_type"], Value::Null),
+            "data",
+            "error_type",
+        ),
+        (
+            "blank error_type",
+            edit(&["error_type"], json!(" ")),
+            "data.error_type",
+            "empty",
+        ),
+        (
+            "no config",
+            edit(&["config"], Value::Null),
+            "data",
+            "config",
+        ),
+        (
+            "unknown field",
+            edit(&["config", "jitter"], json!(1)),
+            "data.config.jitter",
+            "unknown field",
+        ),
+        (
+            "other type inside",
+            edit(&["config", "error_type"], json!("RATE_LIMITED")),
+            "data.config.error_type",
+            "RATE_LIMITED",
+        ),
+        (
+            "0 attempts",
+            edit(&["config", "max_attempts"], json!(0)),
+            "data.config.max_attempts",
+            "between 1 and 100",
+        ),
+        (
+            "101 attempts",
+            edit(&["config", "max_attempts"], json!(101)),
+            "data.config.max_attempts",
+            "between 1 and 100",
+        ),
+        (
+            "attempts as text",
+            edit(&["config", "max_attempts"], json!("5")),
+            "data.config.max_attempts",
+            "invalid type",
+        ),
+        (
+            "negative delay",
+            edit(&["config", "initial_delay"], json!(-1)),
+            "data.config.initial_delay",
+            "between 0",
+        ),
+        (
+            "delay past a day",
+            edit(&["config", "max_delay"], json!(86_401)),
+            "data.config.max_delay",
+            "between 0",
+        ),
+        (
+            "max below initial",
+            edit(&["config", "max_delay"], json!(1)),
+            "data.config.max_delay",
+            "at least initial_delay",
+        ),
+        (
+            "shrinking factor",
+            edit(&["config", "backoff_factor"], json!(0.5)),
+            "data.config.backoff_factor",
+            "between 1 and 10",
+        ),
+        (
+            "no factor",
+            edit(&["config", "backoff_factor"], Value::Null),
+            "data.config",
+            "backoff_factor",
+        ),
+        (
+            "no operator",
+            condition(json!({ "field": "priority", "value": 3 })),
+            "data.config.retry_conditions[0]",
+            "operator",
+        ),
+        (
+            "unknown operator",
+            condition(json!({ "field": "priority", "operator": "between", "value": 3 })),
+            "data.config.retry_conditions[0].operator",
+            "unknown condition operator",
+        ),
+        (
+            "unknown field",
+            condition(json!({ "field": "hostname", "operator": "eq", "value": "a" })),
+            "data.config.retry_conditions[0].field",
+            "unknown condition field",
+        ),
+        (
+            "order on text",
+            condition(json!({ "field": "message", "operator": "gt", "value": "a" })),
+            "data.config.retry_conditions[0]",
+            "applies to numbers",
+        ),
+        (
+            "bad pattern",
+            condition(json!({ "field": "message", "operator": "matches", "value": "([" })),
+            "data.config.retry_conditions[0]",
+            "regular expression",
+        ),
+        (
+            "SQL in a value",
+            condition(
+                json!({ "field": "priority", "operator": "eq", "value": "1; DROP TABLE jobs" }),
+            ),
+            "data.config.retry_conditions[0]",
+            "must be a number",
+        ),
+        (
+            "too many",
+            edit(
+                &["config", "retry_conditions"],
+                json!(vec![
+                    json!({ "field": "attempt", "operator": "lt", "value": 9 });
+                    21
+                ]),
+            ),
+            "data.config.retry_conditions",
+            "at most 20",
+        ),
+    ];
+    for (case, body, field, why) in cases {
+        let (status, answer) = error_op(&app, "configureRetry", body).await;
+        assert_eq!(status, 400, "{case}: {answer}");
+        assert_eq!(answer["field"], field, "{case}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(why), "{case}: {error}");
+    }
+    let (status, answer) = error_op(&app, "launchRetry", json!({})).await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("action")));
+    assert_eq!(count(&pool, "retry_configs").await, 0);
+}
+
+#[sqlx::test]
+async fn only_operators_and_admins_configure_retries(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    for role in [Role::Viewer, Role::Worker] {
+        let client = app.client_as(role).await;
+        let (status, body) = call(
+            &app,
+            &client,
+            "/error-operations",
+            "configureRetry",
+            seed_body(),
+        )
+        .await;
+        assert_eq!(status, 403, "{role}: {body}");
+    }
+    let operator = app.client_as(Role::Operator).await;
+    let (status, body) = call(
+        &app,
+        &operator,
+        "/error-operations",
+        "configureRetry",
+        seed_body(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'configureRetry' AND outcome = 'failure'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, 2);
+    let anonymous = reqwest::Client::new()
+        .post(app.url("/error-operations"))
+        .json(&json!({ "action": "configureRetry", "data": seed_body() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+async fn fingerprint(pool: &PgPool, error_type: &str, message: &str) -> String {
+    sqlx::query_scalar("SELECT error_fingerprint($1, $2)")
+        .bind(error_type)
+        .bind(message)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn fingerprints_group_repeats_and_keep_different_problems_apart(pool: PgPool) {
+    // Pairs that differ only in numbers, ids, UUIDs, paths and quoted values.
+    let same = [
+        (
+            "job 42 failed reading /tmp/a.csv after 30.5 s",
+            "job 7 failed reading /srv/data/b.csv after 3 s",
+        ),
+        (
+            "task 3f2a9c1e-1b2c-4d5e-8f90-123456789abc lost its lease",
+            "task 00000000-0000-4000-8000-000000000001 lost its lease",
+        ),
+        ("commit deadbeef42 not found", "commit 0a1b2c3d4e not found"),
+        (
+            "bad value 'abc' in column \"price\"",
+            "bad value 'x y z' in column \"qty\"",
+        ),
+        (
+            "cannot open C:\\data\\in\\file.txt",
+            "cannot open D:\\other\\x.txt",
+        ),
+        (
+            "connection to db-3:5432 refused",
+            "connection to db-12:6543 refused",
+        ),
+        ("timeout  after\t30s", "timeout after 5s"),
+    ];
+    for (a, b) in same {
+        assert_eq!(
+            fingerprint(&pool, "TIMEOUT", a).await,
+            fingerprint(&pool, "TIMEOUT", b).await,
+            "{a:?} and {b:?} should group"
+        );
+    }
+    let apart = [
+        (
+            ("TIMEOUT", "upstream timed out"),
+            ("TIMEOUT", "upstream refused"),
+        ),
+        (("TIMEOUT", "row 7 bad"), ("PARSE_ERROR", "row 7 bad")),
+        (("TIMEOUT", "decade facade"), ("TIMEOUT", "decade façade")),
+    ];
+    for ((ta, a), (tb, b)) in apart {
+        assert_ne!(
+            fingerprint(&pool, ta, a).await,
+            fingerprint(&pool, tb, b).await,
+            "{ta} {a:?} and {tb} {b:?} should stay apart"
+        );
+    }
+    let pattern: String = sqlx::query_scalar("SELECT error_pattern($1)")
+        .bind("job 42 read /tmp/a.csv for 3f2a9c1e-1b2c-4d5e-8f90-123456789abc: 'x'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pattern, "job <n> read <path> for <uuid>: <value>");
+    for (message, expected) in [
+        ("Traceback: ValueError: bad row", "ValueError"),
+        ("PARSE_ERROR at line 3", "PARSE_ERROR"),
+        (
+            "java.net.SocketTimeoutException: read",
+            "SocketTimeoutException",
+        ),
+        ("it broke; API down", "SCRIPT_ERROR"),
+    ] {
+        let found: String = sqlx::query_scalar("SELECT report_error_type($1)")
+            .bind(message)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(found, expected, "{message}");
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Record {
+    error_type: String,
+    error_message: String,
+    task_id: Option<Uuid>,
+    retry_count: i32,
+    recovery_status: String,
+    recovered: bool,
+    fingerprint: String,
+}
+
+async fn records_of(pool: &PgPool, owner: &str, id: Uuid) -> Vec<Record> {
+    sqlx::query_as(&format!(
+        "SELECT error_type, error_message, task_id, retry_count, recovery_status,
+                recovered_at IS NOT NULL AS recovered, fingerprint
+         FROM error_records WHERE {owner} = $1 ORDER BY at, error_message"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn a_scripts_error_reports_open_records_and_its_next_success_closes_them(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = format!("nightly-{}", unique());
+    for (status, at, message) in [
+        (
+            "error",
+            "2026-12-01T01:00:00Z",
+            Some("PARSE_ERROR in row 17 of /in/a.csv"),
+        ),
+        (
+            "error",
+            "2026-12-01T02:00:00Z",
+            Some("PARSE_ERROR in row 3 of /in/b.csv"),
+        ),
+        ("error", "2026-12-01T03:00:00Z", None),
+    ] {
+        let response = app
+            .report(&with(report(&key, status, at), "message", json!(message)))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let script: Uuid = sqlx::query_scalar("SELECT id FROM job_status WHERE job_key = $1")
+        .bind(&key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let records = records_of(&pool, "job_status_id", script).await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0].error_type, "PARSE_ERROR");
+    assert_eq!(records[0].fingerprint, records[1].fingerprint);
+    assert_eq!(records[2].error_type, "SCRIPT_ERROR");
+    assert_eq!(records[2].error_message, "");
+    assert!(records.iter().all(|r| r.recovery_status == "pending"));
+
+    // A late success of a run older than the last error closes only what came before it.
+    let response = app
+        .report(&report(&key, "success", "2026-12-01T02:30:00Z"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let statuses: Vec<String> = records_of(&pool, "job_status_id", script)
+        .await
+        .into_iter()
+        .map(|r| r.recovery_status)
+        .collect();
+    assert_eq!(statuses, ["recovered", "recovered", "pending"]);
+    let response = app
+        .report(&report(&key, "success", "2026-12-01T04:00:00Z"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let records = records_of(&pool, "job_status_id", script).await;
+    assert!(records
+        .iter()
+        .all(|r| r.recovery_status == "recovered" && r.recovered));
+}
+
+#[sqlx::test]
+async fn a_reported_jobs_errors_are_recorded_and_recovered_when_it_completes(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (status, body) = job_op(
+        &app,
+        "createJob",
+        json!({ "product_id": "p", "sending_group_id": "g", "tasks": [{ "name": "fetch" }] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let job: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+    let (status, body) = job_op(
+        &app,
+        "updateBatchJob",
+        json!({ "job_id": job, "status": "running",
+                "error_details": { "code": "TIMEOUT", "message": "upstream timed out", "stack": "at fetch()" } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &app,
+        &app.client,
+        "/task-operations",
+        "updateTasks",
+        json!({ "job_id": job, "tasks": [{ "name": "fetch", "status": "running" }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &app,
+        &app.client,
+        "/task-operations",
+        "updateTasks",
+        json!({ "job_id": job, "tasks": [{ "name": "fetch", "status": "failed",
+                "error_details": { "code": "RATE_LIMITED", "message": "429 from feed 12" } }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let records = records_of(&pool, "job_id", job).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    let by_type = |t: &str| records.iter().find(|r| r.error_type == t).unwrap();
+    assert_eq!(by_type("TIMEOUT").task_id, None);
+    let task: Uuid = sqlx::query_scalar("SELECT id FROM job_tasks WHERE job_id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(by_type("RATE_LIMITED").task_id, Some(task));
+    assert!(records.iter().all(|r| r.recovery_status == "pending"));
+
+    // The task runs again and completes: its record is recovered, the job's is not yet.
+    for status in ["running", "completed"] {
+        let (code, body) = call(
+            &app,
+            &app.client,
+            "/task-operations",
+            "updateTasks",
+            json!({ "job_id": job, "tasks": [{ "name": "fetch", "status": status }] }),
+        )
+        .await;
+        assert_eq!(code, 200, "{status}: {body}");
+    }
+    let records = records_of(&pool, "job_id", job).await;
+    let by_type = |t: &str| records.iter().find(|r| r.error_type == t).unwrap();
+    assert_eq!(by_type("RATE_LIMITED").recovery_status, "recovered");
+    assert_eq!(by_type("TIMEOUT").recovery_status, "pending");
+    let (status, body) = job_op(
+        &app,
+        "updateBatchJob",
+        json!({ "job_id": job, "status": "completed" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let records = records_of(&pool, "job_id", job).await;
+    assert!(records
+        .iter()
+        .all(|r| r.recovery_status == "recovered" && r.recovered));
+}
+
+/// A real `jobdeck worker` runs a program that fails its first attempt with TIMEOUT. The job
+/// alone would not retry it (1 attempt); the TIMEOUT config retries it after its backoff, and
+/// the record is recovered when the second attempt succeeds. A PARSE_ERROR, which the job
+/// does not list, fails its job at once and its record with it.
+#[sqlx::test]
+async fn a_workers_timeout_is_retried_after_the_types_backoff_and_its_record_recovers(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (status, body) = error_op(
+        &app,
+        "configureRetry",
+        json!({ "error_type": "TIMEOUT", "config": {
+            "max_attempts": 3, "initial_delay": 1, "max_delay": 10, "backoff_factor": 3,
+            "retry_conditions": [{ "field": "message", "operator": "matches", "value": "timed out after \\d+ s" }] } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let create = |name: &str| {
+        json!({ "action": "createJob", "data": {
+            "product_id": "p", "sending_group_id": "g", "driver": "dispatched", "queue": "cli",
+            "retry_config": { "max_attempts": 1, "retry_interval": 0, "retry_on_errors": ["TIMEOUT"] },
+            "tasks": [{ "name": name }] } })
+    };
+    let mut jobs = Vec::new();
+    for name in ["flaky", "broken"] {
+        let response = app
+            .client
+            .post(app.url("/job-operations"))
+            .json(&create(name))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let id: Uuid = body_json(response).await["data"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        jobs.push(id);
+    }
+    let (flaky, broken) = (jobs[0], jobs[1]);
+    let script = format!(
+        r#"if [ "$JOBDECK_JOB_ID" = "{broken}" ]; then echo "::error PARSE_ERROR bad row 17"; exit 1; fi
+           if [ "$JOBDECK_ATTEMPT" = 1 ]; then echo "::error TIMEOUT feed timed out after 30 s"; exit 1; fi
+           echo fine"#
+    );
+    let _worker = start_worker(&app, "w-recover", &[], &script).await;
+    let status = "SELECT status FROM jobs WHERE id = $1";
+    until(&pool, status, flaky, Duration::from_secs(20), |s| {
+        s == "completed"
+    })
+    .await;
+    until(&pool, status, broken, Duration::from_secs(20), |s| {
+        s == "failed"
+    })
+    .await;
+
+    // The retry waited the first backoff step: 1 s less at most 20 % jitter, and not the
+    // second step's 3 s (the worker's claim may add a little on top).
+    let waited: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM t.started_at - e.at)::float8
+         FROM job_tasks t JOIN job_errors e ON e.job_id = t.job_id WHERE t.job_id = $1",
+    )
+    .bind(flaky)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!((0.8..2.2).contains(&waited), "waited {waited} s");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_tasks WHERE job_id = $1")
+        .bind(flaky)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2);
+    let records = records_of(&pool, "job_id", flaky).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].error_type, "TIMEOUT");
+    assert_eq!(records[0].retry_count, 0);
+    assert_eq!(records[0].recovery_status, "recovered");
+    let records = records_of(&pool, "job_id", broken).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].error_type, "PARSE_ERROR");
+    assert_eq!(records[0].recovery_status, "failed");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_tasks WHERE job_id = $1")
+        .bind(broken)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+}
