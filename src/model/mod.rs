@@ -43,6 +43,6 @@ pub use monitoring::{
 pub use operations::{Call, ErrorCall, JobCall, TaskCall};
 pub use recovery::{
     ConditionField, ConditionOperator, ErrorRetryConfig, RecoveryLimits, RecoveryStatus,
-    RetryCondition, RECOVERY_LIMITS,
+    RerunReason, RetryCondition, RECOVERY_LIMITS,
 };
 pub use stages::stage_progress;

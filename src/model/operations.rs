@@ -39,6 +39,7 @@ wire_enum! {
     /// An action on `POST /error-operations` (seed 004).
     pub enum ErrorCall ("error operation") {
         ConfigureRetry = "configureRetry",
+        ManualRecover = "manualRecover",
     }
 }
 

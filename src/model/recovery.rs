@@ -20,6 +20,19 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// Why `manualRecover` runs a task again.
+    pub enum RerunReason ("rerun reason") {
+        /// The task whose failure the record is.
+        Failed = "failed",
+        /// It depends, directly or not, on that task.
+        Downstream = "downstream",
+        /// Another task the failure left unfinished (cancelled when the job failed, or failed
+        /// on its own): the job cannot complete without it.
+        Unfinished = "unfinished",
+    }
+}
+
+wire_enum! {
     /// What a retry condition looks at: the failing task and its job.
     pub enum ConditionField ("condition field") {
         Kind = "kind",

@@ -642,3 +642,323 @@ async fn a_workers_timeout_is_retried_after_the_types_backoff_and_its_record_rec
         .unwrap();
     assert_eq!(attempts, 1);
 }
+
+/// A worker's side of the protocol, for the recovery tests: claim up to `max` tasks of
+/// queue `rq`, complete or fail one.
+async fn claim_in(app: &TestApp, worker: &reqwest::Client, max: usize) -> Vec<Value> {
+    let (status, body) = call(
+        app,
+        worker,
+        "/task-operations",
+        "claimTasks",
+        json!({ "worker_id": "w-rq", "queues": ["rq"], "max_tasks": max }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["tasks"].as_array().unwrap().clone()
+}
+
+async fn finish(app: &TestApp, worker: &reqwest::Client, task: &Value, failure: Option<&str>) {
+    let mut entry = json!({ "task_id": task["task_id"], "lease_token": task["lease_token"] });
+    let action = match failure {
+        Some(code) => {
+            entry["code"] = json!(code);
+            entry["message"] = json!(format!("{code} in task {}", task["name"]));
+            "failTasks"
+        }
+        None => "completeTasks",
+    };
+    let (status, body) = call(
+        app,
+        worker,
+        "/task-operations",
+        action,
+        json!({ "worker_id": "w-rq", "tasks": [entry] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn named<'a>(held: &'a [Value], name: &str) -> &'a Value {
+    held.iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {held:?}"))
+}
+
+/// A dispatched job in queue `rq` with these tasks and retry settings.
+async fn job_with(app: &TestApp, tasks: Value, max_attempts: i32) -> Uuid {
+    let (status, body) = job_op(
+        app,
+        "createJob",
+        json!({ "product_id": "p", "sending_group_id": "g", "driver": "dispatched", "queue": "rq",
+                "max_parallel_tasks": 2, "tasks": tasks,
+                "retry_config": { "max_attempts": max_attempts, "retry_interval": 0,
+                                  "retry_on_errors": ["TIMEOUT"] } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn record_of_task(pool: &PgPool, job: Uuid, task: &str) -> Uuid {
+    sqlx::query_scalar(
+        "SELECT r.id FROM error_records r JOIN job_tasks t ON t.id = r.task_id
+         WHERE r.job_id = $1 AND t.name = $2",
+    )
+    .bind(job)
+    .bind(task)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct TaskState {
+    name: String,
+    status: String,
+    attempt: i32,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    payload: Value,
+}
+
+async fn task_states(pool: &PgPool, job: Uuid) -> Vec<TaskState> {
+    sqlx::query_as(
+        "SELECT name, status, attempt, finished_at, payload FROM job_tasks
+         WHERE job_id = $1 ORDER BY name",
+    )
+    .bind(job)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// a → b → d and a → c → d: b fails for good after a and c completed, which fails the job
+/// and cancels d. Recovering b's record runs exactly b and d again; a and c stay as they
+/// were; of two concurrent recoveries one wins; the job completes.
+#[sqlx::test]
+async fn a_diamonds_failed_branch_is_rerun_with_its_downstream_and_nothing_else(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let worker = app.client_as(Role::Worker).await;
+    let job = job_with(
+        &app,
+        json!([
+            { "name": "a", "payload": { "n": 1 } },
+            { "name": "b", "depends_on": ["a"], "payload": { "n": 2 } },
+            { "name": "c", "depends_on": ["a"] },
+            { "name": "d", "depends_on": ["b", "c"] },
+        ]),
+        3,
+    )
+    .await;
+    let held = claim_in(&app, &worker, 2).await;
+    assert_eq!(held.len(), 1, "only a is ready: {held:?}");
+    finish(&app, &worker, named(&held, "a"), None).await;
+    let held = claim_in(&app, &worker, 2).await;
+    finish(&app, &worker, named(&held, "c"), None).await;
+    // PARSE_ERROR is not in the job's list: failed for good at once, and the job with it.
+    finish(&app, &worker, named(&held, "b"), Some("PARSE_ERROR")).await;
+    let (_, info) = job_op(&app, "getJobInfo", json!({ "job_id": job })).await;
+    assert_eq!(info["data"]["job"]["status"], "failed", "{info}");
+    let record = record_of_task(&pool, job, "b").await;
+    let before = task_states(&pool, job).await;
+    let statuses: Vec<&str> = before.iter().map(|t| t.status.as_str()).collect();
+    assert_eq!(statuses, ["completed", "failed", "completed", "cancelled"]);
+
+    // The dry run names the set and changes nothing.
+    let options = |dry_run: bool| {
+        json!({ "error_record_id": record,
+                "recovery_options": { "dry_run": dry_run, "custom_params": { "mode": "safe" } } })
+    };
+    let (status, body) = error_op(&app, "manualRecover", options(true)).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["dry_run"], true);
+    let rerun: Vec<(&str, &str)> = data["rerun"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rerun, [("b", "failed"), ("d", "downstream")]);
+    assert_eq!(data["kept"], json!(["a", "c"]));
+    assert_eq!(task_states(&pool, job).await, before);
+
+    // Two at once: one re-runs, the other is told a recovery is under way.
+    let (first, second) = tokio::join!(
+        error_op(&app, "manualRecover", options(false)),
+        error_op(&app, "manualRecover", options(false)),
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
+    let won = if first.0 == 200 { &first.1 } else { &second.1 };
+    let lost = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert!(
+        lost["error"].as_str().unwrap().contains("under way"),
+        "{lost}"
+    );
+    assert_eq!(won["data"]["recovery_status"], "in_progress");
+    assert_eq!(won["data"]["recovery_attempts"][0]["method"], "manual");
+
+    let after = task_states(&pool, job).await;
+    assert_eq!(after[0], before[0], "a untouched");
+    assert_eq!(after[2], before[2], "c untouched");
+    for i in [1, 3] {
+        assert_eq!(after[i].status, "pending", "{:?}", after[i]);
+        assert_eq!(after[i].finished_at, None);
+        assert_eq!(after[i].attempt, before[i].attempt, "attempts are kept");
+        assert_eq!(after[i].payload["mode"], "safe", "{:?}", after[i]);
+    }
+    assert_eq!(after[1].payload["n"], 2);
+    let (_, info) = job_op(&app, "getJobInfo", json!({ "job_id": job })).await;
+    assert_eq!(info["data"]["job"]["status"], "pending");
+
+    // b then d run again, and the job completes; the record is recovered.
+    let held = claim_in(&app, &worker, 2).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    finish(&app, &worker, named(&held, "b"), None).await;
+    let held = claim_in(&app, &worker, 2).await;
+    finish(&app, &worker, named(&held, "d"), None).await;
+    let (_, info) = job_op(&app, "getJobInfo", json!({ "job_id": job })).await;
+    assert_eq!(info["data"]["job"]["status"], "completed", "{info}");
+    let (status, attempts): (String, Value) = sqlx::query_as(
+        "SELECT recovery_status, recovery_attempts FROM error_records WHERE id = $1",
+    )
+    .bind(record)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "recovered");
+    assert_eq!(attempts.as_array().unwrap().len(), 1);
+    // One row for the record (what ran again), one for its job's move back to pending.
+    let audited: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT target, details FROM audit_events
+         WHERE action = 'manualRecover' AND outcome = 'success' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert_eq!(audited[0].0, job.to_string());
+    assert_eq!(audited[0].1["to"], "pending");
+    assert_eq!(audited[1].0, record.to_string());
+    assert_eq!(audited[1].1["rerun"], json!(["b", "d"]));
+
+    // A recovered record is not recovered again.
+    let (status, body) = error_op(&app, "manualRecover", options(false)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("recovered"),
+        "{body}"
+    );
+}
+
+#[sqlx::test]
+async fn spent_attempts_need_force_conditions_need_ignore_and_scripts_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let worker = app.client_as(Role::Worker).await;
+    let (status, body) = error_op(
+        &app,
+        "configureRetry",
+        json!({ "error_type": "TIMEOUT", "config": {
+            "max_attempts": 1, "initial_delay": 0, "max_delay": 0, "backoff_factor": 1,
+            "retry_conditions": [{ "field": "priority", "operator": "gte", "value": 9 }] } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let job = job_with(&app, json!([{ "name": "only" }]), 3).await;
+    let held = claim_in(&app, &worker, 1).await;
+    finish(&app, &worker, named(&held, "only"), Some("TIMEOUT")).await;
+    let record = record_of_task(&pool, job, "only").await;
+    let recover =
+        |options: Value| json!({ "error_record_id": record, "recovery_options": options });
+
+    let (status, body) = error_op(&app, "manualRecover", recover(json!({}))).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("force"), "{body}");
+    let (status, body) = error_op(&app, "manualRecover", recover(json!({ "force": true }))).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("ignore_conditions"),
+        "{body}"
+    );
+    let (status, body) = error_op(
+        &app,
+        "manualRecover",
+        recover(json!({ "force": true, "ignore_conditions": true, "dry_run": null })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Each refusal is in the audit log.
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'manualRecover' AND outcome = 'failure'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, 2);
+
+    // A script's record, an unknown one, and bodies the parser refuses.
+    let key = format!("script-{}", unique());
+    let response = app.report(&report(&key, "error", &now())).await;
+    assert_eq!(response.status(), 200);
+    let script_record: Uuid = sqlx::query_scalar(
+        "SELECT r.id FROM error_records r JOIN job_status s ON s.id = r.job_status_id
+         WHERE s.job_key = $1",
+    )
+    .bind(&key)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (status, body) = error_op(
+        &app,
+        "manualRecover",
+        json!({ "error_record_id": script_record }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = error_op(
+        &app,
+        "manualRecover",
+        json!({ "error_record_id": Uuid::from_u128(0x5eed) }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    for (data, field) in [
+        (json!({}), "data"),
+        (json!({ "error_record_id": "nope" }), "data.error_record_id"),
+        (
+            json!({ "error_record_id": record, "recovery_options": { "force": "yes" } }),
+            "data.recovery_options.force",
+        ),
+        (
+            json!({ "error_record_id": record, "recovery_options": { "custom_params": [1] } }),
+            "data.recovery_options.custom_params",
+        ),
+        (
+            json!({ "error_record_id": record, "recovery_options": { "retries": 3 } }),
+            "data.recovery_options.retries",
+        ),
+    ] {
+        let (status, body) = error_op(&app, "manualRecover", data.clone()).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{data}: {body}"
+        );
+    }
+    // A viewer may not recover.
+    let viewer = app.client_as(Role::Viewer).await;
+    let (status, _) = call(
+        &app,
+        &viewer,
+        "/error-operations",
+        "manualRecover",
+        json!({ "error_record_id": record }),
+    )
+    .await;
+    assert_eq!(status, 403);
+}

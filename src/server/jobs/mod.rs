@@ -21,6 +21,7 @@ pub use read::{get_job_info, job_detail, JobInfo};
 pub use report_queue::{ReportQueue, ReportQueueStats};
 pub use store::{record_error, record_event, LockedJob};
 pub use sweeper::{run_deletion_sweeper, sweep as sweep_deletions};
+pub(crate) use write::reopen;
 pub use write::{follow_tasks_to, Deletion, UpdatedJob};
 
 use axum::http::StatusCode;

@@ -365,6 +365,25 @@ pub async fn command(
     .await
 }
 
+/// Error recovery's re-run of a failed job (`recovery::manual_recover`): failed → pending
+/// through the state machine, audited as `action`. The caller has made the tasks it re-runs
+/// pending first, so the retry's reset of failed and cancelled tasks finds none left over.
+pub(crate) async fn reopen(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    action: &'static str,
+    job: LockedJob,
+    reason: &str,
+) -> Result<UpdatedJob, JobError> {
+    let update = JobUpdate {
+        job_id: job.id,
+        status: Some(JobStatus::Pending),
+        detailed_status: None,
+        error_details: None,
+    };
+    apply_update(tx, actor, action, job, &update, Some(reason)).await
+}
+
 /// What `deleteJob` did.
 #[derive(Debug, Serialize)]
 #[serde(tag = "result", rename_all = "lowercase")]

@@ -2,6 +2,7 @@
 //! can only be valid; the checks that span fields are in each `check`.
 
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::conditions::Condition;
 use super::TypedRetry;
@@ -51,18 +52,49 @@ impl TryFrom<f64> for Factor {
 #[serde(tag = "action", content = "data", rename_all = "camelCase")]
 pub enum ErrorOperation {
     ConfigureRetry(ConfigureRetry),
+    ManualRecover(ManualRecover),
 }
 
 impl ErrorOperation {
     pub fn call(&self) -> ErrorCall {
         match self {
             ErrorOperation::ConfigureRetry(_) => ErrorCall::ConfigureRetry,
+            ErrorOperation::ManualRecover(_) => ErrorCall::ManualRecover,
         }
     }
 
     pub fn name(&self) -> &'static str {
         self.call().as_str()
     }
+
+    /// What the audit log names as the action's target.
+    pub fn target(&self) -> Option<String> {
+        match self {
+            ErrorOperation::ConfigureRetry(request) => Some(request.error_type.as_str().into()),
+            ErrorOperation::ManualRecover(request) => Some(request.error_record_id.to_string()),
+        }
+    }
+}
+
+/// `manualRecover`: `{error_record_id, recovery_options?}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualRecover {
+    pub error_record_id: Uuid,
+    pub recovery_options: Option<RecoveryOptions>,
+}
+
+/// Seed 004's options, each optional; `dry_run` beyond the seed answers what would run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryOptions {
+    /// Past the attempts the type or job allows (never past the ceiling).
+    pub force: Option<bool>,
+    /// Past the type's retry conditions.
+    pub ignore_conditions: Option<bool>,
+    /// Merged into the payload of every task that runs again.
+    pub custom_params: Option<serde_json::Map<String, serde_json::Value>>,
+    pub dry_run: Option<bool>,
 }
 
 /// `configureRetry`: `{error_type, config: RetryConfig}`.

@@ -7,10 +7,12 @@
 mod backoff;
 mod conditions;
 pub mod input;
+mod manual;
 mod store;
 
 pub use backoff::Backoff;
 pub use conditions::{Condition, FailureFacts};
+pub use manual::{manual_recover, Recovery, RerunTask};
 
 use std::collections::HashMap;
 
@@ -19,12 +21,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
 
 use self::input::{ConfigureRetry, ErrorOperation};
 use crate::model::{ErrorCall, ErrorRetryConfig, Permission, RetryCondition, Role};
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::failure::{DomainError, Failure, Refusal};
 use crate::server::input::InvalidInput;
+use crate::server::jobs::{JobError, JobScoped};
 
 /// A stored `RetryConfig`, checked, as the retry decision reads it.
 #[derive(Clone, Debug)]
@@ -41,8 +45,36 @@ pub enum RecoveryError {
     Invalid(#[from] InvalidInput),
     #[error("the {role} role may not do this (it needs {needs:?})")]
     Forbidden { role: Role, needs: Permission },
+    #[error("error record {0} not found")]
+    NotFound(Uuid),
+    /// The record's state, or its job's, does not allow it now.
+    #[error("{0}")]
+    Conflict(String),
+    /// Well formed, but not something this action can do (a script's record).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The job's own refusals (gone, a transition).
+    #[error(transparent)]
+    Job(#[from] JobError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl JobScoped for RecoveryError {
+    fn is_gone(&self) -> bool {
+        matches!(self, RecoveryError::Job(error) if error.is_gone())
+    }
+}
+
+impl RecoveryError {
+    /// A refusal the audit log records (403, 409).
+    fn is_refusal(&self) -> bool {
+        match self {
+            RecoveryError::Forbidden { .. } | RecoveryError::Conflict(_) => true,
+            RecoveryError::Job(error) => error.is_refusal(),
+            _ => false,
+        }
+    }
 }
 
 impl DomainError for RecoveryError {
@@ -53,6 +85,12 @@ impl DomainError for RecoveryError {
                 Refusal::new(StatusCode::BAD_REQUEST, message).field(error.field)
             }
             RecoveryError::Forbidden { .. } => Refusal::new(StatusCode::FORBIDDEN, message),
+            RecoveryError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, message),
+            RecoveryError::Conflict(_) => Refusal::new(StatusCode::CONFLICT, message),
+            RecoveryError::Unprocessable(_) => {
+                Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+            }
+            RecoveryError::Job(error) => return error.failure(),
             RecoveryError::Database(error) => return Failure::Database(error),
         }
         .into()
@@ -64,6 +102,7 @@ impl DomainError for RecoveryError {
 #[serde(untagged)]
 pub enum ErrorAnswer {
     Configured(ConfiguredRetry),
+    Recovered(Recovery),
 }
 
 #[derive(Debug, Serialize)]
@@ -82,19 +121,35 @@ pub async fn perform(
     actor: &Actor,
     operation: ErrorOperation,
 ) -> Result<ErrorAnswer, RecoveryError> {
-    let name = operation.name();
+    let (name, target) = (operation.name(), operation.target());
+    let result = run(pool, actor, operation).await;
+    if let Err(error) = &result {
+        if error.is_refusal() {
+            let why = error.to_string();
+            audit::record_refusal(pool, actor, name, target.as_deref(), &why).await;
+        }
+    }
+    result
+}
+
+async fn run(
+    pool: &PgPool,
+    actor: &Actor,
+    operation: ErrorOperation,
+) -> Result<ErrorAnswer, RecoveryError> {
     let needs = Permission::ActOnJobs;
     if !actor.may(needs) {
-        let error = RecoveryError::Forbidden {
+        return Err(RecoveryError::Forbidden {
             role: actor.role,
             needs,
-        };
-        audit::record_refusal(pool, actor, name, None, &error.to_string()).await;
-        return Err(error);
+        });
     }
     Ok(match operation {
         ErrorOperation::ConfigureRetry(request) => {
             ErrorAnswer::Configured(configure_retry(pool, actor, request).await?)
+        }
+        ErrorOperation::ManualRecover(request) => {
+            ErrorAnswer::Recovered(manual_recover(pool, actor, request).await?)
         }
     })
 }

@@ -136,3 +136,100 @@ pub(super) fn configured_retry() -> Value {
         ],
     )
 }
+
+pub(super) fn manual_recover() -> ActionDoc {
+    let flag = |about_it: &str| about(nullable(boolean()), about_it);
+    ActionDoc {
+        summary: "Run a failed dispatched job's work again from one error record (operator): the \
+                  record's task, everything downstream of it and whatever else the failure left \
+                  unfinished; completed tasks never. A job-level record re-runs every unfinished \
+                  task.",
+        data: strict(
+            &["error_record_id"],
+            vec![
+                ("error_record_id", uuid()),
+                (
+                    "recovery_options",
+                    nullable(strict(
+                        &[],
+                        vec![
+                            (
+                                "force",
+                                flag(&format!(
+                                    "Run the task although it used the attempts its type's config \
+                                     (else its job) allows; never past {} attempts.",
+                                    RECOVERY_LIMITS.attempts_ceiling
+                                )),
+                            ),
+                            (
+                                "ignore_conditions",
+                                flag("Run it although the type's retry_conditions do not hold."),
+                            ),
+                            (
+                                "custom_params",
+                                about(
+                                    nullable(json!({ "type": "object" })),
+                                    format!(
+                                        "Merged over the payload of every task that runs again \
+                                         (at most {} bytes each after).",
+                                        JOB_LIMITS.payload_bytes
+                                    ),
+                                ),
+                            ),
+                            (
+                                "dry_run",
+                                flag(
+                                    "Answer what would run, and change nothing (beyond the seed).",
+                                ),
+                            ),
+                        ],
+                    )),
+                ),
+            ],
+        ),
+        example: json!({
+            "error_record_id": JOB_ID,
+            "recovery_options": { "force": false, "ignore_conditions": false,
+                                  "custom_params": { "batch_size": 50 }, "dry_run": true },
+        }),
+    }
+}
+
+pub(super) fn recovery_answer() -> Value {
+    shape(
+        &[],
+        vec![
+            ("error_record_id", uuid()),
+            ("job_id", uuid()),
+            ("dry_run", boolean()),
+            (
+                "rerun",
+                list(shape(
+                    &[],
+                    vec![
+                        ("task_id", uuid()),
+                        ("name", string()),
+                        (
+                            "status",
+                            about(one_of(&TaskStatus::NAMES), "Before the re-run."),
+                        ),
+                        ("attempt", integer()),
+                        ("reason", one_of(&RerunReason::NAMES)),
+                    ],
+                )),
+            ),
+            (
+                "kept",
+                about(list(string()), "Completed tasks, left as they are."),
+            ),
+            ("recovery_status", one_of(&RecoveryStatus::NAMES)),
+            (
+                "recovery_attempts",
+                about(
+                    list(json!({ "type": "object" })),
+                    "[{timestamp, method, result, actor}], the newest last.",
+                ),
+            ),
+        ],
+    )
+}

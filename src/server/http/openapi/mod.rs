@@ -19,9 +19,9 @@ use crate::model::dispatch::codes::LEASE_EXPIRED;
 use crate::model::dispatch::{Finished, LeaseAnswer};
 use crate::model::{
     Call, ConditionField, ConditionOperator, DashboardFilter, ErrorCall, ErrorClass, HistorySort,
-    JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName, ReportStatus,
-    Role, SortOrder, StageState, TaskCall, TaskStatus, TriggerSource, JOB_LIMITS,
-    MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS, REPORT_LIMITS,
+    JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName, RecoveryStatus,
+    ReportStatus, RerunReason, Role, SortOrder, StageState, TaskCall, TaskStatus, TriggerSource,
+    JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS, REPORT_LIMITS,
 };
 use crate::server::dispatch::input::{MAX_BATCH, MAX_LOG_LINES, MAX_QUEUES, MAX_WAIT_MS};
 use crate::server::monitoring::live::REPLAY_MAX;
@@ -85,6 +85,7 @@ pub fn action_doc(call: Call) -> ActionDoc {
         Call::Task(TaskCall::FailTasks) => fail_tasks(),
         Call::Task(TaskCall::ReportMetrics) => report_metrics(),
         Call::Error(ErrorCall::ConfigureRetry) => configure_retry(),
+        Call::Error(ErrorCall::ManualRecover) => manual_recover(),
     }
 }
 
@@ -223,9 +224,9 @@ fn route_doc(method: &Method, path: &str) -> Option<RouteDoc> {
         ),
         ("POST", "/error-operations") => route(
             "Error recovery actions ({action, data})",
-            "Seed 004's error recovery (configureRetry), in the envelope and error shape of \
-             /job-operations. Needs an operator; every change is audited, and so is a refused \
-             (403) one.",
+            "Seed 004's error recovery (configureRetry, manualRecover), in the envelope and \
+             error shape of /job-operations. Needs an operator; every change is audited, and so \
+             is a refused (403, 409) one.",
             error_operations,
         ),
         ("GET", "/v1/jobs/{job_id}/events") => route(

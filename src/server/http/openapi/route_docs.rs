@@ -395,7 +395,16 @@ pub(super) fn error_operations() -> Value {
         "The caller's role is not operator or admin; an account whose password must change \
          first. {CROSS_SITE}"
     ));
+    responses["404"] = error("manualRecover: no such error record.");
+    responses["409"] = error(
+        "manualRecover: the record is recovered or a recovery of it is under way (of two \
+         concurrent recoveries, the second); its job is not failed or is reported; its task used \
+         its attempts (force) or its type's conditions do not hold (ignore_conditions).",
+    );
+    responses["410"] = error("manualRecover: the record's job was deleted.");
     responses["415"] = error("The body is not sent as `Content-Type: application/json`.");
+    responses["422"] =
+        error("manualRecover: a script's record, which its next successful report recovers.");
     operation
 }
 
