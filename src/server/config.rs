@@ -65,6 +65,8 @@ pub struct Config {
     /// `JOBDECK_RAW_RETENTION_DAYS` (default 7) and `JOBDECK_ROLLUP_RETENTION_DAYS` (default
     /// 400): how long raw metric samples and their rollups are kept.
     pub retention: Retention,
+    /// `JOBDECK_RETRY_BREAKER_FAILURES`, `JOBDECK_RETRY_BREAKER_WINDOW_SECS`.
+    pub breaker: crate::server::recovery::RetryBreaker,
 }
 
 /// How people sign in.
@@ -227,6 +229,23 @@ impl Config {
                 "JOBDECK_LEASE_SECS",
                 crate::server::dispatch::DEFAULT_LEASE.as_secs(),
             )?),
+            breaker: {
+                let default = crate::server::recovery::RetryBreaker::default();
+                crate::server::recovery::RetryBreaker {
+                    failures: number(
+                        "JOBDECK_RETRY_BREAKER_FAILURES",
+                        u64::from(default.failures),
+                    )?
+                    .clamp(1, u64::from(u32::MAX)) as u32,
+                    window: Duration::from_secs(
+                        number(
+                            "JOBDECK_RETRY_BREAKER_WINDOW_SECS",
+                            default.window.as_secs(),
+                        )?
+                        .max(1),
+                    ),
+                }
+            },
             retention: {
                 let kept = Retention::default();
                 Retention {

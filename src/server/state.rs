@@ -57,7 +57,7 @@ impl AppState {
             leptos_options,
             job_reports: JobReportBatcher::start(pool.clone(), config.batch),
             job_updates: ReportQueue::start(pool.clone()),
-            dispatch: Dispatcher::new(pool.clone(), config.lease, live.clone()),
+            dispatch: Dispatcher::new(pool.clone(), config.lease, config.breaker, live.clone()),
             live,
             pool,
             readiness: Readiness::default(),

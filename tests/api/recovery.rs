@@ -962,3 +962,67 @@ async fn spent_attempts_need_force_conditions_need_ignore_and_scripts_are_refuse
     .await;
     assert_eq!(status, 403);
 }
+
+/// Three TIMEOUTs within the window open the breaker: the retries decided next wait out the
+/// window instead of their (zero) interval, and say why; once the window has passed with no
+/// new failures, a retry is immediate again.
+#[sqlx::test]
+async fn the_breaker_pauses_a_retry_storm_and_closes_after_its_window(pool: PgPool) {
+    let mut config = test_config();
+    config.breaker = jobdeck::server::recovery::RetryBreaker {
+        failures: 3,
+        window: Duration::from_secs(2),
+    };
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let worker = app.client_as(Role::Worker).await;
+    let names: Vec<String> = (1..=6).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<Value> = names.iter().map(|n| json!({ "name": n })).collect();
+    let (status, body) = job_op(
+        &app,
+        "createJob",
+        json!({ "product_id": "p", "sending_group_id": "g", "driver": "dispatched", "queue": "rq",
+                "max_parallel_tasks": 6, "tasks": tasks,
+                "retry_config": { "max_attempts": 10, "retry_interval": 0,
+                                  "retry_on_errors": ["TIMEOUT"] } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let job: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+    let held = claim_in(&app, &worker, 6).await;
+    assert_eq!(held.len(), 6);
+    let wait_of = |name: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (f64, String)>(
+                "SELECT extract(epoch FROM not_before - now())::float8, message FROM job_tasks
+                 WHERE job_id = $1 AND name = $2",
+            )
+            .bind(job)
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    for name in &names {
+        finish(&app, &worker, named(&held, name), Some("TIMEOUT")).await;
+    }
+    for (i, name) in names.iter().enumerate() {
+        let (wait, message) = wait_of(name.clone()).await;
+        if i < 3 {
+            assert!(wait <= 0.0, "{name} waits {wait} s");
+            assert!(!message.contains("paused"), "{message}");
+        } else {
+            assert!(wait > 1.0, "{name} waits only {wait} s");
+            assert!(message.contains("retries of TIMEOUT paused"), "{message}");
+        }
+    }
+    // The window passes with no failure; the next one is retried at once again.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let held = claim_in(&app, &worker, 1).await;
+    assert_eq!(held.len(), 1);
+    let name = held[0]["name"].as_str().unwrap().to_string();
+    finish(&app, &worker, &held[0], Some("TIMEOUT")).await;
+    let (wait, message) = wait_of(name).await;
+    assert!(wait <= 0.0, "waits {wait} s: {message}");
+}

@@ -337,6 +337,7 @@ pub async fn finish(
     codes.sort_unstable();
     codes.dedup();
     let retry_configs = recovery::retry_configs(&mut tx, &codes).await?;
+    let open_breakers = dispatcher.breaker.open(&mut tx, &codes).await?;
     for finish in finishes.into_iter().filter(|_| !only_completions) {
         let task = tasks.get(&finish.task_id);
         let (Some(task), Some(job)) = (task, task.and_then(|t| jobs.get(&t.job_id))) else {
@@ -391,12 +392,22 @@ pub async fn finish(
             retry_configs.get(code),
             rand::random::<f64>(),
         );
+        let paused = open_breakers.contains(code);
+        let next = dispatcher.breaker.hold(next, paused);
         let result = match next {
             Next::Retry { after } => {
                 plan.retries.0.push(task.id);
                 plan.retries.1.push(after.as_secs_f64());
                 plan.retries.2.push(0);
-                plan.retries.3.push(format!("{code}: {message}"));
+                plan.retries.3.push(if paused {
+                    format!(
+                        "{code}: {message} (retries of {code} paused: {} failures within {} s)",
+                        dispatcher.breaker.failures,
+                        dispatcher.breaker.window.as_secs()
+                    )
+                } else {
+                    format!("{code}: {message}")
+                });
                 if after.is_zero() {
                     plan.released.insert(job.locked.id);
                 } else {

@@ -46,6 +46,8 @@ pub struct Dispatcher {
     /// Jobs whose state a call changed, for the live streams (`monitoring::live`).
     pub changes: JobChanges,
     pub lease: Duration,
+    /// Pauses the automatic retries of an error type that fails too often (`recovery`).
+    pub breaker: crate::server::recovery::RetryBreaker,
     /// Tasks this process handed out and finished, for `/metrics`.
     pub counts: std::sync::Arc<crate::server::telemetry::TaskCounts>,
     /// When this process last wrote each worker's row (`claim::seen`).
@@ -66,7 +68,12 @@ pub const SEEN_EVERY: Duration = Duration::from_secs(10);
 impl Dispatcher {
     /// `pool` is the portal's; the protocol's own pool is made like it (same database,
     /// size and timeouts).
-    pub fn new(pool: PgPool, lease: Duration, changes: JobChanges) -> Self {
+    pub fn new(
+        pool: PgPool,
+        lease: Duration,
+        breaker: crate::server::recovery::RetryBreaker,
+        changes: JobChanges,
+    ) -> Self {
         let options = pool
             .connect_options()
             .as_ref()
@@ -86,6 +93,7 @@ impl Dispatcher {
             wakeups: Wakeups::default(),
             changes,
             lease,
+            breaker,
             counts: Default::default(),
             seen: Default::default(),
         }

@@ -5,12 +5,14 @@
 //! later succeeds.
 
 mod backoff;
+mod breaker;
 mod conditions;
 pub mod input;
 mod manual;
 mod store;
 
 pub use backoff::Backoff;
+pub use breaker::RetryBreaker;
 pub use conditions::{Condition, FailureFacts};
 pub use manual::{manual_recover, Recovery, RerunTask};
 
