@@ -65,15 +65,19 @@ CREATE TABLE error_records (
     -- [{timestamp, method, result}], appended to, never rewritten.
     recovery_attempts jsonb NOT NULL DEFAULT '[]',
     recovered_at      timestamptz,
+    -- The attempt that succeeded, for a task's record recovered by its task.
+    recovered_attempt integer,
+    -- The worker that held the task when it failed.
+    worker_id         text,
     CONSTRAINT error_records_owner_check CHECK (num_nonnulls(job_id, job_status_id) = 1),
     CONSTRAINT error_records_task_check CHECK (task_id IS NULL OR job_id IS NOT NULL),
     CONSTRAINT error_records_recovered_check
         CHECK ((recovered_at IS NOT NULL) = (recovery_status = 'recovered'))
 );
 
--- Closing a record on success looks only at the open ones of that job, task or script.
-CREATE INDEX error_records_open_job_idx ON error_records (job_id)
-    WHERE job_id IS NOT NULL AND recovery_status IN ('pending', 'in_progress', 'failed');
+-- A job's records: closed with it, and read by analyzeErrors' job_ids. Closing a task's or a
+-- script's looks only at their open ones.
+CREATE INDEX error_records_job_at_idx ON error_records (job_id, at) WHERE job_id IS NOT NULL;
 CREATE INDEX error_records_open_task_idx ON error_records (task_id)
     WHERE task_id IS NOT NULL AND recovery_status IN ('pending', 'in_progress', 'failed');
 CREATE INDEX error_records_open_script_idx ON error_records (job_status_id, at)
@@ -89,10 +93,11 @@ CREATE FUNCTION error_records_from_job_errors() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO error_records (job_id, task_id, error_type, error_class, error_message,
-                               stack_trace, fingerprint, at, retry_count, recovery_status)
+                               stack_trace, fingerprint, at, retry_count, recovery_status,
+                               worker_id)
     SELECT e.job_id, t.id, e.code, e.class, e.message, e.stack,
            error_fingerprint(e.code, e.message), e.at, greatest(coalesce(t.attempt, 1) - 1, 0),
-           CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END
+           CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END, t.leased_by
     FROM added e
     JOIN jobs j ON j.id = e.job_id
     LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name;
@@ -127,20 +132,41 @@ CREATE TRIGGER job_reports_records AFTER INSERT ON job_reports
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT
     EXECUTE FUNCTION error_records_from_job_reports();
 
--- A task or job that completes recovers its records; a job that fails for good fails
--- the open ones. Row triggers with a WHEN, so the many updates that do not change a status
--- (heartbeats, counters) never call them.
-CREATE FUNCTION error_records_task_completed() RETURNS trigger
+-- A task that completes recovers its records, once per statement over the tasks it
+-- changed (job_tasks already keeps transition tables for its task counts, so this adds one
+-- call per statement, not per row); the finished tasks are counted per worker and hour for
+-- the failure rates of `analyzeErrors`.
+CREATE FUNCTION error_records_tasks_finished() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE error_records SET recovery_status = 'recovered', recovered_at = NEW.finished_at
-    WHERE task_id = NEW.id AND recovery_status IN ('pending', 'in_progress', 'failed');
+    UPDATE error_records e SET recovery_status = 'recovered', recovered_at = n.finished_at,
+                               recovered_attempt = n.attempt
+    FROM new_tasks n JOIN old_tasks o ON o.id = n.id
+    WHERE n.status = 'completed' AND o.status <> 'completed'
+      AND e.task_id = n.id AND e.recovery_status IN ('pending', 'in_progress', 'failed');
+    INSERT INTO worker_task_rollups AS w (hour, worker_id, completed, failed)
+    SELECT date_trunc('hour', n.finished_at), n.leased_by, count(*), 0
+    FROM new_tasks n JOIN old_tasks o ON o.id = n.id
+    WHERE n.status = 'completed' AND o.status <> 'completed'
+      AND n.leased_by IS NOT NULL AND n.finished_at IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (hour, worker_id) DO UPDATE SET completed = w.completed + EXCLUDED.completed;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER job_tasks_records AFTER UPDATE OF status ON job_tasks
-    FOR EACH ROW WHEN (NEW.status = 'completed' AND OLD.status <> 'completed')
-    EXECUTE FUNCTION error_records_task_completed();
+-- Per worker and hour, the attempts it completed (above) and failed (the records' trigger
+-- below): a worker's failure rate.
+CREATE TABLE worker_task_rollups (
+    hour      timestamptz NOT NULL,
+    worker_id text NOT NULL,
+    completed bigint NOT NULL,
+    failed    bigint NOT NULL,
+    PRIMARY KEY (hour, worker_id)
+);
+
+CREATE TRIGGER job_tasks_records AFTER UPDATE ON job_tasks
+    REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks FOR EACH STATEMENT
+    EXECUTE FUNCTION error_records_tasks_finished();
 
 CREATE FUNCTION error_records_job_finished() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -200,3 +226,91 @@ CREATE TABLE retry_configs (
     updated_by       text NOT NULL,
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
+
+-- `analyzeErrors` reads these, not the records: per hour (of the error), type and
+-- fingerprint, the errors and how they ended. Kept by statement triggers on error_records
+-- (keys in order, so two statements never wait on each other in a cycle); recovered and
+-- failed follow the records' status changes.
+CREATE TABLE error_rollups (
+    hour              timestamptz NOT NULL,
+    error_type        text NOT NULL,
+    fingerprint       text NOT NULL,
+    pattern           text NOT NULL,
+    errors            bigint NOT NULL,
+    recovered         bigint NOT NULL DEFAULT 0,
+    failed            bigint NOT NULL DEFAULT 0,
+    -- The recovered records that know the attempt that succeeded (a task's), and those
+    -- attempts summed: their mean.
+    attempted         bigint NOT NULL DEFAULT 0,
+    recovered_attempts bigint NOT NULL DEFAULT 0,
+    first_at          timestamptz NOT NULL,
+    last_at           timestamptz NOT NULL,
+    PRIMARY KEY (hour, error_type, fingerprint)
+);
+
+CREATE FUNCTION error_rollups_added() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO error_rollups AS r (hour, error_type, fingerprint, pattern, errors, recovered,
+                                    failed, attempted, recovered_attempts, first_at, last_at)
+    SELECT date_trunc('hour', a.at), a.error_type, a.fingerprint,
+           min(error_pattern(a.error_message)), count(*),
+           count(*) FILTER (WHERE a.recovery_status = 'recovered'),
+           count(*) FILTER (WHERE a.recovery_status = 'failed'),
+           count(a.recovered_attempt) FILTER (WHERE a.recovery_status = 'recovered'),
+           coalesce(sum(a.recovered_attempt) FILTER (WHERE a.recovery_status = 'recovered'), 0),
+           min(a.at), max(a.at)
+    FROM added a
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (hour, error_type, fingerprint) DO UPDATE SET
+        errors = r.errors + EXCLUDED.errors, recovered = r.recovered + EXCLUDED.recovered,
+        failed = r.failed + EXCLUDED.failed, attempted = r.attempted + EXCLUDED.attempted,
+        recovered_attempts = r.recovered_attempts + EXCLUDED.recovered_attempts,
+        first_at = least(r.first_at, EXCLUDED.first_at),
+        last_at = greatest(r.last_at, EXCLUDED.last_at);
+    INSERT INTO worker_task_rollups AS w (hour, worker_id, completed, failed)
+    SELECT date_trunc('hour', a.at), a.worker_id, 0, count(*)
+    FROM added a WHERE a.worker_id IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (hour, worker_id) DO UPDATE SET failed = w.failed + EXCLUDED.failed;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION error_rollups_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE error_rollups r SET
+        recovered = r.recovered + d.recovered, failed = r.failed + d.failed,
+        attempted = r.attempted + d.attempted, recovered_attempts = r.recovered_attempts + d.attempts
+    FROM (SELECT date_trunc('hour', n.at) AS hour, n.error_type, n.fingerprint,
+                 sum((n.recovery_status = 'recovered')::int - (o.recovery_status = 'recovered')::int) AS recovered,
+                 sum((n.recovery_status = 'failed')::int - (o.recovery_status = 'failed')::int) AS failed,
+                 sum((n.recovery_status = 'recovered' AND n.recovered_attempt IS NOT NULL)::int
+                     - (o.recovery_status = 'recovered' AND o.recovered_attempt IS NOT NULL)::int) AS attempted,
+                 sum(CASE WHEN n.recovery_status = 'recovered' THEN coalesce(n.recovered_attempt, 0) ELSE 0 END
+                     - CASE WHEN o.recovery_status = 'recovered' THEN coalesce(o.recovered_attempt, 0) ELSE 0 END) AS attempts
+          FROM new_records n JOIN old_records o ON o.id = n.id
+          WHERE n.recovery_status <> o.recovery_status
+             OR n.recovered_attempt IS DISTINCT FROM o.recovered_attempt
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3) d
+    WHERE r.hour = d.hour AND r.error_type = d.error_type AND r.fingerprint = d.fingerprint;
+    RETURN NULL;
+END $$;
+
+-- What exists already (the backfill above), before the triggers that keep it.
+INSERT INTO error_rollups (hour, error_type, fingerprint, pattern, errors, recovered, failed,
+                           attempted, recovered_attempts, first_at, last_at)
+SELECT date_trunc('hour', at), error_type, fingerprint, min(error_pattern(error_message)),
+       count(*), count(*) FILTER (WHERE recovery_status = 'recovered'),
+       count(*) FILTER (WHERE recovery_status = 'failed'), 0, 0,
+       min(at), max(at)
+FROM error_records GROUP BY 1, 2, 3;
+
+CREATE TRIGGER error_records_rollup_insert AFTER INSERT ON error_records
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION error_rollups_added();
+CREATE TRIGGER error_records_rollup_update AFTER UPDATE ON error_records
+    REFERENCING OLD TABLE AS old_records NEW TABLE AS new_records FOR EACH STATEMENT
+    EXECUTE FUNCTION error_rollups_changed();
+
+-- A worker's failures in a period (`analyzeErrors`'s shares by worker).
+CREATE INDEX error_records_worker_at_idx ON error_records (worker_id, at) WHERE worker_id IS NOT NULL;

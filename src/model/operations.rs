@@ -40,6 +40,7 @@ wire_enum! {
     pub enum ErrorCall ("error operation") {
         ConfigureRetry = "configureRetry",
         ManualRecover = "manualRecover",
+        AnalyzeErrors = "analyzeErrors",
     }
 }
 

@@ -119,6 +119,9 @@ pub struct RecoveryLimits {
     pub max_in_values: usize,
     /// Characters of a condition's text value or pattern.
     pub value_chars: usize,
+    /// `analyzeErrors`: error types or job ids in one call, and the longest period.
+    pub max_filter_values: usize,
+    pub max_period_days: i64,
 }
 
 pub const RECOVERY_LIMITS: RecoveryLimits = RecoveryLimits {
@@ -129,4 +132,6 @@ pub const RECOVERY_LIMITS: RecoveryLimits = RecoveryLimits {
     max_conditions: 20,
     max_in_values: 100,
     value_chars: 500,
+    max_filter_values: 50,
+    max_period_days: 400,
 };

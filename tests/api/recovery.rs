@@ -844,6 +844,8 @@ async fn a_diamonds_failed_branch_is_rerun_with_its_downstream_and_nothing_else(
     assert_eq!(audited[1].0, record.to_string());
     assert_eq!(audited[1].1["rerun"], json!(["b", "d"]));
 
+    assert_rollups_match_records(&pool).await;
+
     // A recovered record is not recovered again.
     let (status, body) = error_op(&app, "manualRecover", options(false)).await;
     assert_eq!(status, 409, "{body}");
@@ -1025,4 +1027,315 @@ async fn the_breaker_pauses_a_retry_storm_and_closes_after_its_window(pool: PgPo
     finish(&app, &worker, &held[0], Some("TIMEOUT")).await;
     let (wait, message) = wait_of(name).await;
     assert!(wait <= 0.0, "waits {wait} s: {message}");
+}
+
+/// The rollups agree with the records they sum, whatever changed the records since.
+async fn assert_rollups_match_records(pool: &PgPool) {
+    let query = |sql: &str| {
+        let pool = pool.clone();
+        let sql = sql.to_string();
+        async move {
+            let rows: Vec<(String, String, i64, i64, i64, i64)> =
+                sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();
+            rows
+        }
+    };
+    let from_records = query(
+        "SELECT error_type, fingerprint, count(*),
+                count(*) FILTER (WHERE recovery_status = 'recovered'),
+                count(*) FILTER (WHERE recovery_status = 'failed'),
+                coalesce(sum(recovered_attempt) FILTER (WHERE recovery_status = 'recovered'), 0)
+         FROM error_records GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .await;
+    let from_rollups = query(
+        "SELECT error_type, fingerprint, sum(errors)::int8, sum(recovered)::int8, sum(failed)::int8,
+                sum(recovered_attempts)::int8
+         FROM error_rollups GROUP BY 1, 2 HAVING sum(errors) > 0 ORDER BY 1, 2",
+    )
+    .await;
+    assert_eq!(from_rollups, from_records);
+}
+
+struct Seeded {
+    job: usize,
+    error_type: &'static str,
+    message: String,
+    at: chrono::DateTime<chrono::Utc>,
+    status: &'static str,
+    attempt: Option<i32>,
+    worker: Option<&'static str>,
+}
+
+/// A week of errors (and the week before, and one record outside both) written into
+/// `error_records`, then moved to their final statuses; every figure of `analyzeErrors` is
+/// computed here from the same list.
+#[sqlx::test]
+async fn analyze_errors_figures_equal_the_records_counted_here(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = job_op(
+            &app,
+            "createJob",
+            json!({ "product_id": "p", "sending_group_id": "g" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        jobs.push(
+            body["data"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+        );
+    }
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
+    let hour = chrono::Duration::hours(1);
+    let mut seeded = Vec::new();
+    // This week: 60 TIMEOUTs (48 recovered at attempt 2 or 3, 6 failed, 6 pending), 25
+    // PARSE_ERRORs all failed, mostly on w-3; the week before: 20 TIMEOUTs, 30 PARSE_ERRORs.
+    for i in 0..60 {
+        seeded.push(Seeded {
+            job: i % 2,
+            error_type: "TIMEOUT",
+            message: format!("feed {i} timed out after {} s", 10 + i),
+            at: start + hour * (i as i32 * 2),
+            status: if i < 48 {
+                "recovered"
+            } else if i < 54 {
+                "failed"
+            } else {
+                "pending"
+            },
+            attempt: (i < 48).then_some(2 + (i % 2) as i32),
+            worker: Some(if i % 3 == 0 { "w-1" } else { "w-2" }),
+        });
+    }
+    for i in 0..25 {
+        seeded.push(Seeded {
+            job: 0,
+            error_type: "PARSE_ERROR",
+            message: format!("bad row {i} in /in/file-{i}.csv"),
+            at: start + hour * (i * 5 + 1),
+            status: "failed",
+            attempt: None,
+            worker: Some("w-3"),
+        });
+    }
+    for i in 0..20 {
+        seeded.push(Seeded {
+            job: 1,
+            error_type: "TIMEOUT",
+            message: format!("feed {i} timed out after 5 s"),
+            at: start - hour * (i + 1),
+            status: "recovered",
+            attempt: Some(2),
+            worker: None,
+        });
+    }
+    for i in 0..30 {
+        seeded.push(Seeded {
+            job: 1,
+            error_type: "PARSE_ERROR",
+            message: format!("bad row {i} in /in/old.csv"),
+            at: start - hour * (i + 1),
+            status: "failed",
+            attempt: None,
+            worker: None,
+        });
+    }
+    seeded.push(Seeded {
+        job: 0,
+        error_type: "TIMEOUT",
+        message: "long ago".into(),
+        at: start - chrono::Duration::days(30),
+        status: "pending",
+        attempt: None,
+        worker: None,
+    });
+    let mut ids = Vec::new();
+    for s in &seeded {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO error_records (job_id, error_type, error_class, error_message, fingerprint,
+                                        at, worker_id)
+             VALUES ($1, $2, 'unknown', $3, error_fingerprint($2, $3), $4, $5) RETURNING id",
+        )
+        .bind(jobs[s.job])
+        .bind(s.error_type)
+        .bind(&s.message)
+        .bind(s.at)
+        .bind(s.worker)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    // Their ends, in one statement, as the triggers of a finishing call would write them.
+    let statuses: Vec<&str> = seeded.iter().map(|s| s.status).collect();
+    let attempts: Vec<Option<i32>> = seeded.iter().map(|s| s.attempt).collect();
+    sqlx::query(
+        "UPDATE error_records e SET recovery_status = u.status, recovered_attempt = u.attempt,
+                recovered_at = CASE WHEN u.status = 'recovered' THEN now() END
+         FROM unnest($1::uuid[], $2::text[], $3::int4[]) AS u(id, status, attempt)
+         WHERE e.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&attempts)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_rollups_match_records(&pool).await;
+
+    let end = start + chrono::Duration::days(7);
+    let period = json!({ "start": start, "end": end });
+    let (status, body) = error_op(&app, "analyzeErrors", json!({ "period": period })).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    let in_period = |s: &&Seeded| s.at >= start && s.at < end;
+    let before = |s: &&Seeded| s.at >= start - chrono::Duration::days(7) && s.at < start;
+    assert_eq!(
+        data["total_errors"],
+        seeded.iter().filter(in_period).count()
+    );
+    assert_eq!(
+        data["previous_total_errors"],
+        seeded.iter().filter(before).count()
+    );
+    for t in ["TIMEOUT", "PARSE_ERROR"] {
+        let now: Vec<&Seeded> = seeded
+            .iter()
+            .filter(in_period)
+            .filter(|s| s.error_type == t)
+            .collect();
+        let figures = data["by_type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["error_type"] == t)
+            .unwrap();
+        let recovered = now.iter().filter(|s| s.status == "recovered").count() as f64;
+        let failed = now.iter().filter(|s| s.status == "failed").count() as f64;
+        assert_eq!(figures["count"], now.len(), "{t}");
+        assert_eq!(figures["recovered"], recovered as i64, "{t}");
+        assert_eq!(figures["failed"], failed as i64, "{t}");
+        assert_eq!(
+            figures["previous"],
+            seeded
+                .iter()
+                .filter(before)
+                .filter(|s| s.error_type == t)
+                .count()
+        );
+        let rate = figures["recovery_rate"].as_f64().unwrap();
+        assert!(
+            (rate - recovered / (recovered + failed)).abs() < 1e-9,
+            "{t}: {rate}"
+        );
+        if t == "TIMEOUT" {
+            let attempts: Vec<i32> = now.iter().filter_map(|s| s.attempt).collect();
+            let mean = attempts.iter().sum::<i32>() as f64 / attempts.len() as f64;
+            let got = figures["mean_attempts_to_recover"].as_f64().unwrap();
+            assert!((got - mean).abs() < 1e-9, "{got} vs {mean}");
+            assert_eq!(figures["trend"], "rising", "60 against 20");
+        } else {
+            assert_eq!(figures["mean_attempts_to_recover"], Value::Null);
+            assert_eq!(figures["trend"], "steady", "25 against 30");
+        }
+    }
+    // Patterns: the numbers and paths differ, so each type is one pattern here.
+    let patterns = data["patterns"].as_array().unwrap();
+    assert_eq!(patterns.len(), 2, "{patterns:?}");
+    assert_eq!(patterns[0]["error_type"], "TIMEOUT");
+    assert_eq!(patterns[0]["pattern"], "feed <n> timed out after <n> s");
+    assert_eq!(patterns[0]["count"], 60);
+    assert_eq!(patterns[0]["first_at"], json!(start));
+    assert_eq!(patterns[1]["pattern"], "bad row <n> in <path>");
+    let share = patterns[1]["share"].as_f64().unwrap();
+    assert!((share - 25.0 / 85.0).abs() < 1e-9);
+    // Workers: w-3 failed 25 of 85, w-2 40, w-1 20 (no completions here, so a rate of 1).
+    let workers = data["by_worker"].as_array().unwrap();
+    let failed_of =
+        |w: &str| workers.iter().find(|f| f["worker_id"] == w).unwrap()["failed"].clone();
+    assert_eq!(failed_of("w-1"), 20);
+    assert_eq!(failed_of("w-2"), 40);
+    assert_eq!(failed_of("w-3"), 25);
+    // Suggestions, each with its figures.
+    let texts: Vec<&str> = data["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    let has = |needle: &str| texts.iter().any(|t| t.contains(needle));
+    assert!(
+        has("TIMEOUT recovered in 89 % of 54 cases, after 2.5 attempts"),
+        "{texts:?}"
+    );
+    assert!(has("PARSE_ERROR never recovered in 25 cases"), "{texts:?}");
+    assert!(has("TIMEOUT rose from 20 to 60 errors"), "{texts:?}");
+    let proposed = data["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "retry_with_backoff")
+        .unwrap()["proposed_config"]
+        .clone();
+    // The proposed config is one configureRetry takes as it is.
+    let (status, body) = error_op(
+        &app,
+        "configureRetry",
+        json!({ "error_type": "TIMEOUT", "config": proposed }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // One job's records, and one type.
+    let (status, body) = error_op(
+        &app,
+        "analyzeErrors",
+        json!({ "period": period, "job_ids": [jobs[0]], "error_types": ["PARSE_ERROR"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["total_errors"], 25);
+    assert_eq!(body["data"]["previous_total_errors"], 0);
+    assert_eq!(body["data"]["by_job_kind"], json!([]));
+    let (status, body) = error_op(
+        &app,
+        "analyzeErrors",
+        json!({ "period": period, "job_ids": [jobs[1]] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["total_errors"], 30,
+        "job 1 has half the TIMEOUTs of this week"
+    );
+    // Without a period: the last 30 days (none of the above).
+    let (status, body) = error_op(&app, "analyzeErrors", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    for (data, field) in [
+        (
+            json!({ "period": { "start": end, "end": start } }),
+            "data.period",
+        ),
+        (
+            json!({ "period": { "start": start - chrono::Duration::days(401), "end": start } }),
+            "data.period",
+        ),
+        (json!({ "error_types": vec!["X"; 51] }), "data.error_types"),
+        (json!({ "period": { "start": start } }), "data.period"),
+        (json!({ "job_ids": ["x"] }), "data.job_ids[0]"),
+        (json!({ "group_by": "type" }), "data.group_by"),
+    ] {
+        let (status, body) = error_op(&app, "analyzeErrors", data.clone()).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{data}: {body}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The bodies of `POST /error-operations` as seed 004 prints them, parsed into values that
 //! can only be valid; the checks that span fields are in each `check`.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -53,6 +54,7 @@ impl TryFrom<f64> for Factor {
 pub enum ErrorOperation {
     ConfigureRetry(ConfigureRetry),
     ManualRecover(ManualRecover),
+    AnalyzeErrors(AnalyzeErrors),
 }
 
 impl ErrorOperation {
@@ -60,6 +62,7 @@ impl ErrorOperation {
         match self {
             ErrorOperation::ConfigureRetry(_) => ErrorCall::ConfigureRetry,
             ErrorOperation::ManualRecover(_) => ErrorCall::ManualRecover,
+            ErrorOperation::AnalyzeErrors(_) => ErrorCall::AnalyzeErrors,
         }
     }
 
@@ -72,7 +75,65 @@ impl ErrorOperation {
         match self {
             ErrorOperation::ConfigureRetry(request) => Some(request.error_type.as_str().into()),
             ErrorOperation::ManualRecover(request) => Some(request.error_record_id.to_string()),
+            ErrorOperation::AnalyzeErrors(_) => None,
         }
+    }
+}
+
+/// `analyzeErrors`: `{period?: {start, end}, error_types?, job_ids?}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeErrors {
+    pub period: Option<Period>,
+    #[serde(default)]
+    pub error_types: Vec<Name>,
+    #[serde(default)]
+    pub job_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl AnalyzeErrors {
+    pub fn check(&self) -> Result<(), InvalidInput> {
+        let max = RECOVERY_LIMITS.max_filter_values;
+        for (field, len) in [
+            ("data.error_types", self.error_types.len()),
+            ("data.job_ids", self.job_ids.len()),
+        ] {
+            if len > max {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("at most {max} values, got {len}"),
+                ));
+            }
+        }
+        if let Some(period) = &self.period {
+            if period.start >= period.end {
+                return Err(InvalidInput::new(
+                    "data.period",
+                    format!(
+                        "start ({}) must be before end ({})",
+                        period.start, period.end
+                    ),
+                ));
+            }
+            let days = (period.end - period.start).num_days();
+            if days > RECOVERY_LIMITS.max_period_days {
+                return Err(InvalidInput::new(
+                    "data.period",
+                    format!(
+                        "at most {} days, got {days}",
+                        RECOVERY_LIMITS.max_period_days
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //! every task and job failure and every script's error report, and close when that work
 //! later succeeds.
 
+mod analyze;
 mod backoff;
 mod breaker;
 mod conditions;
@@ -11,6 +12,7 @@ pub mod input;
 mod manual;
 mod store;
 
+pub use analyze::{analyze_errors, Analysis};
 pub use backoff::Backoff;
 pub use breaker::RetryBreaker;
 pub use conditions::{Condition, FailureFacts};
@@ -105,6 +107,7 @@ impl DomainError for RecoveryError {
 pub enum ErrorAnswer {
     Configured(ConfiguredRetry),
     Recovered(Recovery),
+    Analysis(Box<Analysis>),
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +155,9 @@ async fn run(
         }
         ErrorOperation::ManualRecover(request) => {
             ErrorAnswer::Recovered(manual_recover(pool, actor, request).await?)
+        }
+        ErrorOperation::AnalyzeErrors(request) => {
+            ErrorAnswer::Analysis(Box::new(analyze_errors(pool, request).await?))
         }
     })
 }

@@ -56,3 +56,93 @@ pub const START_RECOVERY_SQL: &str = "
     UPDATE error_records SET recovery_status = $2, recovery_attempts = recovery_attempts || $3
     WHERE id = $1
     RETURNING recovery_status, recovery_attempts";
+
+/// Per error type over the period (`$1`, `$2`) and the one before it (`$3`), from the hourly
+/// rollups; `$4` the types asked for (empty: all). Largest first, at most 200 types, each
+/// row with the period's total over every type.
+pub const TYPES_FROM_ROLLUPS_SQL: &str = "
+    WITH t AS (
+        SELECT error_type,
+               coalesce(sum(errors) FILTER (WHERE hour >= $1), 0)::int8 AS errors,
+               coalesce(sum(recovered) FILTER (WHERE hour >= $1), 0)::int8 AS recovered,
+               coalesce(sum(failed) FILTER (WHERE hour >= $1), 0)::int8 AS failed,
+               coalesce(sum(attempted) FILTER (WHERE hour >= $1), 0)::int8 AS attempted,
+               coalesce(sum(recovered_attempts) FILTER (WHERE hour >= $1), 0)::int8 AS recovered_attempts,
+               coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous
+        FROM error_rollups
+        WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
+        GROUP BY error_type
+    )
+    SELECT *, sum(errors) OVER ()::int8 AS total, sum(previous) OVER ()::int8 AS previous_total
+    FROM t ORDER BY errors DESC, error_type LIMIT 200";
+
+/// The same per fingerprint, the 20 largest of the period.
+pub const PATTERNS_FROM_ROLLUPS_SQL: &str = "
+    SELECT error_type, fingerprint, min(pattern) AS pattern,
+           coalesce(sum(errors) FILTER (WHERE hour >= $1), 0)::int8 AS errors,
+           coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous,
+           min(first_at) FILTER (WHERE hour >= $1) AS first_at,
+           max(last_at) FILTER (WHERE hour >= $1) AS last_at
+    FROM error_rollups
+    WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
+    GROUP BY error_type, fingerprint
+    HAVING sum(errors) FILTER (WHERE hour >= $1) > 0
+    ORDER BY errors DESC, fingerprint LIMIT 20";
+
+/// For `job_ids` (`$5`): the same two answers from those jobs' records.
+pub const TYPES_FROM_RECORDS_SQL: &str = "
+    WITH t AS (
+        SELECT error_type,
+               count(*) FILTER (WHERE at >= $1)::int8 AS errors,
+               count(*) FILTER (WHERE at >= $1 AND recovery_status = 'recovered')::int8 AS recovered,
+               count(*) FILTER (WHERE at >= $1 AND recovery_status = 'failed')::int8 AS failed,
+               count(recovered_attempt) FILTER (WHERE at >= $1 AND recovery_status = 'recovered')::int8 AS attempted,
+               coalesce(sum(recovered_attempt) FILTER (WHERE at >= $1 AND recovery_status = 'recovered'), 0)::int8 AS recovered_attempts,
+               count(*) FILTER (WHERE at < $1)::int8 AS previous
+        FROM error_records
+        WHERE job_id = ANY($5) AND at >= $3 AND at < $2
+          AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
+        GROUP BY error_type
+    )
+    SELECT *, sum(errors) OVER ()::int8 AS total, sum(previous) OVER ()::int8 AS previous_total
+    FROM t ORDER BY errors DESC, error_type LIMIT 200";
+
+pub const PATTERNS_FROM_RECORDS_SQL: &str = "
+    SELECT error_type, fingerprint, min(error_pattern(error_message)) AS pattern,
+           count(*) FILTER (WHERE at >= $1)::int8 AS errors,
+           count(*) FILTER (WHERE at < $1)::int8 AS previous,
+           min(at) FILTER (WHERE at >= $1) AS first_at,
+           max(at) FILTER (WHERE at >= $1) AS last_at
+    FROM error_records
+    WHERE job_id = ANY($5) AND at >= $3 AND at < $2
+      AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
+    GROUP BY error_type, fingerprint
+    HAVING count(*) FILTER (WHERE at >= $1) > 0
+    ORDER BY errors DESC, fingerprint LIMIT 20";
+
+/// Attempts completed and failed per worker in the period, the 20 with most failures, each
+/// with the failures of every worker.
+pub const WORKERS_SQL: &str = "
+    WITH w AS (
+        SELECT worker_id, sum(completed)::int8 AS completed, sum(failed)::int8 AS failed
+        FROM worker_task_rollups WHERE hour >= $1 AND hour < $2
+        GROUP BY worker_id
+    )
+    SELECT *, sum(failed) OVER ()::int8 AS all_failed FROM w
+    ORDER BY failed DESC, worker_id LIMIT 20";
+
+/// The types that have a stored retry config.
+pub const CONFIGURED_TYPES_SQL: &str =
+    "SELECT error_type FROM retry_configs WHERE error_type = ANY($1)";
+
+/// For `job_ids`: the failures per worker among those jobs' records (their completions are
+/// not kept per job).
+pub const WORKERS_FROM_RECORDS_SQL: &str = "
+    WITH w AS (
+        SELECT worker_id, 0::int8 AS completed, count(*)::int8 AS failed
+        FROM error_records
+        WHERE job_id = ANY($3) AND worker_id IS NOT NULL AND at >= $1 AND at < $2
+        GROUP BY worker_id
+    )
+    SELECT *, sum(failed) OVER ()::int8 AS all_failed FROM w
+    ORDER BY failed DESC, worker_id LIMIT 20";

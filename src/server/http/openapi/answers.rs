@@ -28,6 +28,7 @@ pub(super) fn answer(call: Call) -> (u16, Value) {
         Call::Task(TaskCall::CompleteTasks | TaskCall::FailTasks) => (200, finish_answer()),
         Call::Error(ErrorCall::ConfigureRetry) => (200, configured_retry()),
         Call::Error(ErrorCall::ManualRecover) => (200, recovery_answer()),
+        Call::Error(ErrorCall::AnalyzeErrors) => (200, analysis_answer()),
         Call::Task(TaskCall::ReportMetrics) => (
             200,
             shape(&[], vec![("job_id", uuid()), ("stored", integer())]),

@@ -233,3 +233,156 @@ pub(super) fn recovery_answer() -> Value {
         ],
     )
 }
+
+pub(super) fn analyze_errors() -> ActionDoc {
+    let max = RECOVERY_LIMITS.max_filter_values;
+    ActionDoc {
+        summary: "What failed in a period and how it ended, against the period before it of equal \
+                  length: patterns by fingerprint, figures per error type, job kind and worker, \
+                  and suggestions stating their figures (operator). Read in whole hours from \
+                  hourly rollups.",
+        data: strict(
+            &[],
+            vec![
+                (
+                    "period",
+                    about(
+                        nullable(strict(
+                            &["start", "end"],
+                            vec![("start", time()), ("end", time())],
+                        )),
+                        format!(
+                            "Start before end, at most {} days; the last 30 days when left out.",
+                            RECOVERY_LIMITS.max_period_days
+                        ),
+                    ),
+                ),
+                ("error_types", array(name(), 0, max)),
+                (
+                    "job_ids",
+                    about(
+                        array(uuid(), 0, max),
+                        "Only these jobs' records (read from the records; by_job_kind is empty \
+                         and by_worker has no completions).",
+                    ),
+                ),
+            ],
+        ),
+        example: json!({
+            "period": { "start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z" },
+            "error_types": ["TIMEOUT", "PARSE_ERROR"],
+            "job_ids": [],
+        }),
+    }
+}
+
+pub(super) fn analysis_answer() -> Value {
+    let span = || shape(&[], vec![("start", time()), ("end", time())]);
+    let trend = || one_of(&["new", "rising", "falling", "steady"]);
+    let rate = || nullable(number());
+    shape(
+        &[],
+        vec![
+            ("period", span()),
+            ("previous_period", span()),
+            ("total_errors", integer()),
+            ("previous_total_errors", integer()),
+            (
+                "patterns",
+                about(
+                    list(shape(
+                        &[],
+                        vec![
+                            ("error_type", string()),
+                            ("fingerprint", string()),
+                            ("pattern", string()),
+                            ("count", integer()),
+                            ("share", number()),
+                            ("previous", integer()),
+                            ("first_at", nullable(time())),
+                            ("last_at", nullable(time())),
+                            ("trend", trend()),
+                        ],
+                    )),
+                    "The 20 largest.",
+                ),
+            ),
+            (
+                "by_type",
+                list(shape(
+                    &[],
+                    vec![
+                        ("error_type", string()),
+                        ("count", integer()),
+                        ("share", number()),
+                        ("previous", integer()),
+                        ("trend", trend()),
+                        ("recovered", integer()),
+                        ("failed", integer()),
+                        ("recovery_rate", rate()),
+                        ("mean_attempts_to_recover", rate()),
+                    ],
+                )),
+            ),
+            (
+                "by_job_kind",
+                list(shape(
+                    &[],
+                    vec![
+                        ("kind", one_of(&JobKind::NAMES)),
+                        ("finished", integer()),
+                        ("failure_rate", rate()),
+                    ],
+                )),
+            ),
+            (
+                "by_worker",
+                list(shape(
+                    &[],
+                    vec![
+                        ("worker_id", string()),
+                        ("failed", integer()),
+                        ("completed", integer()),
+                        ("failure_rate", rate()),
+                        ("share_of_failures", number()),
+                    ],
+                )),
+            ),
+            (
+                "suggestions",
+                list(shape(
+                    &[],
+                    vec![
+                        (
+                            "kind",
+                            one_of(&[
+                                "retry_with_backoff",
+                                "stop_retrying",
+                                "check_worker",
+                                "rising_errors",
+                            ]),
+                        ),
+                        ("error_type", nullable(string())),
+                        ("worker_id", nullable(string())),
+                        ("text", string()),
+                        ("proposed_config", nullable(configured_retry_config())),
+                    ],
+                )),
+            ),
+        ],
+    )
+}
+
+fn configured_retry_config() -> Value {
+    shape(
+        &[],
+        vec![
+            ("error_type", string()),
+            ("max_attempts", integer()),
+            ("initial_delay", number()),
+            ("max_delay", number()),
+            ("backoff_factor", number()),
+            ("retry_conditions", list(retry_condition(true))),
+        ],
+    )
+}

@@ -86,6 +86,7 @@ pub fn action_doc(call: Call) -> ActionDoc {
         Call::Task(TaskCall::ReportMetrics) => report_metrics(),
         Call::Error(ErrorCall::ConfigureRetry) => configure_retry(),
         Call::Error(ErrorCall::ManualRecover) => manual_recover(),
+        Call::Error(ErrorCall::AnalyzeErrors) => analyze_errors(),
     }
 }
 
@@ -224,7 +225,7 @@ fn route_doc(method: &Method, path: &str) -> Option<RouteDoc> {
         ),
         ("POST", "/error-operations") => route(
             "Error recovery actions ({action, data})",
-            "Seed 004's error recovery (configureRetry, manualRecover), in the envelope and \
+            "Seed 004's error recovery (configureRetry, manualRecover, analyzeErrors), in the envelope and \
              error shape of /job-operations. Needs an operator; every change is audited, and so \
              is a refused (403, 409) one.",
             error_operations,
