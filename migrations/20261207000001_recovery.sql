@@ -87,20 +87,35 @@ CREATE INDEX error_records_at_idx ON error_records (at DESC, id DESC);
 CREATE INDEX error_records_type_at_idx ON error_records (error_type, at DESC);
 CREATE INDEX error_records_fingerprint_at_idx ON error_records (fingerprint, at DESC);
 
--- One statement per batch of errors (the callers insert many rows at once). An error that
--- arrives with its job's final failure (`updateBatchJob` to failed) is failed at once.
+-- One statement per batch of errors (the callers insert many rows at once). A record's
+-- status starts from where its work already is, as the statement that reported the error
+-- may have moved it first (`updateBatchJob` to failed with error_details; `updateTasks`
+-- to completed with them): recovered with a completed task or job, failed with an ended
+-- job, else pending. A worker that shut down (WORKER_SHUTDOWN, `model::dispatch::codes`)
+-- gave its task back: not a failure of the work, so no record.
+CREATE FUNCTION error_record_status(job_status text, task_status text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN job_status = 'completed' OR task_status = 'completed' THEN 'recovered'
+                WHEN job_status IN ('failed', 'cancelled') THEN 'failed'
+                ELSE 'pending' END
+$$;
+
 CREATE FUNCTION error_records_from_job_errors() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO error_records (job_id, task_id, error_type, error_class, error_message,
                                stack_trace, fingerprint, at, retry_count, recovery_status,
-                               worker_id)
+                               recovered_at, recovered_attempt, worker_id)
     SELECT e.job_id, t.id, e.code, e.class, e.message, e.stack,
            error_fingerprint(e.code, e.message), e.at, greatest(coalesce(t.attempt, 1) - 1, 0),
-           CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END, t.leased_by
+           s.status, CASE WHEN s.status = 'recovered' THEN coalesce(t.finished_at, j.finished_at, now()) END,
+           CASE WHEN s.status = 'recovered' AND t.status = 'completed' THEN t.attempt END,
+           t.leased_by
     FROM added e
     JOIN jobs j ON j.id = e.job_id
-    LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name;
+    LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name
+    CROSS JOIN LATERAL (SELECT error_record_status(j.status, t.status) AS status) s
+    WHERE e.code <> 'WORKER_SHUTDOWN';
     RETURN NULL;
 END $$;
 
@@ -144,24 +159,30 @@ BEGIN
     FROM new_tasks n JOIN old_tasks o ON o.id = n.id
     WHERE n.status = 'completed' AND o.status <> 'completed'
       AND e.task_id = n.id AND e.recovery_status IN ('pending', 'in_progress', 'failed');
-    INSERT INTO worker_task_rollups AS w (hour, worker_id, completed, failed)
+    INSERT INTO worker_rollup_deltas (hour, worker_id, completed, failed)
     SELECT date_trunc('hour', n.finished_at), n.leased_by, count(*), 0
     FROM new_tasks n JOIN old_tasks o ON o.id = n.id
     WHERE n.status = 'completed' AND o.status <> 'completed'
       AND n.leased_by IS NOT NULL AND n.finished_at IS NOT NULL
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (hour, worker_id) DO UPDATE SET completed = w.completed + EXCLUDED.completed;
+    GROUP BY 1, 2;
     RETURN NULL;
 END $$;
 
 -- Per worker and hour, the attempts it completed (above) and failed (the records' trigger
--- below): a worker's failure rate.
+-- below): a worker's failure rate. Written as deltas, like every rollup here (below).
 CREATE TABLE worker_task_rollups (
     hour      timestamptz NOT NULL,
     worker_id text NOT NULL,
     completed bigint NOT NULL,
     failed    bigint NOT NULL,
     PRIMARY KEY (hour, worker_id)
+);
+CREATE TABLE worker_rollup_deltas (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hour      timestamptz NOT NULL,
+    worker_id text NOT NULL,
+    completed bigint NOT NULL,
+    failed    bigint NOT NULL
 );
 
 CREATE TRIGGER job_tasks_records AFTER UPDATE ON job_tasks
@@ -181,8 +202,9 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- A cancelled job's open records end failed too: its work will not succeed.
 CREATE TRIGGER jobs_records AFTER UPDATE OF status ON jobs
-    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed') AND OLD.status <> NEW.status)
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled') AND OLD.status <> NEW.status)
     EXECUTE FUNCTION error_records_job_finished();
 
 -- What exists already gets its records: every stored error, open or closed by what its
@@ -191,14 +213,13 @@ INSERT INTO error_records (job_id, task_id, error_type, error_class, error_messa
                            stack_trace, fingerprint, at, retry_count, recovery_status,
                            recovered_at)
 SELECT e.job_id, t.id, e.code, e.class, e.message, e.stack, error_fingerprint(e.code, e.message),
-       e.at, greatest(coalesce(t.attempt, 1) - 1, 0),
-       CASE WHEN j.status = 'completed' OR t.status = 'completed' THEN 'recovered'
-            WHEN j.status = 'failed' THEN 'failed' ELSE 'pending' END,
-       CASE WHEN j.status = 'completed' OR t.status = 'completed'
-            THEN coalesce(t.finished_at, j.finished_at) END
+       e.at, greatest(coalesce(t.attempt, 1) - 1, 0), s.status,
+       CASE WHEN s.status = 'recovered' THEN coalesce(t.finished_at, j.finished_at, now()) END
 FROM job_errors e
 JOIN jobs j ON j.id = e.job_id
-LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name;
+LEFT JOIN job_tasks t ON t.job_id = e.job_id AND t.name = e.task_name
+CROSS JOIN LATERAL (SELECT error_record_status(j.status, t.status) AS status) s
+WHERE e.code <> 'WORKER_SHUTDOWN';
 
 INSERT INTO error_records (job_status_id, error_type, error_class, error_message, fingerprint,
                            at, recovery_status, recovered_at)
@@ -228,31 +249,46 @@ CREATE TABLE retry_configs (
 );
 
 -- `analyzeErrors` reads these, not the records: per hour (of the error), type and
--- fingerprint, the errors and how they ended. Kept by statement triggers on error_records
--- (keys in order, so two statements never wait on each other in a cycle); recovered and
--- failed follow the records' status changes.
+-- fingerprint, the errors and how they ended. The triggers on error_records only append
+-- deltas (no row lock another transaction could wait on, whatever order its statements
+-- run in); `recovery::rollups::fold` moves them into the rollups every second, and a read
+-- sums both, so it is exact whenever it runs.
 CREATE TABLE error_rollups (
-    hour              timestamptz NOT NULL,
-    error_type        text NOT NULL,
-    fingerprint       text NOT NULL,
-    pattern           text NOT NULL,
-    errors            bigint NOT NULL,
-    recovered         bigint NOT NULL DEFAULT 0,
-    failed            bigint NOT NULL DEFAULT 0,
+    hour               timestamptz NOT NULL,
+    error_type         text NOT NULL,
+    fingerprint        text NOT NULL,
+    pattern            text NOT NULL,
+    errors             bigint NOT NULL,
+    recovered          bigint NOT NULL,
+    failed             bigint NOT NULL,
     -- The recovered records that know the attempt that succeeded (a task's), and those
     -- attempts summed: their mean.
-    attempted         bigint NOT NULL DEFAULT 0,
-    recovered_attempts bigint NOT NULL DEFAULT 0,
-    first_at          timestamptz NOT NULL,
-    last_at           timestamptz NOT NULL,
+    attempted          bigint NOT NULL,
+    recovered_attempts bigint NOT NULL,
+    first_at           timestamptz,
+    last_at            timestamptz,
     PRIMARY KEY (hour, error_type, fingerprint)
+);
+CREATE TABLE error_rollup_deltas (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hour               timestamptz NOT NULL,
+    error_type         text NOT NULL,
+    fingerprint        text NOT NULL,
+    pattern            text NOT NULL,
+    errors             bigint NOT NULL,
+    recovered          bigint NOT NULL,
+    failed             bigint NOT NULL,
+    attempted          bigint NOT NULL,
+    recovered_attempts bigint NOT NULL,
+    first_at           timestamptz,
+    last_at            timestamptz
 );
 
 CREATE FUNCTION error_rollups_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO error_rollups AS r (hour, error_type, fingerprint, pattern, errors, recovered,
-                                    failed, attempted, recovered_attempts, first_at, last_at)
+    INSERT INTO error_rollup_deltas (hour, error_type, fingerprint, pattern, errors, recovered,
+                                     failed, attempted, recovered_attempts, first_at, last_at)
     SELECT date_trunc('hour', a.at), a.error_type, a.fingerprint,
            min(error_pattern(a.error_message)), count(*),
            count(*) FILTER (WHERE a.recovery_status = 'recovered'),
@@ -261,39 +297,32 @@ BEGIN
            coalesce(sum(a.recovered_attempt) FILTER (WHERE a.recovery_status = 'recovered'), 0),
            min(a.at), max(a.at)
     FROM added a
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (hour, error_type, fingerprint) DO UPDATE SET
-        errors = r.errors + EXCLUDED.errors, recovered = r.recovered + EXCLUDED.recovered,
-        failed = r.failed + EXCLUDED.failed, attempted = r.attempted + EXCLUDED.attempted,
-        recovered_attempts = r.recovered_attempts + EXCLUDED.recovered_attempts,
-        first_at = least(r.first_at, EXCLUDED.first_at),
-        last_at = greatest(r.last_at, EXCLUDED.last_at);
-    INSERT INTO worker_task_rollups AS w (hour, worker_id, completed, failed)
+    GROUP BY 1, 2, 3;
+    INSERT INTO worker_rollup_deltas (hour, worker_id, completed, failed)
     SELECT date_trunc('hour', a.at), a.worker_id, 0, count(*)
     FROM added a WHERE a.worker_id IS NOT NULL
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (hour, worker_id) DO UPDATE SET failed = w.failed + EXCLUDED.failed;
+    GROUP BY 1, 2;
     RETURN NULL;
 END $$;
 
+-- A record's change of status moves it between the counts of the hour it happened in;
+-- type, fingerprint and time of a record are never changed.
 CREATE FUNCTION error_rollups_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE error_rollups r SET
-        recovered = r.recovered + d.recovered, failed = r.failed + d.failed,
-        attempted = r.attempted + d.attempted, recovered_attempts = r.recovered_attempts + d.attempts
-    FROM (SELECT date_trunc('hour', n.at) AS hour, n.error_type, n.fingerprint,
-                 sum((n.recovery_status = 'recovered')::int - (o.recovery_status = 'recovered')::int) AS recovered,
-                 sum((n.recovery_status = 'failed')::int - (o.recovery_status = 'failed')::int) AS failed,
-                 sum((n.recovery_status = 'recovered' AND n.recovered_attempt IS NOT NULL)::int
-                     - (o.recovery_status = 'recovered' AND o.recovered_attempt IS NOT NULL)::int) AS attempted,
-                 sum(CASE WHEN n.recovery_status = 'recovered' THEN coalesce(n.recovered_attempt, 0) ELSE 0 END
-                     - CASE WHEN o.recovery_status = 'recovered' THEN coalesce(o.recovered_attempt, 0) ELSE 0 END) AS attempts
-          FROM new_records n JOIN old_records o ON o.id = n.id
-          WHERE n.recovery_status <> o.recovery_status
-             OR n.recovered_attempt IS DISTINCT FROM o.recovered_attempt
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3) d
-    WHERE r.hour = d.hour AND r.error_type = d.error_type AND r.fingerprint = d.fingerprint;
+    INSERT INTO error_rollup_deltas (hour, error_type, fingerprint, pattern, errors, recovered,
+                                     failed, attempted, recovered_attempts)
+    SELECT date_trunc('hour', n.at), n.error_type, n.fingerprint, '', 0,
+           sum((n.recovery_status = 'recovered')::int - (o.recovery_status = 'recovered')::int),
+           sum((n.recovery_status = 'failed')::int - (o.recovery_status = 'failed')::int),
+           sum((n.recovery_status = 'recovered' AND n.recovered_attempt IS NOT NULL)::int
+               - (o.recovery_status = 'recovered' AND o.recovered_attempt IS NOT NULL)::int),
+           sum(CASE WHEN n.recovery_status = 'recovered' THEN coalesce(n.recovered_attempt, 0) ELSE 0 END
+               - CASE WHEN o.recovery_status = 'recovered' THEN coalesce(o.recovered_attempt, 0) ELSE 0 END)
+    FROM new_records n JOIN old_records o ON o.id = n.id
+    WHERE n.recovery_status <> o.recovery_status
+       OR n.recovered_attempt IS DISTINCT FROM o.recovered_attempt
+    GROUP BY 1, 2, 3;
     RETURN NULL;
 END $$;
 
@@ -311,6 +340,3 @@ CREATE TRIGGER error_records_rollup_insert AFTER INSERT ON error_records
 CREATE TRIGGER error_records_rollup_update AFTER UPDATE ON error_records
     REFERENCING OLD TABLE AS old_records NEW TABLE AS new_records FOR EACH STATEMENT
     EXECUTE FUNCTION error_rollups_changed();
-
--- A worker's failures in a period (`analyzeErrors`'s shares by worker).
-CREATE INDEX error_records_worker_at_idx ON error_records (worker_id, at) WHERE worker_id IS NOT NULL;

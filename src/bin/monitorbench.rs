@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use jobdeck::model::JobCall;
 use jobdeck::model::TaskCall;
+use jobdeck::model::{Call, ErrorCall, JobCall};
 use jobdeck::server::client::OpsClient;
 use serde_json::{json, Value};
 
@@ -60,7 +60,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// `requests` calls one after the other; p50 and p99 of their answers.
-async fn timed(api: &OpsClient, label: &str, requests: usize, call: JobCall, data: Value) {
+async fn timed(
+    api: &OpsClient,
+    label: &str,
+    requests: usize,
+    call: impl Into<Call> + Copy,
+    data: Value,
+) {
     let mut times = Vec::with_capacity(requests);
     let (mut size, mut failed, mut first_failure) = (0, 0, None);
     for _ in 0..requests {
@@ -144,6 +150,24 @@ async fn metrics(api: &OpsClient, args: &Args) {
                                "start_time": now - chrono::Duration::days(days), "end_time": now });
             timed(api, &label, args.requests, JobCall::GetJobMetrics, data).await;
         }
+    }
+}
+
+/// `analyzeErrors` over the error records the script seeded (1,000,000 in the last 30 days).
+async fn analysis(api: &OpsClient, args: &Args) {
+    let now = chrono::Utc::now();
+    let month = json!({ "start": now - chrono::Duration::days(30), "end": now });
+    for (label, data) in [
+        (
+            "analyzeErrors: the last 30 days, every type",
+            json!({ "period": month }),
+        ),
+        (
+            "analyzeErrors: the last 30 days, TIMEOUT and PARSE_ERROR",
+            json!({ "period": month, "error_types": ["TIMEOUT", "PARSE_ERROR"] }),
+        ),
+    ] {
+        timed(api, label, args.requests, ErrorCall::AnalyzeErrors, data).await;
     }
 }
 
@@ -297,6 +321,7 @@ async fn main() {
         .unwrap();
     let api = OpsClient::new(http, &args.url, &args.bearer);
     history(&api, &args).await;
+    analysis(&api, &args).await;
     if !args.metrics_job.is_empty() {
         metrics(&api, &args).await;
     }

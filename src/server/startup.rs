@@ -5,7 +5,7 @@ use super::accounts::password::Password;
 use super::accounts::sessions;
 use super::accounts::users::{self, Bootstrap};
 use super::config::{self, Config};
-use super::{db, dispatch, http, jobs, monitoring, AppState};
+use super::{db, dispatch, http, jobs, monitoring, recovery, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +38,7 @@ pub fn start_services(state: &AppState) {
         tokio::spawn(state.live.clone().run_sender(state.pool.clone()));
         tokio::spawn(dispatch::run_lease_sweeper(state.dispatch.clone()));
         tokio::spawn(monitoring::job_rollups::run_job_rollups(state.pool.clone()));
+        tokio::spawn(recovery::rollups::run_error_rollups(state.pool.clone()));
         tokio::spawn(monitoring::run_metric_maintenance(
             state.pool.clone(),
             state.retention,

@@ -549,6 +549,48 @@ async fn a_reported_jobs_errors_are_recorded_and_recovered_when_it_completes(poo
     assert!(records
         .iter()
         .all(|r| r.recovery_status == "recovered" && r.recovered));
+
+    // A cancelled job's open records end failed; an error reported with the job's final
+    // failure is failed at once.
+    for (end, data) in [
+        ("cancelJob", json!({})),
+        (
+            "updateBatchJob",
+            json!({ "status": "failed",
+                    "error_details": { "code": "OUT_OF_MEMORY", "message": "killed at 2 GB" } }),
+        ),
+    ] {
+        let (status, body) = job_op(
+            &app,
+            "createJob",
+            json!({ "product_id": "p", "sending_group_id": "g" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let other: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+        let (status, body) = job_op(
+            &app,
+            "updateBatchJob",
+            json!({ "job_id": other, "status": "running",
+                    "error_details": { "code": "TIMEOUT", "message": "slow" } }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let mut data = data.clone();
+        data["job_id"] = json!(other);
+        let (status, body) = job_op(&app, end, data).await;
+        assert_eq!(status, 200, "{end}: {body}");
+        let statuses: Vec<String> = records_of(&pool, "job_id", other)
+            .await
+            .into_iter()
+            .map(|r| r.recovery_status)
+            .collect();
+        assert!(
+            !statuses.is_empty() && statuses.iter().all(|s| s == "failed"),
+            "{end}: {statuses:?}"
+        );
+    }
+    assert_rollups_match_records(&pool).await;
 }
 
 /// A real `jobdeck worker` runs a program that fails its first attempt with TIMEOUT. The job
@@ -1029,32 +1071,48 @@ async fn the_breaker_pauses_a_retry_storm_and_closes_after_its_window(pool: PgPo
     assert!(wait <= 0.0, "waits {wait} s: {message}");
 }
 
-/// The rollups agree with the records they sum, whatever changed the records since.
+/// The rollups and their deltas agree with the records they sum, hour by hour, whatever
+/// changed the records since; and again once the deltas are folded.
 async fn assert_rollups_match_records(pool: &PgPool) {
-    let query = |sql: &str| {
+    type Row = (
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    let query = |sql: &'static str| {
         let pool = pool.clone();
-        let sql = sql.to_string();
         async move {
-            let rows: Vec<(String, String, i64, i64, i64, i64)> =
-                sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();
+            let rows: Vec<Row> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
             rows
         }
     };
-    let from_records = query(
-        "SELECT error_type, fingerprint, count(*),
-                count(*) FILTER (WHERE recovery_status = 'recovered'),
-                count(*) FILTER (WHERE recovery_status = 'failed'),
-                coalesce(sum(recovered_attempt) FILTER (WHERE recovery_status = 'recovered'), 0)
-         FROM error_records GROUP BY 1, 2 ORDER BY 1, 2",
-    )
-    .await;
-    let from_rollups = query(
-        "SELECT error_type, fingerprint, sum(errors)::int8, sum(recovered)::int8, sum(failed)::int8,
-                sum(recovered_attempts)::int8
-         FROM error_rollups GROUP BY 1, 2 HAVING sum(errors) > 0 ORDER BY 1, 2",
-    )
-    .await;
-    assert_eq!(from_rollups, from_records);
+    const RECORDS: &str = "
+        SELECT date_trunc('hour', at), error_type, fingerprint, count(*),
+               count(*) FILTER (WHERE recovery_status = 'recovered'),
+               count(*) FILTER (WHERE recovery_status = 'failed'),
+               count(recovered_attempt) FILTER (WHERE recovery_status = 'recovered'),
+               coalesce(sum(recovered_attempt) FILTER (WHERE recovery_status = 'recovered'), 0)
+        FROM error_records GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+    const ROLLUPS: &str = "
+        SELECT hour, error_type, fingerprint, sum(errors)::int8, sum(recovered)::int8,
+               sum(failed)::int8, sum(attempted)::int8, sum(recovered_attempts)::int8
+        FROM (SELECT * FROM error_rollups
+              UNION ALL
+              SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                     recovered_attempts, first_at, last_at FROM error_rollup_deltas) r
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+    let records = query(RECORDS).await;
+    assert_eq!(query(ROLLUPS).await, records, "rollups and deltas");
+    jobdeck::server::recovery::rollups::fold(pool)
+        .await
+        .unwrap();
+    assert_eq!(query(ROLLUPS).await, records, "once folded");
+    assert_eq!(count(pool, "error_rollup_deltas").await, 0);
 }
 
 struct Seeded {

@@ -150,6 +150,13 @@ pub async fn manual_recover(
             check_attempts(&mut *tx, &record, task, &facts, &options).await?;
         }
         let rerun = rerun_set(&tasks, failed.map(|t| t.name.as_str()));
+        let ceiling = RECOVERY_LIMITS.attempts_ceiling;
+        if let Some(spent) = rerun.iter().find(|r| r.attempt >= ceiling) {
+            return Err(RecoveryError::Conflict(format!(
+                "task {:?} has run {} times, the most any task may (even with force)",
+                spent.name, spent.attempt
+            )));
+        }
         let kept = tasks
             .iter()
             .filter(|t| t.status == TaskStatus::Completed)
@@ -230,7 +237,8 @@ pub async fn manual_recover(
 }
 
 /// The attempts the record's type (or else its job) allows, and its retry conditions:
-/// refused unless `force` / `ignore_conditions`; never past the ceiling.
+/// refused unless `force` / `ignore_conditions` (the ceiling is checked for every task of the
+/// set by the caller).
 async fn check_attempts(
     tx: &mut PgConnection,
     record: &RecordRow,
@@ -240,13 +248,6 @@ async fn check_attempts(
 ) -> Result<(), RecoveryError> {
     let configs = retry_configs(tx, std::slice::from_ref(&record.error_type)).await?;
     let typed = configs.get(&record.error_type);
-    let ceiling = RECOVERY_LIMITS.attempts_ceiling;
-    if task.attempt >= ceiling {
-        return Err(RecoveryError::Conflict(format!(
-            "task {:?} has run {} times, the most any task may (even with force)",
-            task.name, task.attempt
-        )));
-    }
     let allowed = typed.map_or(facts.max_attempts, |t| t.max_attempts);
     if task.attempt >= allowed && !options.force.unwrap_or(false) {
         return Err(RecoveryError::Conflict(format!(
@@ -337,12 +338,13 @@ fn merged(
     let Some(params) = params else {
         return Ok(payload);
     };
-    let object = match payload.as_object_mut() {
-        Some(object) => object,
-        None => {
-            payload = Value::Object(Map::new());
-            payload.as_object_mut().expect("an object")
-        }
+    let Some(object) = payload.as_object_mut() else {
+        return Err(RecoveryError::Invalid(
+            crate::server::input::InvalidInput::new(
+                "data.recovery_options.custom_params",
+                format!("task {name:?}'s payload is not a JSON object: nothing to merge them into"),
+            ),
+        ));
     };
     for (key, value) in params {
         object.insert(key.clone(), value.clone());

@@ -10,6 +10,7 @@ mod breaker;
 mod conditions;
 pub mod input;
 mod manual;
+pub mod rollups;
 mod store;
 
 pub use analyze::{analyze_errors, Analysis};

@@ -69,7 +69,11 @@ pub const TYPES_FROM_ROLLUPS_SQL: &str = "
                coalesce(sum(attempted) FILTER (WHERE hour >= $1), 0)::int8 AS attempted,
                coalesce(sum(recovered_attempts) FILTER (WHERE hour >= $1), 0)::int8 AS recovered_attempts,
                coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous
-        FROM error_rollups
+        FROM (SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                     recovered_attempts, first_at, last_at FROM error_rollups
+              UNION ALL
+              SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                     recovered_attempts, first_at, last_at FROM error_rollup_deltas) r
         WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
         GROUP BY error_type
     )
@@ -78,12 +82,16 @@ pub const TYPES_FROM_ROLLUPS_SQL: &str = "
 
 /// The same per fingerprint, the 20 largest of the period.
 pub const PATTERNS_FROM_ROLLUPS_SQL: &str = "
-    SELECT error_type, fingerprint, min(pattern) AS pattern,
+    SELECT error_type, fingerprint, max(pattern) AS pattern,
            coalesce(sum(errors) FILTER (WHERE hour >= $1), 0)::int8 AS errors,
            coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous,
            min(first_at) FILTER (WHERE hour >= $1) AS first_at,
            max(last_at) FILTER (WHERE hour >= $1) AS last_at
-    FROM error_rollups
+    FROM (SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                     recovered_attempts, first_at, last_at FROM error_rollups
+              UNION ALL
+              SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                     recovered_attempts, first_at, last_at FROM error_rollup_deltas) r
     WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
     GROUP BY error_type, fingerprint
     HAVING sum(errors) FILTER (WHERE hour >= $1) > 0
@@ -125,7 +133,10 @@ pub const PATTERNS_FROM_RECORDS_SQL: &str = "
 pub const WORKERS_SQL: &str = "
     WITH w AS (
         SELECT worker_id, sum(completed)::int8 AS completed, sum(failed)::int8 AS failed
-        FROM worker_task_rollups WHERE hour >= $1 AND hour < $2
+        FROM (SELECT hour, worker_id, completed, failed FROM worker_task_rollups
+              UNION ALL
+              SELECT hour, worker_id, completed, failed FROM worker_rollup_deltas) r
+        WHERE hour >= $1 AND hour < $2
         GROUP BY worker_id
     )
     SELECT *, sum(failed) OVER ()::int8 AS all_failed FROM w
