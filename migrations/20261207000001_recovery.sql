@@ -340,3 +340,9 @@ CREATE TRIGGER error_records_rollup_insert AFTER INSERT ON error_records
 CREATE TRIGGER error_records_rollup_update AFTER UPDATE ON error_records
     REFERENCING OLD TABLE AS old_records NEW TABLE AS new_records FOR EACH STATEMENT
     EXECUTE FUNCTION error_rollups_changed();
+
+-- createJob's warnings (`jobs::warnings`): a product's or sending group's failed jobs of the
+-- last day, and a product's newest jobs.
+CREATE INDEX jobs_failed_product_idx ON jobs (product_id, finished_at) WHERE status = 'failed';
+CREATE INDEX jobs_failed_group_idx ON jobs (sending_group_id, finished_at) WHERE status = 'failed';
+CREATE INDEX jobs_product_created_idx ON jobs (product_id, created_at DESC) WHERE product_id IS NOT NULL;

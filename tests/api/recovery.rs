@@ -1397,3 +1397,96 @@ async fn analyze_errors_figures_equal_the_records_counted_here(pool: PgPool) {
         );
     }
 }
+
+/// `createJob` warns (and creates the job anyway) when its product failed three times in the
+/// last day, and when its limits are below what the product's last finished jobs peaked at.
+#[sqlx::test]
+async fn create_job_warns_of_repeated_failures_and_limits_below_recent_peaks(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let create = |product: &str, limits: Value| {
+        json!({ "product_id": product, "sending_group_id": format!("g-{product}"),
+                "resource_limits": limits, "tasks": [{ "name": "t" }] })
+    };
+    let new_job = |data: Value| {
+        let app = &app;
+        async move {
+            let (status, body) = job_op(app, "createJob", data).await;
+            assert_eq!(status, 201, "{body}");
+            body["data"].clone()
+        }
+    };
+    let no_limits = json!({ "max_memory": 0, "max_cpu": 0 });
+    let first = new_job(create("p1", no_limits.clone())).await;
+    assert_eq!(first["warnings"], json!([]));
+    // One run that peaked at 900 MB and 2.5 cores, completed.
+    let id = first["id"].clone();
+    let (status, body) = call(
+        &app,
+        &app.client,
+        "/task-operations",
+        "reportMetrics",
+        json!({ "job_id": id, "samples": [{ "task_name": "t", "cpu_percent": 250.0, "memory_mb": 900.0 }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for status in ["running", "completed"] {
+        let (code, body) = job_op(
+            &app,
+            "updateBatchJob",
+            json!({ "job_id": id, "status": status }),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    // Three failures of p1 in the last day (two is not yet "repeatedly").
+    for i in 0..3 {
+        if i == 2 {
+            let data = new_job(create("p1", no_limits.clone())).await;
+            assert_eq!(data["warnings"], json!([]), "two failures: {data}");
+        }
+        let failing = new_job(create("p1", no_limits.clone())).await;
+        for status in ["running", "failed"] {
+            let (code, body) = job_op(
+                &app,
+                "updateBatchJob",
+                json!({ "job_id": failing["id"], "status": status }),
+            )
+            .await;
+            assert_eq!(code, 200, "{body}");
+        }
+    }
+    let warned = new_job(create("p1", json!({ "max_memory": 512, "max_cpu": 1.5 }))).await;
+    let kinds: Vec<&str> = warned["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "repeated_failures",
+            "repeated_failures",
+            "memory_below_peak",
+            "cpu_below_peak"
+        ],
+        "{warned}"
+    );
+    let warnings = warned["warnings"].as_array().unwrap();
+    assert_eq!(warnings[0]["figures"]["failed"], 3);
+    assert_eq!(warnings[1]["figures"]["field"], "sending_group_id");
+    assert!(
+        warnings[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("512 MB is below the 900 MB"),
+        "{warned}"
+    );
+    assert_eq!(warnings[3]["figures"]["peak"], 2.5);
+    assert_eq!(warned["status"], "pending", "created all the same");
+    // Limits at or above the peaks, and another product, draw none of those.
+    let fine = new_job(create("p1", json!({ "max_memory": 1024, "max_cpu": 4 }))).await;
+    assert_eq!(fine["warnings"].as_array().unwrap().len(), 2, "{fine}");
+    let other = new_job(create("p2", json!({ "max_memory": 1, "max_cpu": 0.1 }))).await;
+    assert_eq!(other["warnings"], json!([]));
+}

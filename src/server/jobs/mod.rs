@@ -8,6 +8,7 @@ mod read;
 mod report_queue;
 pub(crate) mod store;
 mod sweeper;
+pub mod warnings;
 mod write;
 
 mod locked;

@@ -6,17 +6,26 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::input::JobOperation;
+use super::warnings::{self, JobWarning};
 use super::write::{command, create_job, delete_job, update_batch_job, Deletion, UpdatedJob};
 use super::{JobError, ReportQueue};
 use crate::model::JobView;
 use crate::server::audit::{self, Actor};
 use crate::server::monitoring::{self, DetailedJobInfo, JobChanges, JobHistory, JobMetrics};
 
+/// `createJob`'s answer: the job, and what similar work did lately (`warnings`).
+#[derive(Debug, Serialize)]
+pub struct CreatedJob {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub warnings: Vec<JobWarning>,
+}
+
 /// What an operation answers, in its `data`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum JobAnswer {
-    Created(Box<JobView>),
+    Created(Box<CreatedJob>),
     Updated(UpdatedJob),
     Deleted(Deletion),
     Info(Box<DetailedJobInfo>),
@@ -37,7 +46,7 @@ pub async fn perform(
         // Committed: the live streams hear of it with the next send.
         Ok(answer) if !reads => {
             if let Some(id) = job_id.or(match answer {
-                JobAnswer::Created(job) => Some(job.id),
+                JobAnswer::Created(created) => Some(created.job.id),
                 _ => None,
             }) {
                 changes.touch(id);
@@ -73,7 +82,9 @@ async fn run(
     let action = operation.action();
     Ok(match operation {
         JobOperation::CreateJob(job) => {
-            JobAnswer::Created(Box::new(create_job(pool, actor, job).await?))
+            let job = create_job(pool, actor, job).await?;
+            let warnings = warnings::for_new_job(pool, &job).await?;
+            JobAnswer::Created(Box::new(CreatedJob { job, warnings }))
         }
         JobOperation::UpdateBatchJob(update) => {
             JobAnswer::Updated(update_batch_job(pool, reports, actor, update).await?)

@@ -5,7 +5,7 @@ use super::*;
 /// The success status and the answer's schema.
 pub(super) fn answer(call: Call) -> (u16, Value) {
     match call {
-        Call::Job(JobCall::CreateJob) => (201, schema_ref("Job")),
+        Call::Job(JobCall::CreateJob) => (201, created_job()),
         Call::Job(
             JobCall::UpdateBatchJob
             | JobCall::PauseJob
@@ -379,4 +379,19 @@ pub(super) fn finish_answer() -> Value {
         ],
     );
     shape(&[], vec![("results", list(result))])
+}
+
+/// The job, with `warnings`: what similar work did lately (it is created either way).
+pub(super) fn created_job() -> Value {
+    json!({ "allOf": [
+        schema_ref("Job"),
+        shape(&[], vec![(
+            "warnings",
+            list(shape(&[], vec![
+                ("kind", one_of(&["repeated_failures", "memory_below_peak", "cpu_below_peak"])),
+                ("message", string()),
+                ("figures", json!({ "type": "object" })),
+            ])),
+        )]),
+    ] })
 }
