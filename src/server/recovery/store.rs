@@ -57,10 +57,23 @@ pub const START_RECOVERY_SQL: &str = "
     WHERE id = $1
     RETURNING recovery_status, recovery_attempts";
 
+/// The error rollups as a read sees them: folded rows and the deltas not folded yet
+/// (`recovery::rollups`), summed by the query around it.
+macro_rules! error_rollups {
+    () => {
+        "(SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                 recovered_attempts, first_at, last_at FROM error_rollups
+          UNION ALL
+          SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
+                 recovered_attempts, first_at, last_at FROM error_rollup_deltas) r"
+    };
+}
+
 /// Per error type over the period (`$1`, `$2`) and the one before it (`$3`), from the hourly
 /// rollups; `$4` the types asked for (empty: all). Largest first, at most 200 types, each
 /// row with the period's total over every type.
-pub const TYPES_FROM_ROLLUPS_SQL: &str = "
+pub const TYPES_FROM_ROLLUPS_SQL: &str = concat!(
+    "
     WITH t AS (
         SELECT error_type,
                coalesce(sum(errors) FILTER (WHERE hour >= $1), 0)::int8 AS errors,
@@ -69,33 +82,32 @@ pub const TYPES_FROM_ROLLUPS_SQL: &str = "
                coalesce(sum(attempted) FILTER (WHERE hour >= $1), 0)::int8 AS attempted,
                coalesce(sum(recovered_attempts) FILTER (WHERE hour >= $1), 0)::int8 AS recovered_attempts,
                coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous
-        FROM (SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
-                     recovered_attempts, first_at, last_at FROM error_rollups
-              UNION ALL
-              SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
-                     recovered_attempts, first_at, last_at FROM error_rollup_deltas) r
+        FROM ",
+    error_rollups!(),
+    "
         WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
         GROUP BY error_type
     )
     SELECT *, sum(errors) OVER ()::int8 AS total, sum(previous) OVER ()::int8 AS previous_total
-    FROM t ORDER BY errors DESC, error_type LIMIT 200";
+    FROM t ORDER BY errors DESC, error_type LIMIT 200"
+);
 
 /// The same per fingerprint, the 20 largest of the period.
-pub const PATTERNS_FROM_ROLLUPS_SQL: &str = "
+pub const PATTERNS_FROM_ROLLUPS_SQL: &str = concat!(
+    "
     SELECT error_type, fingerprint, max(pattern) AS pattern,
            coalesce(sum(errors) FILTER (WHERE hour >= $1), 0)::int8 AS errors,
            coalesce(sum(errors) FILTER (WHERE hour < $1), 0)::int8 AS previous,
            min(first_at) FILTER (WHERE hour >= $1) AS first_at,
            max(last_at) FILTER (WHERE hour >= $1) AS last_at
-    FROM (SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
-                     recovered_attempts, first_at, last_at FROM error_rollups
-              UNION ALL
-              SELECT hour, error_type, fingerprint, pattern, errors, recovered, failed, attempted,
-                     recovered_attempts, first_at, last_at FROM error_rollup_deltas) r
+    FROM ",
+    error_rollups!(),
+    "
     WHERE hour >= $3 AND hour < $2 AND (cardinality($4::text[]) = 0 OR error_type = ANY($4))
     GROUP BY error_type, fingerprint
     HAVING sum(errors) FILTER (WHERE hour >= $1) > 0
-    ORDER BY errors DESC, fingerprint LIMIT 20";
+    ORDER BY errors DESC, fingerprint LIMIT 20"
+);
 
 /// For `job_ids` (`$5`): the same two answers from those jobs' records.
 pub const TYPES_FROM_RECORDS_SQL: &str = "
