@@ -7,6 +7,7 @@ use crate::api::incidents::get_job_error_count;
 use crate::i18n::I18nContextProvider;
 use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
+use crate::pages::error_record::ErrorRecordPage;
 use crate::pages::incident::IncidentPage;
 use crate::pages::incidents::IncidentsPage;
 use crate::pages::job::JobPage;
@@ -14,6 +15,7 @@ use crate::pages::jobs::JobsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::recap::RecapJobStatusPage;
+use crate::pages::recovery::RecoveryPage;
 use crate::pages::workers::WorkersPage;
 use crate::ui::live::LiveRefresh;
 use crate::ui::sidebar::Sidebar;
@@ -80,6 +82,8 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
                             <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                             <Route path=path!("/workers") view=WorkersPage ssr=SsrMode::Async />
+                            <Route path=path!("/recovery") view=RecoveryPage ssr=SsrMode::Async />
+                            <Route path=path!("/recovery/:id") view=ErrorRecordPage ssr=SsrMode::Async />
                             <Route path=path!("/desktop/recap/job-status") view=RecapJobStatusPage ssr=SsrMode::Async />
                             <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                             <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />

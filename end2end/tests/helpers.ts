@@ -63,3 +63,17 @@ export async function createToken(page: Page, role: "operator" | "viewer"): Prom
   await expect(shown).toHaveText(/^jd_/);
   return (await shown.textContent())!;
 }
+
+/** One call of the JSON APIs with a bearer token, routed as the seeds route each action. */
+export async function op(request: APIRequestContext, token: string, action: string, data: object) {
+  const route = ["addTasks", "updateTasks", "recordArticles", "claimTasks", "heartbeat", "completeTasks", "failTasks"].includes(action)
+    ? "/task-operations"
+    : ["configureRetry", "manualRecover", "analyzeErrors"].includes(action)
+      ? "/error-operations"
+      : "/job-operations";
+  const response = await request.post(route, {
+    headers: { Authorization: `Bearer ${token}` },
+    data: { action, data },
+  });
+  return { status: response.status(), body: await response.json() };
+}

@@ -1,16 +1,5 @@
-import { expect, request as http, test, type APIRequestContext, type Page } from "@playwright/test";
-import { createToken, waitForHydration, watchConsole } from "./helpers";
-
-async function op(request: APIRequestContext, token: string, action: string, data: object) {
-  const route = ["addTasks", "updateTasks", "recordArticles", "claimTasks", "heartbeat", "completeTasks", "failTasks"].includes(action)
-    ? "/task-operations"
-    : "/job-operations";
-  const response = await request.post(route, {
-    headers: { Authorization: `Bearer ${token}` },
-    data: { action, data },
-  });
-  return { status: response.status(), body: await response.json() };
-}
+import { expect, request as http, test, type Page } from "@playwright/test";
+import { createToken, op, waitForHydration, watchConsole } from "./helpers";
 
 function stage(job_id: string, current_phase: string, progress: number) {
   return {

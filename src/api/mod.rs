@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod dashboard;
 pub mod incidents;
 pub mod jobs;
+pub mod recovery;
 pub mod workers;
 
 /// The state and the caller's principal (put on the request by `http::auth::page_gate`),

@@ -363,6 +363,22 @@ pub struct DetailedStatus {
     pub error_count: i32,
 }
 
+/// How pages name a job: its product and sending group, else its kind and user, else its
+/// kind and the start of its id.
+pub fn job_label(
+    kind: JobKind,
+    product_id: Option<&str>,
+    sending_group_id: Option<&str>,
+    user_id: Option<&str>,
+    id: Uuid,
+) -> String {
+    match (product_id, sending_group_id, user_id) {
+        (Some(product), Some(group), _) => format!("{product} / {group}"),
+        (_, _, Some(user)) => format!("{} · {user}", kind.as_str()),
+        _ => format!("{} {}", kind.as_str(), &id.to_string()[..8]),
+    }
+}
+
 /// A job as every reader sees it (`getJobInfo`, the jobs pages).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobView {

@@ -12,6 +12,7 @@ mod job_report;
 mod monitoring;
 mod operations;
 mod recovery;
+mod recovery_page;
 mod stages;
 mod wire;
 
@@ -31,8 +32,8 @@ pub use incidents::{
     IncidentsView, JobReportView, StatusFilter,
 };
 pub use job::{
-    DetailedStatus, ErrorClass, JobAction, JobChart, JobCharts, JobDetailView, JobDriver,
-    JobErrorView, JobEventView, JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus,
+    job_label, DetailedStatus, ErrorClass, JobAction, JobChart, JobCharts, JobDetailView,
+    JobDriver, JobErrorView, JobEventView, JobKind, JobLimits, JobLogView, JobPhaseView, JobStatus,
     JobTaskView, JobView, JobsAggregates, JobsQuery, JobsView, LogLevel, ResourceLimits,
     RetryConfig, TaskCounts, TaskStatus, TriggerSource, JOB_LIMITS, RECAP_STAGES,
 };
@@ -43,6 +44,10 @@ pub use monitoring::{
 pub use operations::{Call, ErrorCall, JobCall, TaskCall};
 pub use recovery::{
     ConditionField, ConditionOperator, ErrorRetryConfig, RecoveryLimits, RecoveryStatus,
-    RerunReason, RetryCondition, RECOVERY_LIMITS,
+    RerunReason, RetryCondition, SuggestionKind, Trend, RECOVERY_LIMITS,
+};
+pub use recovery_page::{
+    AttemptView, ErrorRecordLine, ErrorRecordView, PatternLine, RecoveryPeriod, RecoveryPlan,
+    RecoveryQuery, RecoveryView, StatusChoice, SuggestionLine, TypeLine, WorkerLine,
 };
 pub use stages::stage_progress;

@@ -33,6 +33,52 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// A count against the previous period of equal length.
+    #[derive(Default)]
+    pub enum Trend ("trend") {
+        /// None in the previous period.
+        New = "new",
+        /// Half as many again or more.
+        Rising = "rising",
+        /// Down by a third or more.
+        Falling = "falling",
+        #[default]
+        Steady = "steady",
+    }
+}
+
+impl Trend {
+    pub fn of(now: i64, before: i64) -> Self {
+        if before == 0 {
+            if now > 0 {
+                Trend::New
+            } else {
+                Trend::Steady
+            }
+        } else if now * 2 >= before * 3 {
+            Trend::Rising
+        } else if now * 3 <= before * 2 {
+            Trend::Falling
+        } else {
+            Trend::Steady
+        }
+    }
+}
+
+wire_enum! {
+    /// What an `analyzeErrors` suggestion proposes.
+    pub enum SuggestionKind ("suggestion kind") {
+        /// Retry the type with backoff: it carries the `configureRetry` config to apply.
+        RetryWithBackoff = "retry_with_backoff",
+        StopRetrying = "stop_retrying",
+        CheckWorker = "check_worker",
+        RisingErrors = "rising_errors",
+        /// Jobs failing on their memory limit peaked above it: it carries the limit to set.
+        RaiseMemoryLimit = "raise_memory_limit",
+    }
+}
+
+wire_enum! {
     /// What a retry condition looks at: the failing task and its job.
     pub enum ConditionField ("condition field") {
         Kind = "kind",

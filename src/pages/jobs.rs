@@ -209,9 +209,11 @@ fn JobRow(job: JobView, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
 
 /// How a job is named on the pages: its product and sending group, or its kind and user.
 pub fn job_name(job: &JobView) -> String {
-    match (&job.product_id, &job.sending_group_id, &job.user_id) {
-        (Some(product), Some(group), _) => format!("{product} / {group}"),
-        (_, _, Some(user)) => format!("{} · {user}", job.kind.as_str()),
-        _ => format!("{} {}", job.kind.as_str(), &job.id.to_string()[..8]),
-    }
+    crate::model::job_label(
+        job.kind,
+        job.product_id.as_deref(),
+        job.sending_group_id.as_deref(),
+        job.user_id.as_deref(),
+        job.id,
+    )
 }

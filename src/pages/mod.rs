@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod error_record;
 pub mod incident;
 pub mod incidents;
 pub mod job;
@@ -9,4 +10,5 @@ pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod recap;
+pub mod recovery;
 pub mod workers;

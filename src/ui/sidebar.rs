@@ -44,7 +44,7 @@ pub fn Sidebar(user: CurrentUser, error_count: Resource<Result<i64, AppError>>) 
                 <li><A href="/desktop/recap/job-status" attr:class="nav-item">{t!(i18n, nav_recap)}</A></li>
                 <li><A href="/jobs" attr:class="nav-item">{t!(i18n, nav_jobs)}</A></li>
                 <li><A href="/workers" attr:class="nav-item">{t!(i18n, nav_workers)}</A></li>
-                <PlannedItem label=move || t_string!(i18n, nav_recovery) />
+                <li><A href="/recovery" attr:class="nav-item">{t!(i18n, nav_recovery)}</A></li>
             </ul>
             {admin.then(|| view! {
                 <ul class="nav admin-nav" data-testid="admin-nav">
@@ -64,19 +64,5 @@ pub fn Sidebar(user: CurrentUser, error_count: Resource<Result<i64, AppError>>) 
             </div>
             <LangSwitch />
         </nav>
-    }
-}
-
-/// A place the next issues add: shown so the layout is stable, not a link until it exists.
-#[component]
-fn PlannedItem(label: impl Fn() -> &'static str + Send + Sync + 'static) -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <li>
-            <span class="nav-item planned" aria-disabled="true">
-                <span>{label}</span>
-                <small>{t!(i18n, coming_soon)}</small>
-            </span>
-        </li>
     }
 }

@@ -1,15 +1,23 @@
-//! The one status badge: a script's last report, a job or a task, each in its locale's word.
+//! The one status badge: a script's last report, a job, a task or an error record, each in
+//! its locale's word.
 
 use leptos::prelude::*;
 
 use crate::i18n::*;
-use crate::model::{JobStatus, ReportStatus, TaskStatus};
+use crate::model::{JobStatus, RecoveryStatus, ReportStatus, TaskStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Report(ReportStatus),
     Job(JobStatus),
     Task(TaskStatus),
+    Recovery(RecoveryStatus),
+}
+
+impl From<RecoveryStatus> for Status {
+    fn from(status: RecoveryStatus) -> Self {
+        Status::Recovery(status)
+    }
 }
 
 impl From<ReportStatus> for Status {
@@ -36,13 +44,19 @@ impl Status {
         match self {
             Status::Report(ReportStatus::Success)
             | Status::Job(JobStatus::Completed)
-            | Status::Task(TaskStatus::Completed) => "success",
+            | Status::Task(TaskStatus::Completed)
+            | Status::Recovery(RecoveryStatus::Recovered) => "success",
             Status::Report(ReportStatus::Error)
             | Status::Job(JobStatus::Failed)
-            | Status::Task(TaskStatus::Failed) => "error",
-            Status::Job(JobStatus::Running) | Status::Task(TaskStatus::Running) => "running",
+            | Status::Task(TaskStatus::Failed)
+            | Status::Recovery(RecoveryStatus::Failed) => "error",
+            Status::Job(JobStatus::Running)
+            | Status::Task(TaskStatus::Running)
+            | Status::Recovery(RecoveryStatus::InProgress) => "running",
             Status::Job(JobStatus::Paused) => "paused",
-            Status::Job(JobStatus::Pending) | Status::Task(TaskStatus::Pending) => "pending",
+            Status::Job(JobStatus::Pending)
+            | Status::Task(TaskStatus::Pending)
+            | Status::Recovery(RecoveryStatus::Pending) => "pending",
             Status::Job(JobStatus::Cancelled) | Status::Task(TaskStatus::Cancelled) => "cancelled",
         }
     }
@@ -54,9 +68,11 @@ pub fn StatusBadge(#[prop(into)] status: Status) -> impl IntoView {
     let label = move || match status {
         Status::Report(ReportStatus::Success) => t_string!(i18n, status_success),
         Status::Report(ReportStatus::Error) => t_string!(i18n, status_error),
-        Status::Job(JobStatus::Pending) | Status::Task(TaskStatus::Pending) => {
-            t_string!(i18n, status_pending)
-        }
+        Status::Job(JobStatus::Pending)
+        | Status::Task(TaskStatus::Pending)
+        | Status::Recovery(RecoveryStatus::Pending) => t_string!(i18n, status_pending),
+        Status::Recovery(RecoveryStatus::InProgress) => t_string!(i18n, status_in_progress),
+        Status::Recovery(RecoveryStatus::Recovered) => t_string!(i18n, status_recovered),
         Status::Job(JobStatus::Running) | Status::Task(TaskStatus::Running) => {
             t_string!(i18n, status_running)
         }
@@ -64,9 +80,9 @@ pub fn StatusBadge(#[prop(into)] status: Status) -> impl IntoView {
         Status::Job(JobStatus::Completed) | Status::Task(TaskStatus::Completed) => {
             t_string!(i18n, status_completed)
         }
-        Status::Job(JobStatus::Failed) | Status::Task(TaskStatus::Failed) => {
-            t_string!(i18n, status_failed)
-        }
+        Status::Job(JobStatus::Failed)
+        | Status::Task(TaskStatus::Failed)
+        | Status::Recovery(RecoveryStatus::Failed) => t_string!(i18n, status_failed),
         Status::Job(JobStatus::Cancelled) | Status::Task(TaskStatus::Cancelled) => {
             t_string!(i18n, status_cancelled)
         }
@@ -75,6 +91,7 @@ pub fn StatusBadge(#[prop(into)] status: Status) -> impl IntoView {
         Status::Report(s) => s.as_str(),
         Status::Job(s) => s.as_str(),
         Status::Task(s) => s.as_str(),
+        Status::Recovery(s) => s.as_str(),
     };
     view! {
         <span class=format!("status status-{}", status.tone()) data-status=raw>{label}</span>

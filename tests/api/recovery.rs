@@ -450,6 +450,20 @@ async fn a_scripts_error_reports_open_records_and_its_next_success_closes_them(p
     assert_eq!(records[2].error_type, "SCRIPT_ERROR");
     assert_eq!(records[2].error_message, "");
     assert!(records.iter().all(|r| r.recovery_status == "pending"));
+    // The analysis names the script its pattern touched.
+    let period = json!({ "start": "2026-12-01T00:00:00Z", "end": "2026-12-01T04:00:00Z" });
+    let (status, body) = error_op(&app, "analyzeErrors", json!({ "period": period })).await;
+    assert_eq!(status, 200, "{body}");
+    let parse = body["data"]["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["error_type"] == "PARSE_ERROR")
+        .cloned()
+        .unwrap();
+    assert_eq!(parse["count"], 2, "{parse}");
+    assert_eq!(parse["affected_scripts"], json!([key]));
+    assert_eq!(parse["affected_jobs"], json!([]));
 
     // A late success of a run older than the last error closes only what came before it.
     let response = app
@@ -1310,6 +1324,10 @@ async fn analyze_errors_figures_equal_the_records_counted_here(pool: PgPool) {
     assert_eq!(patterns[0]["count"], 60);
     assert_eq!(patterns[0]["first_at"], json!(start));
     assert_eq!(patterns[1]["pattern"], "bad row <n> in <path>");
+    // The jobs each touched, the latest first (TIMEOUT's last record is job 1's).
+    assert_eq!(patterns[0]["affected_jobs"], json!([jobs[1], jobs[0]]));
+    assert_eq!(patterns[1]["affected_jobs"], json!([jobs[0]]));
+    assert_eq!(patterns[0]["affected_scripts"], json!([]));
     let share = patterns[1]["share"].as_f64().unwrap();
     assert!((share - 25.0 / 85.0).abs() < 1e-9);
     // Workers: w-3 failed 25 of 85, w-2 40, w-1 20 (no completions here, so a rate of 1).
@@ -1489,4 +1507,330 @@ async fn create_job_warns_of_repeated_failures_and_limits_below_recent_peaks(poo
     assert_eq!(fine["warnings"].as_array().unwrap().len(), 2, "{fine}");
     let other = new_job(create("p2", json!({ "max_memory": 1, "max_cpu": 0.1 }))).await;
     assert_eq!(other["warnings"], json!([]));
+}
+
+async fn get_page(client: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
+    let response = client.get(app.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The `<tr>` of the table `testid` that holds `needle`.
+fn row_with<'a>(html: &'a str, testid: &str, needle: &str) -> Option<&'a str> {
+    let start = html.find(&format!("data-testid=\"{testid}\""))?;
+    let table = &html[start..start + html[start..].find("</table>")?];
+    table.split("<tr").find(|row| row.contains(needle))
+}
+
+#[sqlx::test]
+async fn the_recovery_pages_group_filter_draw_the_dry_run_and_recover(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let worker = app.client_as(Role::Worker).await;
+    let job = job_with(
+        &app,
+        json!([
+            { "name": "a" },
+            { "name": "b", "depends_on": ["a"] },
+            { "name": "c", "depends_on": ["a"] },
+            { "name": "d", "depends_on": ["b", "c"] },
+        ]),
+        3,
+    )
+    .await;
+    let held = claim_in(&app, &worker, 2).await;
+    finish(&app, &worker, named(&held, "a"), None).await;
+    let held = claim_in(&app, &worker, 2).await;
+    finish(&app, &worker, named(&held, "c"), None).await;
+    finish(&app, &worker, named(&held, "b"), Some("PARSE_ERROR")).await;
+    let record = record_of_task(&pool, job, "b").await;
+    let fingerprint: String =
+        sqlx::query_scalar("SELECT fingerprint FROM error_records WHERE id = $1")
+            .bind(record)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Let the rollups take the record's delta in; the page reads both anyway.
+    jobdeck::server::recovery::rollups::fold(&pool)
+        .await
+        .unwrap();
+
+    let viewer = app.session_client(Role::Viewer).await;
+    let (status, html) = get_page(&viewer, &app, "/recovery?period=24h").await;
+    assert_eq!(status, 200);
+    let pattern = row_with(&html, "patterns", &fingerprint).expect("the pattern's row");
+    assert!(pattern.contains("PARSE_ERROR"), "{pattern}");
+    assert!(
+        pattern.contains(&format!("/jobs/{job}")),
+        "the job it touched: {pattern}"
+    );
+    assert!(
+        pattern.contains("in task &lt;value&gt;"),
+        "the message with what varies replaced: {pattern}"
+    );
+    let line = row_with(&html, "records", &record.to_string()).expect("the record's row");
+    assert!(line.contains("data-status=\"failed\""), "{line}");
+    assert!(line.contains("p / g · b"), "its job and task: {line}");
+    assert!(row_with(&html, "types", "PARSE_ERROR").is_some());
+    assert!(html.contains("data-testid=\"chart-errors\""));
+
+    // Filters from the URL: a status, a type, a job and a pattern select it or not.
+    for (path, listed) in [
+        ("/recovery?status=recovered".to_string(), false),
+        ("/recovery?type=TIMEOUT".to_string(), false),
+        ("/recovery?type=PARSE_ERROR&status=failed".to_string(), true),
+        (format!("/recovery?job={job}"), true),
+        (format!("/recovery?job={}", Uuid::from_u128(42)), false),
+        (format!("/recovery?fingerprint={fingerprint}"), true),
+    ] {
+        let (status, html) = get_page(&viewer, &app, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            row_with(&html, "records", &record.to_string()).is_some(),
+            listed,
+            "{path}"
+        );
+    }
+    for (path, says) in [
+        ("/recovery?period=1y", "period"),
+        ("/recovery?status=lost", "status"),
+        ("/recovery?job=nope", "not a job id"),
+        ("/recovery?fingerprint=zz", "fingerprint"),
+        ("/recovery?cursor=00", "position"),
+    ] {
+        let (status, html) = get_page(&viewer, &app, path).await;
+        assert_eq!(status, 400, "{path}");
+        let error = html.split("data-testid=\"recovery-error\"").nth(1);
+        assert!(
+            error.is_some_and(|e| e[..e.find("</p>").unwrap()].contains(says)),
+            "{path}: {says} in {:?}",
+            error.map(|e| &e[..200.min(e.len())])
+        );
+    }
+
+    // The record's page: the dry run on the task graph, no button for a viewer.
+    let (status, html) = get_page(&viewer, &app, &format!("/recovery/{record}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-task="b" data-status="failed" data-rerun="failed""#));
+    assert!(html.contains(r#"data-task="d" data-status="cancelled" data-rerun="downstream""#));
+    assert!(html.contains(r#"data-task="a" data-status="completed">"#));
+    assert!(html.contains(r#"data-task="c" data-status="completed">"#));
+    assert!(!html.contains("data-testid=\"recover-form\""));
+    assert!(!html.contains("data-testid=\"plan-refused\""));
+    let (status, html) =
+        get_page(&viewer, &app, &format!("/recovery/{}", Uuid::from_u128(42))).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"record-not-found\""));
+
+    // A viewer's post is refused and changes nothing; an operator's recovers.
+    let recover = |client: reqwest::Client| {
+        let url = app.url("/api/recovery/recover");
+        async move {
+            client
+                .post(url)
+                .form(&[("error_record_id", record.to_string())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(recover(viewer.clone()).await, 403);
+    let states = task_states(&pool, job).await;
+    assert_eq!(states[1].status, "failed");
+    let operator = app.session_client(Role::Operator).await;
+    let (_, html) = get_page(&operator, &app, &format!("/recovery/{record}")).await;
+    assert!(html.contains("data-testid=\"recover-form\""));
+    assert_eq!(recover(operator.clone()).await, 200);
+    let states: Vec<String> = task_states(&pool, job)
+        .await
+        .into_iter()
+        .map(|t| t.status)
+        .collect();
+    assert_eq!(states, ["completed", "pending", "completed", "pending"]);
+    let (_, html) = get_page(&operator, &app, &format!("/recovery/{record}")).await;
+    assert!(
+        html.contains("data-status=\"in_progress\""),
+        "the record is being recovered"
+    );
+    assert!(
+        html.contains("data-testid=\"plan-refused\""),
+        "and not recovered twice"
+    );
+    assert!(html.contains("data-testid=\"attempts\""));
+    assert!(html.contains("re-running b, d"), "its attempt is listed");
+}
+
+#[sqlx::test]
+async fn applying_a_suggestion_stores_its_config_through_configure_retry(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let form = [
+        ("error_type", "TIMEOUT"),
+        ("max_attempts", "4"),
+        ("initial_delay", "2"),
+        ("max_delay", "300"),
+        ("backoff_factor", "2"),
+    ];
+    let apply = |client: reqwest::Client, form: Vec<(&'static str, &'static str)>| {
+        let url = app.url("/api/recovery/apply");
+        async move {
+            client
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let viewer = app.session_client(Role::Viewer).await;
+    assert_eq!(apply(viewer, form.to_vec()).await, 403);
+    assert_eq!(stored(&pool, "TIMEOUT").await, None);
+    let operator = app.session_client(Role::Operator).await;
+    let mut bad = form.to_vec();
+    bad[3] = ("max_delay", "1");
+    assert_eq!(
+        apply(operator.clone(), bad).await,
+        400,
+        "max_delay below initial_delay"
+    );
+    assert_eq!(stored(&pool, "TIMEOUT").await, None);
+    assert_eq!(apply(operator, form.to_vec()).await, 200);
+    let config = stored(&pool, "TIMEOUT").await.expect("stored");
+    assert_eq!(
+        (
+            config.max_attempts,
+            config.initial_delay,
+            config.max_delay,
+            config.backoff_factor
+        ),
+        (4, 2.0, 300.0, 2.0)
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events
+         WHERE action = 'configureRetry' AND target = 'TIMEOUT' AND outcome = 'success'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[sqlx::test]
+async fn the_record_list_pages_by_key_without_gaps_or_repeats(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    // 120 script errors at distinct times, some at the same instant (the id breaks ties).
+    sqlx::query(
+        "INSERT INTO job_status (job_key, title, last_status, last_finished_at)
+         VALUES ('paged', 'paged', 'error', now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO error_records (job_status_id, error_type, error_class, error_message,
+                                    fingerprint, at)
+         SELECT s.id, 'SCRIPT_ERROR', 'unknown', 'failed ' || i, 'x', now() - (i / 2) * interval '1 minute'
+         FROM job_status s, generate_series(1, 120) i WHERE s.job_key = 'paged'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut path = "/recovery".to_string();
+    loop {
+        let (status, html) = get_page(&app.client, &app, &path).await;
+        assert_eq!(status, 200, "{path}");
+        seen.extend(
+            html.split("data-record=\"")
+                .skip(1)
+                .map(|rest| rest[..36].to_string()),
+        );
+        let Some(end) = html.find("\" rel=\"next\" data-testid=\"records-next\"") else {
+            break;
+        };
+        let start = html[..end].rfind("href=\"").unwrap() + "href=\"".len();
+        let next = html[start..end].replace("&amp;", "&");
+        path = next;
+    }
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id::text FROM error_records ORDER BY at DESC, id DESC")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(seen, ids, "three pages, every record once, newest first");
+}
+
+#[sqlx::test]
+async fn memory_failures_above_their_limit_suggest_raising_it_from_the_peaks(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    // Six jobs limited to 1024 MB that peaked between 1500 and 2000 MB, 24 failures on it.
+    let peaks = [1500.0, 1600.0, 1700.0, 1800.0, 1900.0, 2000.0];
+    let start = chrono::Utc::now() - chrono::Duration::hours(2);
+    for (i, peak) in peaks.iter().enumerate() {
+        let (status, body) = job_op(
+            &app,
+            "createJob",
+            json!({ "product_id": "mem", "sending_group_id": "g",
+                    "resource_limits": { "max_memory": 1024, "max_cpu": 1 } }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let job: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
+        sqlx::query(
+            "INSERT INTO metric_rollups (job_id, metric, grain, bucket, count, sum, min, max, hist)
+             VALUES ($1, 'memory', 'hour', date_trunc('hour', now()), 1, $2, $2, $2, '{}')",
+        )
+        .bind(job)
+        .bind(peak)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO error_records (job_id, error_type, error_class, error_message, fingerprint, at)
+             SELECT $1, 'RESOURCE_LIMIT_EXCEEDED', 'resource', 'used ' || $2 || ' MB',
+                    error_fingerprint('RESOURCE_LIMIT_EXCEEDED', 'used 1 MB'), $3 + n * interval '1 minute'
+             FROM generate_series(1, 4) n",
+        )
+        .bind(job)
+        .bind(*peak as i64)
+        .bind(start + chrono::Duration::minutes(i as i64 * 5))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let (status, body) = error_op(&app, "analyzeErrors", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let suggestion = body["data"]["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "raise_memory_limit")
+        .cloned()
+        .unwrap_or_else(|| panic!("{body}"));
+    // PostgreSQL's percentile_cont: linear between the two nearest ranks.
+    let rank = 0.95 * (peaks.len() - 1) as f64;
+    let (low, high) = (peaks[rank.floor() as usize], peaks[rank.ceil() as usize]);
+    let p95 = low + (high - low) * rank.fract();
+    assert_eq!(suggestion["proposed_max_memory"], (p95 * 1.2).ceil() as i64);
+    let text = suggestion["text"].as_str().unwrap();
+    assert!(text.contains("24 errors"), "{text}");
+    assert!(text.contains(&format!("{:.1} GB", p95 / 1024.0)), "{text}");
+    assert!(
+        text.contains("over 6 of the failed jobs against a limit of 1.0 GB"),
+        "{text}"
+    );
+
+    // Peaks under the limit propose nothing.
+    sqlx::query("UPDATE jobs SET max_memory = 4096")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, body) = error_op(&app, "analyzeErrors", json!({})).await;
+    assert!(
+        !body["data"]["suggestions"]
+            .to_string()
+            .contains("raise_memory_limit"),
+        "{body}"
+    );
 }

@@ -7,10 +7,12 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
 
 use super::input::AnalyzeErrors;
 use super::{store, RecoveryError};
-use crate::model::{ErrorRetryConfig, JobKind, RECOVERY_LIMITS};
+use crate::model::dispatch::codes::RESOURCE_LIMIT_EXCEEDED;
+use crate::model::{ErrorRetryConfig, JobKind, SuggestionKind, Trend, RECOVERY_LIMITS};
 use crate::server::monitoring::fetch_job_history;
 use crate::server::monitoring::input::{
     Aggregations, DateRange, FetchJobHistory, HistoryFilters, Pagination, PerPage,
@@ -53,37 +55,24 @@ pub struct Pattern {
     pub last_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     pub trend: Trend,
+    /// Jobs and scripts (job keys) among the pattern's latest `AFFECTED_SAMPLE` records in
+    /// the period, at most `AFFECTED_SHOWN` of each.
+    #[sqlx(skip)]
+    pub affected_jobs: Vec<Uuid>,
+    #[sqlx(skip)]
+    pub affected_scripts: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trend {
-    /// None in the previous period.
-    New,
-    /// Half as many again or more.
-    Rising,
-    /// Down by a third or more.
-    Falling,
-    #[default]
-    Steady,
-}
+/// The records of a pattern read for its affected jobs and scripts, and how many of each
+/// are named: a bounded read per pattern, whatever its count.
+pub const AFFECTED_SAMPLE: i64 = 100;
+pub const AFFECTED_SHOWN: usize = 10;
 
-impl Trend {
-    pub fn of(now: i64, before: i64) -> Self {
-        if before == 0 {
-            if now > 0 {
-                Trend::New
-            } else {
-                Trend::Steady
-            }
-        } else if now * 2 >= before * 3 {
-            Trend::Rising
-        } else if now * 3 <= before * 2 {
-            Trend::Falling
-        } else {
-            Trend::Steady
-        }
-    }
+#[derive(FromRow)]
+struct Affected {
+    fingerprint: String,
+    jobs: Vec<Uuid>,
+    scripts: Vec<String>,
 }
 
 #[derive(Debug, FromRow)]
@@ -151,15 +140,21 @@ pub struct Suggestion {
     pub text: String,
     /// A config `configureRetry` would take as it is.
     pub proposed_config: Option<ErrorRetryConfig>,
+    /// Megabytes, for `raise_memory_limit`.
+    pub proposed_max_memory: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SuggestionKind {
-    RetryWithBackoff,
-    StopRetrying,
-    CheckWorker,
-    RisingErrors,
+/// Failed jobs with a memory peak that a limit proposal needs.
+pub const MIN_PEAKED_JOBS: i64 = 5;
+/// The jobs of the latest records of `RESOURCE_LIMIT_EXCEEDED` read for their peaks.
+pub const PEAK_SAMPLE: i64 = 500;
+
+/// What the jobs that failed on a resource limit peaked at, against their limits.
+#[derive(Debug, FromRow)]
+struct MemoryPeaks {
+    jobs: i64,
+    p95_peak: Option<f64>,
+    limit: Option<f64>,
 }
 
 impl AnalyzeErrors {
@@ -252,9 +247,32 @@ pub async fn analyze_errors(
             0.0
         }
     };
+    let fingerprints: Vec<&str> = patterns.iter().map(|p| p.fingerprint.as_str()).collect();
+    let affected = sqlx::query_as::<_, Affected>(if jobs.is_empty() {
+        store::AFFECTED_SQL
+    } else {
+        store::AFFECTED_OF_JOBS_SQL
+    })
+    .bind(&fingerprints)
+    .bind(period.start)
+    .bind(period.end)
+    .bind(AFFECTED_SAMPLE);
+    let affected = if jobs.is_empty() {
+        affected
+    } else {
+        affected.bind(jobs)
+    };
+    let affected: Vec<Affected> = affected.fetch_all(pool).await?;
     for pattern in &mut patterns {
         pattern.share = share(pattern.count);
         pattern.trend = Trend::of(pattern.count, pattern.previous);
+        if let Some(a) = affected
+            .iter()
+            .find(|a| a.fingerprint == pattern.fingerprint)
+        {
+            pattern.affected_jobs = a.jobs.iter().copied().take(AFFECTED_SHOWN).collect();
+            pattern.affected_scripts = a.scripts.iter().take(AFFECTED_SHOWN).cloned().collect();
+        }
     }
     let by_type: Vec<TypeFigures> = type_rows
         .iter()
@@ -305,7 +323,21 @@ pub async fn analyze_errors(
         )
         .fetch_all(pool)
         .await?;
-    let suggestions = suggest(&by_type, &by_worker, &configured, period, previous);
+    let mut suggestions = suggest(&by_type, &by_worker, &configured, period, previous);
+    let limited = by_type
+        .iter()
+        .find(|t| t.error_type == RESOURCE_LIMIT_EXCEEDED && t.count >= MIN_CASES);
+    if let Some(limited) = limited {
+        let peaks: MemoryPeaks = sqlx::query_as(store::MEMORY_PEAKS_SQL)
+            .bind(period.start)
+            .bind(period.end)
+            .bind(PEAK_SAMPLE)
+            .bind(jobs)
+            .bind(RESOURCE_LIMIT_EXCEEDED)
+            .fetch_one(pool)
+            .await?;
+        suggestions.extend(memory_suggestion(limited, &peaks));
+    }
     Ok(Analysis {
         period,
         previous_period: previous,
@@ -354,6 +386,44 @@ async fn kind_figures(
     })
 }
 
+/// Raise the limit to the failed jobs' p95 peak and a fifth more, when that is above the
+/// limit they had (their median).
+fn memory_suggestion(limited: &TypeFigures, peaks: &MemoryPeaks) -> Option<Suggestion> {
+    let (Some(peak), Some(limit)) = (peaks.p95_peak, peaks.limit) else {
+        return None;
+    };
+    if peaks.jobs < MIN_PEAKED_JOBS || peak <= limit {
+        return None;
+    }
+    let proposed = (peak * 1.2).ceil() as i64;
+    Some(Suggestion {
+        kind: SuggestionKind::RaiseMemoryLimit,
+        error_type: Some(limited.error_type.clone()),
+        worker_id: None,
+        text: format!(
+            "{}: {} errors; peak memory p95 is {} over {} of the failed jobs against a limit of \
+             {}: raise max_memory to {}",
+            limited.error_type,
+            limited.count,
+            megabytes(peak),
+            peaks.jobs,
+            megabytes(limit),
+            megabytes(proposed as f64)
+        ),
+        proposed_config: None,
+        proposed_max_memory: Some(proposed),
+    })
+}
+
+/// "980 MB", "1.9 GB".
+fn megabytes(mb: f64) -> String {
+    if mb >= 1024.0 {
+        format!("{:.1} GB", mb / 1024.0)
+    } else {
+        format!("{mb:.0} MB")
+    }
+}
+
 fn percent(rate: f64) -> String {
     format!("{:.0} %", rate * 100.0)
 }
@@ -395,6 +465,7 @@ fn suggest(
                     backoff_factor: 2.0,
                     retry_conditions: Vec::new(),
                 }),
+                proposed_max_memory: None,
             });
         } else if closed >= MIN_CASES && t.recovered == 0 {
             out.push(Suggestion {
@@ -407,6 +478,7 @@ fn suggest(
                     t.error_type
                 ),
                 proposed_config: None,
+                proposed_max_memory: None,
             });
         }
         if t.count >= MIN_CASES && t.trend == Trend::Rising {
@@ -424,6 +496,7 @@ fn suggest(
                     previous.end.format("%Y-%m-%d %H:00")
                 ),
                 proposed_config: None,
+                proposed_max_memory: None,
             });
         }
     }
@@ -442,6 +515,7 @@ fn suggest(
                         w.worker_id
                     ),
                     proposed_config: None,
+                    proposed_max_memory: None,
                 });
             }
         }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::input::ManualRecover;
+use super::input::{ManualRecover, RecoveryOptions};
 use super::{retry_configs, store, FailureFacts, RecoveryError};
 use crate::model::{
     ErrorCall, JobDriver, JobKind, JobStatus, RecoveryStatus, RerunReason, TaskStatus, JOB_LIMITS,
@@ -35,6 +35,8 @@ struct RecordRow {
 
 #[derive(FromRow)]
 struct JobFacts {
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
     #[sqlx(try_from = "String")]
     kind: JobKind,
     queue: String,
@@ -107,67 +109,16 @@ pub async fn manual_recover(
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(RecoveryError::NotFound(request.error_record_id))?;
-        match record.recovery_status {
-            RecoveryStatus::Pending | RecoveryStatus::Failed => {}
-            status => {
-                return Err(RecoveryError::Conflict(format!(
-                    "error record {} is {status}: {}",
-                    record.id,
-                    if status == RecoveryStatus::Recovered {
-                        "its work has succeeded since"
-                    } else {
-                        "a recovery of it is under way"
-                    }
-                )))
-            }
-        }
         let facts: JobFacts = sqlx::query_as(store::JOB_FACTS_SQL)
             .bind(job.id)
             .fetch_one(&mut *tx)
             .await?;
-        if facts.driver != JobDriver::Dispatched {
-            return Err(RecoveryError::Conflict(format!(
-                "job {} is reported: its own pipeline runs it again (retryJob marks it for a retry)",
-                job.id
-            )));
-        }
-        if job.status != JobStatus::Failed {
-            return Err(RecoveryError::Conflict(format!(
-                "job {} is {}: only a failed job is recovered (a running one retries its tasks \
-                 by itself)",
-                job.id, job.status
-            )));
-        }
         let mut tasks: Vec<TaskRow> = sqlx::query_as(store::JOB_TASKS_SQL)
             .bind(job.id)
             .fetch_all(&mut *tx)
             .await?;
         tasks.sort_by_key(|t| t.seq);
-        let failed = record
-            .task_id
-            .and_then(|id| tasks.iter().find(|t| t.id == id));
-        if let Some(task) = failed {
-            check_attempts(&mut *tx, &record, task, &facts, &options).await?;
-        }
-        let rerun = rerun_set(&tasks, failed.map(|t| t.name.as_str()));
-        let ceiling = RECOVERY_LIMITS.attempts_ceiling;
-        if let Some(spent) = rerun.iter().find(|r| r.attempt >= ceiling) {
-            return Err(RecoveryError::Conflict(format!(
-                "task {:?} has run {} times, the most any task may (even with force)",
-                spent.name, spent.attempt
-            )));
-        }
-        let kept = tasks
-            .iter()
-            .filter(|t| t.status == TaskStatus::Completed)
-            .map(|t| t.name.clone())
-            .collect();
-        if rerun.is_empty() {
-            return Err(RecoveryError::Conflict(format!(
-                "job {} has no unfinished task to run again",
-                job.id
-            )));
-        }
+        let (rerun, kept) = plan(&mut *tx, &record, job.id, &facts, &tasks, &options).await?;
         if options.dry_run.unwrap_or(false) {
             return Ok(Recovery {
                 error_record_id: record.id,
@@ -183,7 +134,10 @@ pub async fn manual_recover(
         let payloads = rerun
             .iter()
             .map(|r| {
-                let task = tasks.iter().find(|t| t.id == r.task_id).expect("in the graph");
+                let task = tasks
+                    .iter()
+                    .find(|t| t.id == r.task_id)
+                    .expect("in the graph");
                 merged(&task.name, &task.payload, params)
             })
             .collect::<Result<Vec<Value>, RecoveryError>>()?;
@@ -236,6 +190,118 @@ pub async fn manual_recover(
     .await
 }
 
+/// What a recovery of `record` runs again and what it keeps, or why it is refused now: the
+/// checks every recovery, dry run and the record's page share.
+async fn plan(
+    conn: &mut PgConnection,
+    record: &RecordRow,
+    job_id: Uuid,
+    facts: &JobFacts,
+    tasks: &[TaskRow],
+    options: &RecoveryOptions,
+) -> Result<(Vec<RerunTask>, Vec<String>), RecoveryError> {
+    match record.recovery_status {
+        RecoveryStatus::Pending | RecoveryStatus::Failed => {}
+        status => {
+            return Err(RecoveryError::Conflict(format!(
+                "error record {} is {status}: {}",
+                record.id,
+                if status == RecoveryStatus::Recovered {
+                    "its work has succeeded since"
+                } else {
+                    "a recovery of it is under way"
+                }
+            )))
+        }
+    }
+    if facts.driver != JobDriver::Dispatched {
+        return Err(RecoveryError::Conflict(format!(
+            "job {job_id} is reported: its own pipeline runs it again (retryJob marks it for a retry)"
+        )));
+    }
+    if facts.status != JobStatus::Failed {
+        return Err(RecoveryError::Conflict(format!(
+            "job {job_id} is {}: only a failed job is recovered (a running one retries its tasks \
+             by itself)",
+            facts.status
+        )));
+    }
+    let failed = record
+        .task_id
+        .and_then(|id| tasks.iter().find(|t| t.id == id));
+    if let Some(task) = failed {
+        check_attempts(conn, record, task, facts, options).await?;
+    }
+    let rerun = rerun_set(tasks, failed.map(|t| t.name.as_str()));
+    let ceiling = RECOVERY_LIMITS.attempts_ceiling;
+    if let Some(spent) = rerun.iter().find(|r| r.attempt >= ceiling) {
+        return Err(RecoveryError::Conflict(format!(
+            "task {:?} has run {} times, the most any task may (even with force)",
+            spent.name, spent.attempt
+        )));
+    }
+    if rerun.is_empty() {
+        return Err(RecoveryError::Conflict(format!(
+            "job {job_id} has no unfinished task to run again"
+        )));
+    }
+    let kept = tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Completed)
+        .map(|t| t.name.clone())
+        .collect();
+    Ok((rerun, kept))
+}
+
+/// A task of the job, as the record's page draws it.
+pub struct GraphTask {
+    pub name: String,
+    pub status: TaskStatus,
+    pub depends_on: Vec<String>,
+}
+
+/// The record's page: its job's tasks and what a recovery with no options would do now,
+/// read without locks (nothing is changed).
+pub struct Preview {
+    pub tasks: Vec<GraphTask>,
+    pub plan: Result<(Vec<RerunTask>, Vec<String>), RecoveryError>,
+}
+
+pub async fn preview(pool: &PgPool, record_id: Uuid) -> Result<Option<Preview>, RecoveryError> {
+    let mut conn = pool.acquire().await?;
+    let record: Option<RecordRow> = sqlx::query_as(store::RECORD_SQL)
+        .bind(record_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some((record, job_id)) = record.and_then(|r| r.job_id.map(|job| (r, job))) else {
+        return Ok(None);
+    };
+    let Some(facts) = sqlx::query_as::<_, JobFacts>(store::JOB_FACTS_SQL)
+        .bind(job_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let tasks: Vec<TaskRow> = sqlx::query_as(store::JOB_TASKS_READ_SQL)
+        .bind(job_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let options = RecoveryOptions::default();
+    let plan = plan(&mut conn, &record, job_id, &facts, &tasks, &options).await;
+    Ok(Some(Preview {
+        tasks: tasks
+            .into_iter()
+            .map(|t| GraphTask {
+                name: t.name,
+                status: t.status,
+                depends_on: t.depends_on,
+            })
+            .collect(),
+        plan,
+    }))
+}
+
 /// The attempts the record's type (or else its job) allows, and its retry conditions:
 /// refused unless `force` / `ignore_conditions` (the ceiling is checked for every task of the
 /// set by the caller).
@@ -244,7 +310,7 @@ async fn check_attempts(
     record: &RecordRow,
     task: &TaskRow,
     facts: &JobFacts,
-    options: &super::input::RecoveryOptions,
+    options: &RecoveryOptions,
 ) -> Result<(), RecoveryError> {
     let configs = retry_configs(tx, std::slice::from_ref(&record.error_type)).await?;
     let typed = configs.get(&record.error_type);

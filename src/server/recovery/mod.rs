@@ -7,9 +7,12 @@
 mod analyze;
 mod backoff;
 mod breaker;
+mod charts;
 mod conditions;
+mod graph;
 pub mod input;
 mod manual;
+mod page;
 pub mod rollups;
 mod store;
 
@@ -18,6 +21,7 @@ pub use backoff::Backoff;
 pub use breaker::RetryBreaker;
 pub use conditions::{Condition, FailureFacts};
 pub use manual::{manual_recover, Recovery, RerunTask};
+pub use page::{record_page, recovery_page};
 
 use std::collections::HashMap;
 

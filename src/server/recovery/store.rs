@@ -34,13 +34,18 @@ pub const LOCK_RECORD_SQL: &str = "
 
 /// What retry conditions and the attempt rule read of the locked job.
 pub const JOB_FACTS_SQL: &str = "
-    SELECT kind, queue, priority, product_id, sending_group_id, max_attempts, driver
+    SELECT status, kind, queue, priority, product_id, sending_group_id, max_attempts, driver
     FROM jobs WHERE id = $1";
 
 /// The job's task graph, locked in id order (as every task lock is taken).
 pub const JOB_TASKS_SQL: &str = "
     SELECT id, seq, name, status, depends_on, attempt, payload
     FROM job_tasks WHERE job_id = $1 ORDER BY id FOR UPDATE";
+
+/// The same for the record's page, unlocked, in the order they were added.
+pub const JOB_TASKS_READ_SQL: &str = "
+    SELECT id, seq, name, status, depends_on, attempt, payload
+    FROM job_tasks WHERE job_id = $1 ORDER BY seq";
 
 /// The re-run set, pending again with its attempts kept and its payload merged. `$3`
 /// pending.
@@ -169,3 +174,93 @@ pub const WORKERS_FROM_RECORDS_SQL: &str = "
     )
     SELECT *, sum(failed) OVER ()::int8 AS all_failed FROM w
     ORDER BY failed DESC, worker_id LIMIT 20";
+
+/// The record list's rows; `recovery::page` adds the filters, the order and the limit.
+pub const RECORD_LINES_SQL: &str = "
+    SELECT r.id, r.at, r.error_type, r.recovery_status,
+           left(split_part(r.error_message, E'\\n', 1), 200) AS message, r.retry_count, r.job_id,
+           j.kind, j.product_id, j.sending_group_id, j.user_id, t.name AS task_name, s.job_key
+    FROM error_records r
+    LEFT JOIN jobs j ON j.id = r.job_id
+    LEFT JOIN job_tasks t ON t.id = r.task_id
+    LEFT JOIN job_status s ON s.id = r.job_status_id";
+
+/// Errors per hour and type over `$1`..`$2`, `$3` the types asked for (empty: all).
+pub const HOURLY_ERRORS_SQL: &str = concat!(
+    "
+    SELECT hour, error_type, sum(errors)::int8 AS errors FROM ",
+    error_rollups!(),
+    "
+    WHERE hour >= $1 AND hour < $2 AND (cardinality($3::text[]) = 0 OR error_type = ANY($3))
+    GROUP BY hour, error_type"
+);
+
+/// The same from one job's (`$4`) records.
+pub const HOURLY_JOB_ERRORS_SQL: &str = "
+    SELECT date_trunc('hour', at) AS hour, error_type, count(*)::int8 AS errors
+    FROM error_records
+    WHERE job_id = $4 AND at >= $1 AND at < $2
+      AND (cardinality($3::text[]) = 0 OR error_type = ANY($3))
+    GROUP BY 1, 2";
+
+/// One record with its job's, task's or script's names, for its page.
+pub const RECORD_PAGE_SQL: &str = "
+    SELECT r.id, r.error_type, r.error_class, r.error_message, r.stack_trace,
+           error_pattern(r.error_message) AS pattern, r.fingerprint, r.at, r.retry_count,
+           r.recovery_status, r.recovered_at, r.worker_id, r.recovery_attempts, r.job_id,
+           j.status AS job_status, j.kind, j.product_id, j.sending_group_id, j.user_id,
+           t.name AS task_name, t.status AS task_status, s.job_key
+    FROM error_records r
+    LEFT JOIN jobs j ON j.id = r.job_id
+    LEFT JOIN job_tasks t ON t.id = r.task_id
+    LEFT JOIN job_status s ON s.id = r.job_status_id
+    WHERE r.id = $1";
+
+/// The jobs and scripts among each pattern's (`$1`) latest `$4` records in the period
+/// (`$2`..`$3`), newest first (`error_records_fingerprint_at_idx`).
+pub const AFFECTED_SQL: &str = "
+    SELECT f.fp AS fingerprint,
+           coalesce(array_agg(l.job_id ORDER BY l.at DESC) FILTER (WHERE l.job_id IS NOT NULL), '{}') AS jobs,
+           coalesce(array_agg(s.job_key ORDER BY l.at DESC) FILTER (WHERE s.job_key IS NOT NULL), '{}') AS scripts
+    FROM unnest($1::text[]) AS f(fp)
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (coalesce(e.job_id, e.job_status_id)) e.job_id, e.job_status_id, e.at
+        FROM (SELECT job_id, job_status_id, at FROM error_records
+              WHERE fingerprint = f.fp AND at >= $2 AND at < $3
+              ORDER BY at DESC LIMIT $4) e
+        ORDER BY coalesce(e.job_id, e.job_status_id), e.at DESC) l
+    LEFT JOIN job_status s ON s.id = l.job_status_id
+    GROUP BY f.fp";
+
+/// The same among the records of the jobs `$5` (`error_records_job_at_idx`).
+pub const AFFECTED_OF_JOBS_SQL: &str = "
+    SELECT f.fp AS fingerprint,
+           coalesce(array_agg(l.job_id ORDER BY l.at DESC), '{}') AS jobs,
+           '{}'::text[] AS scripts
+    FROM unnest($1::text[]) AS f(fp)
+    CROSS JOIN LATERAL (
+        SELECT e.job_id, max(e.at) AS at FROM error_records e
+        WHERE e.job_id = ANY($5) AND e.fingerprint = f.fp AND e.at >= $2 AND e.at < $3
+        GROUP BY e.job_id ORDER BY max(e.at) DESC LIMIT $4) l
+    GROUP BY f.fp";
+
+/// The memory peaks (hourly rollups) and limits of the jobs among the latest `$3` records of
+/// type `$5` (`RESOURCE_LIMIT_EXCEEDED`) in the period (`error_records_type_at_idx`); `$4`
+/// the jobs asked for (empty: all).
+pub const MEMORY_PEAKS_SQL: &str = "
+    WITH failed AS (
+        SELECT DISTINCT job_id FROM (
+            SELECT job_id FROM error_records
+            WHERE error_type = $5 AND at >= $1 AND at < $2
+              AND job_id IS NOT NULL AND (cardinality($4::uuid[]) = 0 OR job_id = ANY($4))
+            ORDER BY at DESC LIMIT $3) r),
+    peaks AS (
+        SELECT j.max_memory,
+               (SELECT max(m.max) FROM metric_rollups m
+                WHERE m.job_id = f.job_id AND m.metric = 'memory' AND m.grain = 'hour') AS peak
+        FROM failed f JOIN jobs j ON j.id = f.job_id)
+    SELECT count(peak)::int8 AS jobs,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY peak) AS p95_peak,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY max_memory)
+               FILTER (WHERE max_memory > 0) AS limit
+    FROM peaks";

@@ -278,7 +278,7 @@ pub(super) fn analyze_errors() -> ActionDoc {
 
 pub(super) fn analysis_answer() -> Value {
     let span = || shape(&[], vec![("start", time()), ("end", time())]);
-    let trend = || one_of(&["new", "rising", "falling", "steady"]);
+    let trend = || one_of(&Trend::NAMES);
     let rate = || nullable(number());
     shape(
         &[],
@@ -302,6 +302,17 @@ pub(super) fn analysis_answer() -> Value {
                             ("first_at", nullable(time())),
                             ("last_at", nullable(time())),
                             ("trend", trend()),
+                            (
+                                "affected_jobs",
+                                about(
+                                    list(uuid()),
+                                    "Jobs among the pattern's latest 100 records, latest first, at most 10.",
+                                ),
+                            ),
+                            (
+                                "affected_scripts",
+                                about(list(string()), "The same for scripts: their job keys."),
+                            ),
                         ],
                     )),
                     "The 20 largest.",
@@ -355,17 +366,16 @@ pub(super) fn analysis_answer() -> Value {
                     vec![
                         (
                             "kind",
-                            one_of(&[
-                                "retry_with_backoff",
-                                "stop_retrying",
-                                "check_worker",
-                                "rising_errors",
-                            ]),
+                            one_of(&SuggestionKind::NAMES),
                         ),
                         ("error_type", nullable(string())),
                         ("worker_id", nullable(string())),
                         ("text", string()),
                         ("proposed_config", nullable(configured_retry_config())),
+                        (
+                            "proposed_max_memory",
+                            about(nullable(integer()), "Megabytes, for raise_memory_limit."),
+                        ),
                     ],
                 )),
             ),

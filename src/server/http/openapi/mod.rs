@@ -20,8 +20,9 @@ use crate::model::dispatch::{Finished, LeaseAnswer};
 use crate::model::{
     Call, ConditionField, ConditionOperator, DashboardFilter, ErrorCall, ErrorClass, HistorySort,
     JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName, RecoveryStatus,
-    ReportStatus, RerunReason, Role, SortOrder, StageState, TaskCall, TaskStatus, TriggerSource,
-    JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS, REPORT_LIMITS,
+    ReportStatus, RerunReason, Role, SortOrder, StageState, SuggestionKind, TaskCall, TaskStatus,
+    Trend, TriggerSource, JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS,
+    REPORT_LIMITS,
 };
 use crate::server::dispatch::input::{MAX_BATCH, MAX_LOG_LINES, MAX_QUEUES, MAX_WAIT_MS};
 use crate::server::monitoring::live::REPLAY_MAX;
