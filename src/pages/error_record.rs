@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::recovery::{error_record, RecoverRecord};
 use crate::i18n::*;
-use crate::model::{ErrorRecordView, Permission, RecoveryPlan, RerunReason};
+use crate::model::{ErrorRecordView, Permission, RecoveryPlan, RecoveryStatus, RerunReason};
 use crate::ui::form_error::FormError;
 use crate::ui::signed_in::signed_in;
 use crate::ui::status_badge::StatusBadge;
@@ -116,7 +116,11 @@ fn RecordDetail(record: ErrorRecordView, may_act: bool) -> impl IntoView {
             </dd></div>
         </dl>
         {match plan {
-            Some(plan) => view! { <PlanPanel id plan may_act /> }.into_any(),
+            // A record being recovered, or recovered, has nothing left to recover.
+            Some(plan) => {
+                let open = matches!(recovery_status, RecoveryStatus::Pending | RecoveryStatus::Failed);
+                view! { <PlanPanel id plan may_act=may_act && open /> }.into_any()
+            }
             None => view! { <p class="muted">{t!(i18n, script_recovers)}</p> }.into_any(),
         }}
         <section class="panel">

@@ -202,7 +202,7 @@ fn Patterns(
                 <thead><tr>
                     <th>{t!(i18n, error_type)}</th><th>{t!(i18n, pattern)}</th><th>{t!(i18n, count)}</th>
                     <th>{t!(i18n, share)}</th><th>{t!(i18n, trend)}</th><th>{t!(i18n, affected)}</th>
-                    <th>{t!(i18n, last_seen)}</th>
+                    <th>{t!(i18n, last_error)}</th>
                 </tr></thead>
                 <tbody>
                     {patterns.into_iter().map(|p| {

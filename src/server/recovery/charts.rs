@@ -7,7 +7,8 @@ use plotters::prelude::*;
 use crate::model::TypeLine;
 use crate::server::svg_chart::{render, Drawn};
 
-const SIZE: (u32, u32) = (720, 260);
+/// Drawn small, so that in a half-width card the labels still read.
+const SIZE: (u32, u32) = (480, 260);
 const GRID: RGBColor = RGBColor(229, 231, 235);
 const TEXT: RGBColor = RGBColor(75, 85, 99);
 const RECOVERED: RGBColor = RGBColor(22, 163, 74);
@@ -101,7 +102,7 @@ fn errors_per_hour<'a>(svg: &'a mut String, errors: &HourlyErrors) -> Drawn<'a> 
         .x_labels(7)
         .y_labels(5)
         .x_label_formatter(&|t: &DateTime<Utc>| t.format(format).to_string())
-        .label_style(("sans-serif", 13, &TEXT))
+        .label_style(("sans-serif", 14, &TEXT))
         .draw()?;
     for (i, (name, counts)) in errors.series.iter().enumerate() {
         let color = SERIES[i.min(SERIES.len() - 1)];
@@ -121,7 +122,7 @@ fn errors_per_hour<'a>(svg: &'a mut String, errors: &HourlyErrors) -> Drawn<'a> 
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(GRID)
-            .label_font(("sans-serif", 13, &TEXT))
+            .label_font(("sans-serif", 14, &TEXT))
             .position(SeriesLabelPosition::UpperRight)
             .draw()?;
     }
@@ -149,7 +150,7 @@ fn recovery_rate<'a>(svg: &'a mut String, rated: &[(&str, f64)]) -> Drawn<'a> {
     let mut chart = ChartBuilder::on(&root)
         .margin(10)
         .x_label_area_size(26)
-        .y_label_area_size(190)
+        .y_label_area_size(150)
         .build_cartesian_2d(0.0..100.0, (0..n).into_segmented())?;
     chart
         .configure_mesh()
@@ -165,7 +166,7 @@ fn recovery_rate<'a>(svg: &'a mut String, rated: &[(&str, f64)]) -> Drawn<'a> {
             SegmentValue::CenterOf(i) if *i < n => rated[n - 1 - i].0.to_string(),
             _ => String::new(),
         })
-        .label_style(("sans-serif", 13, &TEXT))
+        .label_style(("sans-serif", 14, &TEXT))
         .draw()?;
     chart.draw_series(
         Histogram::horizontal(&chart)
