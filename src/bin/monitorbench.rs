@@ -1,5 +1,5 @@
 //! Job monitoring under load, through HTTP: `fetchJobHistory` with filters and every
-//! aggregate, `getJobMetrics` over a day and a month of one job's samples, `reportMetrics`
+//! aggregate, `analyzeErrors` and the recovery pages over a million error records, `getJobMetrics` over a day and a month of one job's samples, `reportMetrics`
 //! ingest, and one portal holding many open event streams while a change reaches them all.
 //!
 //! cargo run --release --features bench --bin monitorbench -- --url URL --bearer ADMIN_TOKEN
@@ -171,6 +171,84 @@ async fn analysis(api: &OpsClient, args: &Args) {
     }
 }
 
+/// The recovery pages over the same records, as a browser gets them (server-rendered HTML).
+async fn recovery_pages(http: &reqwest::Client, args: &Args) {
+    let get = |path: String| {
+        let request = http
+            .get(format!("{}{path}", args.url.trim_end_matches('/')))
+            .bearer_auth(&args.bearer);
+        async move {
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response.text().await.map_err(|e| e.to_string())?;
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(format!("{status}"))
+            }
+        }
+    };
+    let first = get("/recovery?period=30d&status=all".into())
+        .await
+        .expect("the recovery page");
+    let record = first
+        .split("data-record=\"")
+        .nth(1)
+        .map(|rest| rest[..36].to_string())
+        .expect("a record on the page");
+    let deep = first
+        .find("\" rel=\"next\"")
+        .map(|end| {
+            let start = first[..end].rfind("href=\"").unwrap() + "href=\"".len();
+            first[start..end].replace("&amp;", "&")
+        })
+        .expect("a second page");
+    for (label, path) in [
+        (
+            "page /recovery (7 days, open records)",
+            "/recovery".to_string(),
+        ),
+        (
+            "page /recovery?period=30d&status=all",
+            "/recovery?period=30d&status=all".into(),
+        ),
+        (
+            "page /recovery?period=30d, TIMEOUT, failed",
+            "/recovery?period=30d&type=TIMEOUT&status=failed".into(),
+        ),
+        ("page /recovery, the second page by cursor", deep),
+        ("page /recovery/<record>", format!("/recovery/{record}")),
+    ] {
+        let mut times = Vec::with_capacity(args.requests);
+        let (mut size, mut failure) = (0, None);
+        for _ in 0..args.requests {
+            let started = Instant::now();
+            match get(path.clone()).await {
+                Ok(body) => {
+                    times.push(started.elapsed());
+                    size = body.len();
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        if times.is_empty() {
+            println!(
+                "{label}: every request failed: {}",
+                failure.unwrap_or_default()
+            );
+            continue;
+        }
+        times.sort();
+        println!(
+            "{label}: {} pages, p50 {:.2} ms, p99 {:.2} ms ({size} bytes){}",
+            times.len(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            failure.map_or(String::new(), |e| format!("; some failed: {e}"))
+        );
+    }
+}
+
 async fn create_job(api: &OpsClient) -> String {
     let job = api
         .call(
@@ -319,9 +397,10 @@ async fn main() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let api = OpsClient::new(http, &args.url, &args.bearer);
+    let api = OpsClient::new(http.clone(), &args.url, &args.bearer);
     history(&api, &args).await;
     analysis(&api, &args).await;
+    recovery_pages(&http, &args).await;
     if !args.metrics_job.is_empty() {
         metrics(&api, &args).await;
     }
