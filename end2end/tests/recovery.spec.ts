@@ -58,8 +58,10 @@ test("an operator opens a failed job's record, sees the dry-run set, recovers it
   const graph = page.getByTestId("task-graph");
   await expect(graph.locator('[data-task="parse"]')).toHaveAttribute("data-rerun", "failed");
   await expect(graph.locator('[data-task="publish"]')).toHaveAttribute("data-rerun", "downstream");
-  await expect(graph.locator('[data-task="fetch"]')).not.toHaveAttribute("data-rerun", /.*/);
-  await expect(graph.locator('[data-task="images"]')).not.toHaveAttribute("data-rerun", /.*/);
+  for (const kept of ["fetch", "images"]) {
+    await expect(graph.locator(`[data-task="${kept}"]`)).toHaveAttribute("data-status", "completed");
+    await expect(graph.locator(`[data-task="${kept}"]`)).not.toHaveAttribute("data-rerun", /.*/);
+  }
   await expect(page.getByTestId("rerun-set")).toContainText("parse");
   await expect(page.getByTestId("rerun-set")).toContainText("publish");
   await expect(page.getByTestId("record-job-status").locator("[data-status]")).toHaveAttribute("data-status", "failed");
@@ -77,6 +79,7 @@ test("an operator opens a failed job's record, sees the dry-run set, recovers it
   await expect(page.getByTestId("record-job-status").locator("[data-status]")).toHaveAttribute("data-status", "completed");
   await expect(page.getByTestId("record-status").locator("[data-status]")).toHaveAttribute("data-status", "recovered");
   expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
+  await expect(page.getByTestId("recover-form")).toHaveCount(0);
   await page.screenshot({ path: "test-results/screens/error-record-recovered.png", fullPage: true });
   expect(problems).toEqual([]);
 });

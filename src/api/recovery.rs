@@ -96,3 +96,31 @@ pub async fn apply_suggestion(
         .await,
     )
 }
+
+/// A `raise_memory_limit` suggestion's "apply": the failed jobs it was read from, in the
+/// page's period, get the proposed limit (`recovery::raise_memory_limit`, audited).
+#[server(endpoint = "recovery/raise-limit")]
+pub async fn raise_memory_limit(max_memory: i64, period: String) -> Result<(), AppError> {
+    use crate::model::RecoveryPeriod;
+    crate::api::answer(
+        async move {
+            let (state, principal) = crate::api::allowed(Permission::ReadJobs)?;
+            let period = RecoveryPeriod::parse(&period).ok_or_else(|| AppError::Invalid {
+                field: Some("period".into()),
+                message: format!(
+                    "period {period:?} is not one of {}",
+                    RecoveryPeriod::NAMES.join(", ")
+                ),
+            })?;
+            crate::server::recovery::raise_memory_limit(
+                &state.pool,
+                &principal.actor(),
+                max_memory,
+                period,
+            )
+            .await?;
+            Ok(())
+        }
+        .await,
+    )
+}

@@ -19,6 +19,13 @@ wire_enum! {
     }
 }
 
+impl RecoveryStatus {
+    /// A manual recovery may start from it (one under way, or recovered, may not).
+    pub fn recoverable(self) -> bool {
+        matches!(self, RecoveryStatus::Pending | RecoveryStatus::Failed)
+    }
+}
+
 wire_enum! {
     /// Why `manualRecover` runs a task again.
     pub enum RerunReason ("rerun reason") {

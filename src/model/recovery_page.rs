@@ -211,6 +211,8 @@ pub struct SuggestionLine {
     pub text: String,
     /// What "apply" sends to `configureRetry`.
     pub proposed_config: Option<ErrorRetryConfig>,
+    /// Megabytes: what "apply" sets on the failed jobs the suggestion was read from.
+    pub proposed_max_memory: Option<i64>,
 }
 
 /// `/recovery/:id`.

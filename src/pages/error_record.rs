@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::recovery::{error_record, RecoverRecord};
 use crate::i18n::*;
-use crate::model::{ErrorRecordView, Permission, RecoveryPlan, RecoveryStatus, RerunReason};
+use crate::model::{ErrorRecordView, Permission, RecoveryPlan, RerunReason};
 use crate::ui::form_error::FormError;
 use crate::ui::signed_in::signed_in;
 use crate::ui::status_badge::StatusBadge;
@@ -47,7 +47,10 @@ pub fn ErrorRecordPage() -> impl IntoView {
                             <Title text="Jobdeck" />
                             <h1 data-testid="record-not-found">{t!(i18n, record_missing)}</h1>
                         }.into_any(),
-                        Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                        Err(_) => view! {
+                            <Title text="Jobdeck" />
+                            <p class="load-failed">{t!(i18n, load_failed)}</p>
+                        }.into_any(),
                     }
                 })}
             </Transition>
@@ -112,14 +115,13 @@ fn RecordDetail(record: ErrorRecordView, may_act: bool) -> impl IntoView {
             {worker_id.map(|w| view! { <div><dt>{t!(i18n, worker)}</dt><dd><code>{w}</code></dd></div> })}
             {recovered_at.map(|at| view! { <div><dt>{t!(i18n, recovered_at)}</dt><dd><RelativeTime at now /></dd></div> })}
             <div><dt>{t!(i18n, pattern)}</dt><dd>
-                <a href=format!("/recovery?fingerprint={fingerprint}&status=all")>{pattern}</a>
+                <a href=format!("/recovery?fingerprint={fingerprint}&status=all&period=30d")>{pattern}</a>
             </dd></div>
         </dl>
         {match plan {
             // A record being recovered, or recovered, has nothing left to recover.
             Some(plan) => {
-                let open = matches!(recovery_status, RecoveryStatus::Pending | RecoveryStatus::Failed);
-                view! { <PlanPanel id plan may_act=may_act && open /> }.into_any()
+                view! { <PlanPanel id plan may_act=may_act && recovery_status.recoverable() /> }.into_any()
             }
             None => view! { <p class="muted">{t!(i18n, script_recovers)}</p> }.into_any(),
         }}

@@ -1,13 +1,13 @@
 //! `/recovery`: error records grouped by fingerprint and listed newest first, filtered by
 //! type, status, job and period in the URL; the analysis of the period (`analyzeErrors`)
 //! with its charts and suggestions, each of which an operator can apply; and the types whose
-//! retries the circuit breaker holds. A live region (`ui::live`).
+//! retries the circuit breaker holds. A live region (`ui::live`), polled.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::recovery::{recovery_page, ApplySuggestion};
+use crate::api::recovery::{recovery_page, ApplySuggestion, RaiseMemoryLimit};
 use crate::i18n::*;
 use crate::model::{
     incident_path, AppError, ErrorRecordLine, ErrorRetryConfig, PatternLine, Permission,
@@ -34,7 +34,8 @@ pub fn RecoveryPage() -> impl IntoView {
         <section class="panel">
             <FilterForm query=query.get_untracked() />
         </section>
-        <div data-live="recovery" data-live-stream="/v1/events">
+        // Polled, not on `/v1/events`: every job's change would redo the whole analysis.
+        <div data-live="recovery">
             <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match page.await {
@@ -103,6 +104,7 @@ fn RecoveryBody(view: RecoveryView, query: RecoveryQuery, may_act: bool) -> impl
     let i18n = use_i18n();
     let RecoveryView {
         now,
+        period,
         paused_types,
         breaker_failures,
         breaker_window_secs,
@@ -161,7 +163,7 @@ fn RecoveryBody(view: RecoveryView, query: RecoveryQuery, may_act: bool) -> impl
             </section>
         </div>
         <TypeTable types query=query.clone() />
-        <Suggestions suggestions may_act />
+        <Suggestions suggestions may_act period />
         <WorkerTable workers />
     }
 }
@@ -315,7 +317,11 @@ fn TypeTable(types: Vec<TypeLine>, query: RecoveryQuery) -> impl IntoView {
 }
 
 #[component]
-fn Suggestions(suggestions: Vec<SuggestionLine>, may_act: bool) -> impl IntoView {
+fn Suggestions(
+    suggestions: Vec<SuggestionLine>,
+    may_act: bool,
+    period: RecoveryPeriod,
+) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <section class="panel">
@@ -329,6 +335,13 @@ fn Suggestions(suggestions: Vec<SuggestionLine>, may_act: bool) -> impl IntoView
                             <li data-kind=s.kind.as_str()>
                                 <span>{s.text}</span>
                                 {s.proposed_config.filter(|_| may_act).map(|config| view! { <ApplyForm config /> })}
+                                {s.proposed_max_memory.filter(|_| may_act).map(|max_memory| view! {
+                                    <form method="post" action=RaiseMemoryLimit::url() class="inline">
+                                        <input type="hidden" name="max_memory" value=max_memory.to_string() />
+                                        <input type="hidden" name="period" value=period.as_str() />
+                                        <button type="submit" data-action="raise-limit">{t!(i18n, apply)}</button>
+                                    </form>
+                                })}
                             </li>
                         }).collect_view()}
                     </ul>

@@ -1570,7 +1570,11 @@ async fn the_recovery_pages_group_filter_draw_the_dry_run_and_recover(pool: PgPo
     assert!(line.contains("data-status=\"failed\""), "{line}");
     assert!(line.contains("p / g · b"), "its job and task: {line}");
     assert!(row_with(&html, "types", "PARSE_ERROR").is_some());
-    assert!(html.contains("data-testid=\"chart-errors\""));
+    let chart = html.split("data-testid=\"chart-errors\"").nth(1).unwrap();
+    assert!(
+        chart[..chart.find("</div>").unwrap()].contains("<svg"),
+        "a drawn chart"
+    );
 
     // Filters from the URL: a status, a type, a job and a pattern select it or not.
     for (path, listed) in [
@@ -1658,6 +1662,21 @@ async fn the_recovery_pages_group_filter_draw_the_dry_run_and_recover(pool: PgPo
     );
     assert!(html.contains("data-testid=\"attempts\""));
     assert!(html.contains("re-running b, d"), "its attempt is listed");
+    assert!(
+        !html.contains("data-testid=\"recover-form\""),
+        "nothing left to recover"
+    );
+    // An upper-case fingerprint is the same one.
+    let (_, html) = get_page(
+        &viewer,
+        &app,
+        &format!(
+            "/recovery?status=all&fingerprint={}",
+            fingerprint.to_uppercase()
+        ),
+    )
+    .await;
+    assert!(row_with(&html, "records", &record.to_string()).is_some());
 }
 
 #[sqlx::test]
@@ -1808,18 +1827,70 @@ async fn memory_failures_above_their_limit_suggest_raising_it_from_the_peaks(poo
         .find(|s| s["kind"] == "raise_memory_limit")
         .cloned()
         .unwrap_or_else(|| panic!("{body}"));
-    // PostgreSQL's percentile_cont: linear between the two nearest ranks.
-    let rank = 0.95 * (peaks.len() - 1) as f64;
-    let (low, high) = (peaks[rank.floor() as usize], peaks[rank.ceil() as usize]);
-    let p95 = low + (high - low) * rank.fract();
-    assert_eq!(suggestion["proposed_max_memory"], (p95 * 1.2).ceil() as i64);
+    // The p95 of the six peaks is 1975 MB (rank 4.75, between 1900 and 2000); a fifth more
+    // is 2370.
+    assert_eq!(suggestion["proposed_max_memory"], 2370);
     let text = suggestion["text"].as_str().unwrap();
     assert!(text.contains("24 errors"), "{text}");
-    assert!(text.contains(&format!("{:.1} GB", p95 / 1024.0)), "{text}");
+    assert!(text.contains("peak memory p95 is 1.9 GB"), "{text}");
+    assert!(text.contains("raise max_memory to 2.3 GB"), "{text}");
     assert!(
         text.contains("over 6 of the failed jobs against a limit of 1.0 GB"),
         "{text}"
     );
+
+    // Applied from the page: the failed jobs get the limit (a viewer may not; a pending job,
+    // which runs with what its creator gave it, is left alone).
+    let proposed = suggestion["proposed_max_memory"].as_i64().unwrap();
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', finished_at = now()
+         WHERE id IN (SELECT id FROM jobs ORDER BY created_at OFFSET 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let raise = |client: reqwest::Client, period: &'static str| {
+        let url = app.url("/api/recovery/raise-limit");
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("max_memory", proposed.to_string()),
+                    ("period", period.into()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let limits = || async {
+        sqlx::query_scalar::<_, i64>("SELECT max_memory FROM jobs ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        raise(app.session_client(Role::Viewer).await, "24h").await,
+        403
+    );
+    let operator = app.session_client(Role::Operator).await;
+    assert_eq!(raise(operator.clone(), "1y").await, 400);
+    assert_eq!(limits().await, [1024; 6]);
+    assert_eq!(raise(operator, "24h").await, 200);
+    assert_eq!(
+        limits().await,
+        [1024, proposed, proposed, proposed, proposed, proposed]
+    );
+    let jobs: Value = sqlx::query_scalar(
+        "SELECT details->'jobs' FROM audit_events WHERE action = 'raiseMemoryLimit'
+         AND outcome = 'success'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 5, "{jobs}");
 
     // Peaks under the limit propose nothing.
     sqlx::query("UPDATE jobs SET max_memory = 4096")

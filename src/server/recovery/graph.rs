@@ -178,7 +178,12 @@ mod tests {
         let svg = task_graph_svg(&tasks, &rerun);
         assert!(svg.contains(r#"data-task="b" data-status="failed" data-rerun="failed""#));
         assert!(svg.contains(r#"data-task="a" data-status="completed">"#));
-        assert!(svg.contains("d&lt;&amp;&gt;"), "names are escaped: {svg}");
+        assert!(
+            svg.contains(r#"data-task="d&lt;&amp;&gt;""#),
+            "in attributes: {svg}"
+        );
+        assert!(svg.contains(">d&lt;&amp;&gt;</text>"), "and in text: {svg}");
+        assert!(!svg.contains("d<&>"), "{svg}");
         assert_eq!(svg.matches("<path").count(), 4);
         assert_eq!(svg.matches("edge-rerun").count(), 3);
     }

@@ -109,6 +109,8 @@ pub async fn manual_recover(
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(RecoveryError::NotFound(request.error_record_id))?;
+        // Before the tasks are locked: the loser of two concurrent recoveries stops here.
+        check_open(&record)?;
         let facts: JobFacts = sqlx::query_as(store::JOB_FACTS_SQL)
             .bind(job.id)
             .fetch_one(&mut *tx)
@@ -200,20 +202,7 @@ async fn plan(
     tasks: &[TaskRow],
     options: &RecoveryOptions,
 ) -> Result<(Vec<RerunTask>, Vec<String>), RecoveryError> {
-    match record.recovery_status {
-        RecoveryStatus::Pending | RecoveryStatus::Failed => {}
-        status => {
-            return Err(RecoveryError::Conflict(format!(
-                "error record {} is {status}: {}",
-                record.id,
-                if status == RecoveryStatus::Recovered {
-                    "its work has succeeded since"
-                } else {
-                    "a recovery of it is under way"
-                }
-            )))
-        }
-    }
+    check_open(record)?;
     if facts.driver != JobDriver::Dispatched {
         return Err(RecoveryError::Conflict(format!(
             "job {job_id} is reported: its own pipeline runs it again (retryJob marks it for a retry)"
@@ -251,6 +240,23 @@ async fn plan(
         .map(|t| t.name.clone())
         .collect();
     Ok((rerun, kept))
+}
+
+/// A record being recovered, or recovered, is not recovered (again).
+fn check_open(record: &RecordRow) -> Result<(), RecoveryError> {
+    let status = record.recovery_status;
+    if status.recoverable() {
+        return Ok(());
+    }
+    Err(RecoveryError::Conflict(format!(
+        "error record {} is {status}: {}",
+        record.id,
+        if status == RecoveryStatus::Recovered {
+            "its work has succeeded since"
+        } else {
+            "a recovery of it is under way"
+        }
+    )))
 }
 
 /// A task of the job, as the record's page draws it.

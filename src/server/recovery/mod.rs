@@ -11,6 +11,7 @@ mod charts;
 mod conditions;
 mod graph;
 pub mod input;
+mod limits;
 mod manual;
 mod page;
 pub mod rollups;
@@ -20,6 +21,7 @@ pub use analyze::{analyze_errors, Analysis};
 pub use backoff::Backoff;
 pub use breaker::RetryBreaker;
 pub use conditions::{Condition, FailureFacts};
+pub use limits::{raise_memory_limit, RaisedLimit, RAISE_MEMORY_LIMIT};
 pub use manual::{manual_recover, Recovery, RerunTask};
 pub use page::{record_page, recovery_page};
 

@@ -82,7 +82,10 @@ fn filters(query: &RecoveryQuery) -> Result<Filters, InvalidInput> {
         })
         .transpose()?;
     let fingerprint = match query.fingerprint.as_deref() {
-        Some(f) if f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit()) => Some(f.into()),
+        // md5's hex, in lower case as `error_fingerprint` writes it.
+        Some(f) if f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(f.to_ascii_lowercase())
+        }
         Some(f) => {
             return Err(InvalidInput::new(
                 "fingerprint",
@@ -257,6 +260,7 @@ pub async fn recovery_page(
                 kind: s.kind,
                 text: s.text,
                 proposed_config: s.proposed_config,
+                proposed_max_memory: s.proposed_max_memory,
             })
             .collect(),
         errors_svg,
@@ -271,11 +275,15 @@ async fn records(
     since: DateTime<Utc>,
 ) -> Result<(Vec<ErrorRecordLine>, Option<Cursor>), RecoveryError> {
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(store::RECORD_LINES_SQL);
-    sql.push(" WHERE r.at >= ")
-        .push_bind(since)
-        .push(" AND r.recovery_status = ANY(")
-        .push_bind(filters.status.statuses())
-        .push(")");
+    sql.push(" WHERE r.at >= ").push_bind(since);
+    // Open is written out: it is the predicate of `error_records_open_at_idx`.
+    if filters.status == StatusChoice::Open {
+        sql.push(" AND r.recovery_status <> 'recovered'");
+    } else {
+        sql.push(" AND r.recovery_status = ANY(")
+            .push_bind(filters.status.statuses())
+            .push(")");
+    }
     // Each filter is written out only when given, so the planner picks its index.
     if let Some(error_type) = &filters.error_type {
         sql.push(" AND r.error_type = ").push_bind(error_type);
@@ -287,7 +295,10 @@ async fn records(
         sql.push(" AND r.fingerprint = ").push_bind(fingerprint);
     }
     if let Some((at, id)) = filters.after {
-        sql.push(" AND (r.at, r.id) < (")
+        // `r.at <=` alone lets an index on `(…, at)` start at the cursor.
+        sql.push(" AND r.at <= ")
+            .push_bind(at)
+            .push(" AND (r.at, r.id) < (")
             .push_bind(at)
             .push(", ")
             .push_bind(id)

@@ -264,3 +264,14 @@ pub const MEMORY_PEAKS_SQL: &str = "
            percentile_cont(0.5) WITHIN GROUP (ORDER BY max_memory)
                FILTER (WHERE max_memory > 0) AS limit
     FROM peaks";
+
+/// `max_memory` `$1` for the failed jobs below it among the latest `$4` records of type `$2`
+/// since `$3` (the records a `raise_memory_limit` suggestion read).
+pub const RAISE_MEMORY_LIMIT_SQL: &str = "
+    UPDATE jobs SET max_memory = $1, updated_at = now()
+    WHERE id IN (SELECT DISTINCT job_id FROM (
+                     SELECT job_id FROM error_records
+                     WHERE error_type = $2 AND at >= $3 AND job_id IS NOT NULL
+                     ORDER BY at DESC LIMIT $4) r)
+      AND status = 'failed' AND max_memory < $1
+    RETURNING id";
