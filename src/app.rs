@@ -7,6 +7,7 @@ use crate::api::incidents::get_job_error_count;
 use crate::i18n::I18nContextProvider;
 use crate::pages::account::AccountPage;
 use crate::pages::admin::{AuditLogPage, TokensPage, UsersPage};
+use crate::pages::alerts::AlertsPage;
 use crate::pages::error_record::ErrorRecordPage;
 use crate::pages::incident::IncidentPage;
 use crate::pages::incidents::IncidentsPage;
@@ -84,6 +85,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/workers") view=WorkersPage ssr=SsrMode::Async />
                             <Route path=path!("/recovery") view=RecoveryPage ssr=SsrMode::Async />
                             <Route path=path!("/recovery/:id") view=ErrorRecordPage ssr=SsrMode::Async />
+                            <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async />
                             <Route path=path!("/desktop/recap/job-status") view=RecapJobStatusPage ssr=SsrMode::Async />
                             <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                             <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />

@@ -2,6 +2,7 @@
 //! [`allowed`] first, so identity and role are checked the same way as on the JSON routes.
 
 pub mod accounts;
+pub mod alerts;
 pub mod dashboard;
 pub mod incidents;
 pub mod jobs;

@@ -2,6 +2,7 @@
 //! render.
 
 mod account;
+mod alerts;
 mod cursor;
 mod dashboard;
 pub mod dispatch;
@@ -19,6 +20,11 @@ mod wire;
 pub use account::{
     local_path, AuditEventView, AuditOutcome, AuditPage, CreatedToken, CurrentUser, Permission,
     Role, TokenView, UserView, HOME,
+};
+pub use alerts::{
+    AlertEventView, AlertKind, AlertLine, AlertNoteView, AlertSettingsView, AlertState,
+    ChannelKind, ChannelView, DeliveryStatus, MessageLanguage, RuleView, ScheduleView, ScopeKind,
+    Severity, SilenceView, SCOPE_JOB_KINDS,
 };
 pub use cursor::{parse_id, parse_number, parse_time, time_part, BadCursor, Cursor};
 pub use dashboard::{

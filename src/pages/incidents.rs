@@ -5,9 +5,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::api::alerts::open_alerts;
 use crate::api::incidents::get_incidents;
 use crate::i18n::*;
 use crate::model::{Cursor, IncidentsQuery, IncidentsView, StatusFilter};
+use crate::ui::alert_list::AlertList;
+use crate::ui::form_error::FormError;
 use crate::ui::incident_card::IncidentCard;
 
 #[component]
@@ -25,9 +28,31 @@ pub fn IncidentsPage() -> impl IntoView {
         })
     });
     let incidents = Resource::new(move || query.get(), get_incidents);
+    let lang = i18n.get_locale_untracked().as_str().to_string();
+    let alerts = Resource::new(move || lang.clone(), open_alerts);
     view! {
         <Title text=untrack(|| format!("{} | Jobdeck", t_string!(i18n, incidents_title))) />
         <h1>{t!(i18n, incidents_title)}</h1>
+        <FormError />
+        <section class="panel" data-testid="alerts-panel">
+            <h2>{t!(i18n, open_alerts)}</h2>
+            <div data-live="alerts">
+                <Transition fallback=move || view! { <p class="muted">{t!(i18n, loading)}</p> }>
+                    {move || Suspend::new(async move {
+                        match alerts.await {
+                            Ok(view) => {
+                                let more = view.total > view.alerts.len() as i64;
+                                view! {
+                                    <AlertList alerts=view.alerts now=view.now may_act=view.may_act />
+                                    {more.then(|| view! { <p class="muted small">{t!(i18n, more_alerts)}" ("{view.total}")"</p> })}
+                                }.into_any()
+                            }
+                            Err(_) => view! { <p class="load-failed">{t!(i18n, load_failed)}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </section>
         <section class="panel">
             <h2>{t!(i18n, script_monitoring)}</h2>
             <SearchForm query=query.get_untracked() />

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod error_record;
 pub mod incident;
 pub mod incidents;

@@ -67,6 +67,12 @@ pub struct Config {
     pub retention: Retention,
     /// `JOBDECK_RETRY_BREAKER_FAILURES`, `JOBDECK_RETRY_BREAKER_WINDOW_SECS`.
     pub breaker: crate::server::recovery::RetryBreaker,
+    /// `JOBDECK_ALERT_EVALUATE_SECS` (default 5; 0 leaves evaluation to other processes) and
+    /// `JOBDECK_ALERT_DELIVERY_CLAIM_SECS` (default 60).
+    pub alerts: crate::server::alerts::AlertTiming,
+    /// `JOBDECK_SMTP_HOST`, `_PORT` (587), `_USERNAME`, `_PASSWORD`, `_FROM`, `_TLS`
+    /// (`starttls`, the default; `tls`; `none`): where email channels send from.
+    pub smtp: Option<crate::server::alerts::SmtpSettings>,
 }
 
 /// How people sign in.
@@ -245,6 +251,51 @@ impl Config {
                         .max(1),
                     ),
                 }
+            },
+            alerts: {
+                let default = crate::server::alerts::AlertTiming::default();
+                let every = match var("JOBDECK_ALERT_EVALUATE_SECS").as_deref().map(str::trim) {
+                    Some("0") => Duration::ZERO,
+                    _ => Duration::from_secs(number(
+                        "JOBDECK_ALERT_EVALUATE_SECS",
+                        default.evaluate_every.as_secs(),
+                    )?),
+                };
+                crate::server::alerts::AlertTiming {
+                    evaluate_every: every,
+                    delivery_claim: Duration::from_secs(
+                        number(
+                            "JOBDECK_ALERT_DELIVERY_CLAIM_SECS",
+                            default.delivery_claim.as_secs(),
+                        )?
+                        .max(2),
+                    ),
+                }
+            },
+            smtp: match var("JOBDECK_SMTP_HOST").filter(|h| !h.trim().is_empty()) {
+                None => None,
+                Some(host) => Some(crate::server::alerts::SmtpSettings {
+                    host: host.trim().to_string(),
+                    port: u16::try_from(number("JOBDECK_SMTP_PORT", 587)?).map_err(|_| {
+                        ConfigError::Invalid {
+                            name: "JOBDECK_SMTP_PORT",
+                            problem: "not a port".into(),
+                        }
+                    })?,
+                    username: var("JOBDECK_SMTP_USERNAME").filter(|s| !s.is_empty()),
+                    password: var("JOBDECK_SMTP_PASSWORD").filter(|s| !s.is_empty()),
+                    from: var("JOBDECK_SMTP_FROM")
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or(ConfigError::Missing("JOBDECK_SMTP_FROM"))?,
+                    tls: match var("JOBDECK_SMTP_TLS") {
+                        None => crate::server::alerts::SmtpTls::StartTls,
+                        Some(text) => crate::server::alerts::SmtpTls::parse(text.trim())
+                            .ok_or_else(|| ConfigError::Invalid {
+                                name: "JOBDECK_SMTP_TLS",
+                                problem: format!("expected starttls, tls or none, got {text:?}"),
+                            })?,
+                    },
+                }),
             },
             retention: {
                 let kept = Retention::default();

@@ -1,6 +1,7 @@
 //! Server only: configuration, state, database, one folder per domain, and the HTTP routes.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod client;

@@ -5,7 +5,7 @@ use super::accounts::password::Password;
 use super::accounts::sessions;
 use super::accounts::users::{self, Bootstrap};
 use super::config::{self, Config};
-use super::{db, dispatch, http, jobs, monitoring, recovery, AppState};
+use super::{alerts, db, dispatch, http, jobs, monitoring, recovery, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,6 +39,15 @@ pub fn start_services(state: &AppState) {
         tokio::spawn(dispatch::run_lease_sweeper(state.dispatch.clone()));
         tokio::spawn(monitoring::job_rollups::run_job_rollups(state.pool.clone()));
         tokio::spawn(recovery::rollups::run_error_rollups(state.pool.clone()));
+        tokio::spawn(alerts::run_evaluator(
+            state.pool.clone(),
+            state.alert_timing,
+        ));
+        tokio::spawn(alerts::run_outbox(
+            state.pool.clone(),
+            state.senders.clone(),
+            state.alert_timing,
+        ));
         tokio::spawn(monitoring::run_metric_maintenance(
             state.pool.clone(),
             state.retention,

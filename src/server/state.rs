@@ -44,6 +44,9 @@ pub struct AppState {
     pub maintenance_passes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The JSON routes' latencies, for `/metrics`.
     pub telemetry: super::telemetry::Telemetry,
+    /// How often alert rules are judged; what notifications are sent with.
+    pub alert_timing: super::alerts::AlertTiming,
+    pub senders: super::alerts::Senders,
 }
 
 impl AppState {
@@ -70,6 +73,13 @@ impl AppState {
             retention: config.retention,
             maintenance_passes: Default::default(),
             telemetry: Default::default(),
+            alert_timing: config.alerts,
+            // A send must end before its claim lapses, or a second process could send it too.
+            senders: super::alerts::Senders::new(
+                config.smtp.clone(),
+                config.accounts.public_origin.clone(),
+                (config.alerts.delivery_claim / 2).min(std::time::Duration::from_secs(15)),
+            ),
         }
     }
 }

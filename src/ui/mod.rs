@@ -1,5 +1,6 @@
 //! Components shared by the pages.
 
+pub mod alert_list;
 pub mod form_error;
 pub mod incident_card;
 pub mod lang_switch;

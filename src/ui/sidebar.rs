@@ -45,6 +45,7 @@ pub fn Sidebar(user: CurrentUser, error_count: Resource<Result<i64, AppError>>) 
                 <li><A href="/jobs" attr:class="nav-item">{t!(i18n, nav_jobs)}</A></li>
                 <li><A href="/workers" attr:class="nav-item">{t!(i18n, nav_workers)}</A></li>
                 <li><A href="/recovery" attr:class="nav-item">{t!(i18n, nav_recovery)}</A></li>
+                <li><A href="/alerts" attr:class="nav-item">{t!(i18n, nav_alerts)}</A></li>
             </ul>
             {admin.then(|| view! {
                 <ul class="nav admin-nav" data-testid="admin-nav">

@@ -84,3 +84,43 @@ fn body_error(rejection: BytesRejection) -> ApiError {
     }
     ApiError::invalid(None, "could not read the request body")
 }
+
+/// The body of `POST /api/monitor/job-start`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobStart {
+    job_key: String,
+    started_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+#[derive(Serialize)]
+pub struct Started {
+    success: bool,
+    job_key: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A start signal (issue 25): the run of `job_key` began; `stuck` rules watch for its report.
+pub async fn job_start(
+    _caller: WebhookCaller,
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Started>, ApiError> {
+    let body = body.map_err(body_error)?;
+    let start: JobStart = super::envelope::parse(&body)?;
+    if !state.readiness.is_ready() {
+        return Err(ApiError::Unavailable(DATABASE_UNAVAILABLE));
+    }
+    let started_at = crate::server::alerts::schedule::record_start(
+        &state.pool,
+        &start.job_key,
+        start.started_at.map(|t| t.to_utc()),
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(Json(Started {
+        success: true,
+        job_key: start.job_key,
+        started_at,
+    }))
+}

@@ -51,6 +51,12 @@ pub fn json_routes() -> JsonRoutes {
             "/api/monitor/job-report",
             post(job_report::job_report).layer(DefaultBodyLimit::max(REPORT_LIMITS.body_bytes)),
         )
+        .route(
+            Public,
+            Method::POST,
+            "/api/monitor/job-start",
+            post(job_report::job_start).layer(DefaultBodyLimit::max(4096)),
+        )
         .route(Public, Method::POST, "/login", post(accounts::login))
         .route(Public, Method::POST, "/lang", post(lang::switch_language))
         .route(Identified, Method::POST, "/logout", post(accounts::logout))

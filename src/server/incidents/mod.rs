@@ -185,18 +185,28 @@ pub async fn incidents(
     });
     Ok(IncidentsView {
         now: Utc::now(),
-        failing_total: error_count(pool).await?,
+        failing_total: failing_count(pool).await?,
         jobs,
         next,
     })
 }
 
-/// The sidebar badge: jobs whose last report is failing (one index-only count).
-pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+/// Jobs whose last report is failing (one index-only count).
+pub async fn failing_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM job_status WHERE last_status = ANY($1)")
         .bind(failing_statuses())
         .fetch_one(pool)
         .await
+}
+
+/// The sidebar badge: failing jobs, plus firing alerts nobody has acknowledged about
+/// anything else (a missed run, a stuck or slow job, an error spike), each subject once.
+pub async fn error_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let alerts: i64 = sqlx::query_scalar(crate::server::alerts::page::UNSEEN_FIRING_SQL)
+        .bind(failing_statuses())
+        .fetch_one(pool)
+        .await?;
+    Ok(failing_count(pool).await? + alerts)
 }
 
 /// A job's page, or `None` when no job has this key.

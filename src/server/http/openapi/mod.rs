@@ -158,6 +158,13 @@ fn route_doc(method: &Method, path: &str) -> Option<RouteDoc> {
              `finished_at`) goes into the history without overwriting the last status.",
             job_report,
         ),
+        ("POST", "/api/monitor/job-start") => route(
+            "Signal that a script's run began (issue 25)",
+            "Sent by a script as it starts, with the job-report webhook's secret header. A \
+             `stuck` alert rule fires when no report follows within the grace; a start also \
+             counts as a sign of life for `missed_run`. The job-report contract is unchanged.",
+            job_start,
+        ),
         ("POST", "/login") => route(
             "Sign in",
             "Email and password. A JSON body (`Content-Type: application/json`) is answered with \

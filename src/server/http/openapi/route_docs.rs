@@ -164,6 +164,50 @@ pub(super) fn job_report() -> Value {
     })
 }
 
+pub(super) fn job_start() -> Value {
+    let body = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["job_key"],
+        "properties": {
+            "job_key": about(line(REPORT_LIMITS.job_key_chars), "The script's key, as in its reports."),
+            "started_at": about(nullable(time()), "When the run began; the arrival time when absent."),
+        },
+    });
+    let started = shape(
+        &[],
+        vec![
+            ("success", json!({ "const": true })),
+            ("job_key", string()),
+            ("started_at", time()),
+        ],
+    );
+    json!({
+        "parameters": [{
+            "name": SECRET_HEADER,
+            "in": "header",
+            "required": true,
+            "description": "The webhook secret, `TC_PORTAL_WEBHOOK_SECRET` on the server.",
+            "schema": string(),
+        }],
+        "requestBody": {
+            "required": true,
+            "content": { "application/json": {
+                "schema": body,
+                "example": { "job_key": "minpaku-in-report", "started_at": "2026-11-22T09:00:00+09:00" },
+            } },
+        },
+        "responses": {
+            "200": reply("Recorded (only each script's latest start is kept).", started),
+            "400": error("Not JSON, an unknown field, or job_key / started_at invalid (`field` names it)."),
+            "401": error("The secret header is missing or wrong."),
+            "413": error("The body is larger than 4096 bytes."),
+            "500": error("No webhook secret is configured."),
+            "503": unavailable("Not recorded; send it again."),
+        },
+    })
+}
+
 pub(super) fn login() -> Value {
     let credentials = open(
         &["email", "password"],

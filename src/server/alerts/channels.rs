@@ -1,0 +1,408 @@
+//! Where notifications go: a generic webhook signed as Standard Webhooks specifies, a
+//! Slack-compatible incoming webhook, or email over SMTP. Channels are managed here too.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use super::message::Notice;
+use super::AlertError;
+use crate::model::{ChannelKind, ChannelView, MessageLanguage};
+use crate::server::audit::{self, Actor, Event, Outcome};
+use crate::server::input::InvalidInput;
+
+/// How the portal reaches an SMTP server (`JOBDECK_SMTP_*`).
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS and refuse a server that cannot (the default).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// Plain text: a relay on the same host only.
+    None,
+}
+
+impl SmtpTls {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "starttls" => Some(SmtpTls::StartTls),
+            "tls" => Some(SmtpTls::Implicit),
+            "none" => Some(SmtpTls::None),
+            _ => None,
+        }
+    }
+}
+
+/// What the senders share: one HTTP client, the SMTP settings, the portal's address.
+#[derive(Clone)]
+pub struct Senders {
+    pub http: reqwest::Client,
+    pub smtp: Option<SmtpSettings>,
+    /// `https://jobdeck.example.com`: links in messages are absolute when it is known.
+    pub public_origin: Option<String>,
+    pub timeout: Duration,
+}
+
+impl Senders {
+    pub fn new(
+        smtp: Option<SmtpSettings>,
+        public_origin: Option<String>,
+        timeout: Duration,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Jobdeck-Alerts/1")
+            .build()
+            .expect("an HTTP client");
+        Senders {
+            http,
+            smtp,
+            public_origin,
+            timeout,
+        }
+    }
+}
+
+/// A channel with what sending needs.
+#[derive(Clone, Debug, FromRow)]
+pub struct Channel {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub target: String,
+    pub secret: Option<String>,
+    pub language: MessageLanguage,
+}
+
+/// One message to one channel.
+pub struct Outgoing<'a> {
+    /// Stays the same on every retry: a receiver dedupes on it.
+    pub message_id: &'a str,
+    pub notice: &'a Notice,
+    /// The webhook's JSON payload.
+    pub payload: &'a Value,
+}
+
+/// Why a delivery failed: the HTTP status if there was one, and what happened.
+#[derive(Debug)]
+pub struct SendError {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl SendError {
+    fn new(message: impl std::fmt::Display) -> Self {
+        SendError {
+            status: None,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The `webhook-signature` of Standard Webhooks: `v1,` and the base64 HMAC-SHA256, keyed
+/// by the secret's bytes (base64 after `whsec_`), of `{id}.{timestamp}.{body}`.
+pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let key = BASE64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .unwrap_or_else(|_| secret.as_bytes().to_vec());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(format!("{message_id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+}
+
+/// A new signing secret: 24 random bytes.
+pub fn new_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!("whsec_{}", BASE64.encode(bytes))
+}
+
+/// Sends one message; returns the HTTP status for a webhook.
+pub async fn send(
+    senders: &Senders,
+    channel: &Channel,
+    outgoing: &Outgoing<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<u16>, SendError> {
+    match channel.kind {
+        ChannelKind::Webhook => {
+            let body = serde_json::to_vec(outgoing.payload).expect("plain JSON");
+            let timestamp = now.timestamp();
+            let secret = channel.secret.as_deref().unwrap_or_default();
+            let signature = sign(secret, outgoing.message_id, timestamp, &body);
+            let request = senders
+                .http
+                .post(&channel.target)
+                .header("content-type", "application/json")
+                .header("webhook-id", outgoing.message_id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .body(body);
+            post(request).await
+        }
+        ChannelKind::Slack => {
+            let text = format!("*{}*\n{}", outgoing.notice.subject, outgoing.notice.body);
+            post(
+                senders
+                    .http
+                    .post(&channel.target)
+                    .json(&json!({ "text": text })),
+            )
+            .await
+        }
+        ChannelKind::Email => {
+            let smtp = senders.smtp.as_ref().ok_or_else(|| {
+                SendError::new("email is not configured (JOBDECK_SMTP_HOST is not set)")
+            })?;
+            send_mail(smtp, &channel.target, outgoing.notice, senders.timeout).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn post(request: reqwest::RequestBuilder) -> Result<Option<u16>, SendError> {
+    let response = request.send().await.map_err(|error| {
+        // reqwest's message names the URL; a Slack URL is itself a secret, so it is left out.
+        SendError::new(error.without_url())
+    })?;
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        Ok(Some(status))
+    } else {
+        Err(SendError {
+            status: Some(status),
+            message: format!("the receiver answered {status}"),
+        })
+    }
+}
+
+async fn send_mail(
+    smtp: &SmtpSettings,
+    to: &str,
+    notice: &Notice,
+    timeout: Duration,
+) -> Result<(), SendError> {
+    let message = Message::builder()
+        .from(smtp.from.parse().map_err(SendError::new)?)
+        .to(to.parse().map_err(SendError::new)?)
+        .subject(&notice.subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(notice.body.clone())
+        .map_err(SendError::new)?;
+    let builder = match smtp.tls {
+        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+        SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &smtp.host,
+        )),
+    }
+    .map_err(SendError::new)?;
+    let mut builder = builder.port(smtp.port).timeout(Some(timeout));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    builder
+        .build()
+        .send(message)
+        .await
+        .map_err(SendError::new)?;
+    Ok(())
+}
+
+/// A channel as a caller creates it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequest {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub target: String,
+    #[serde(default = "japanese")]
+    pub language: MessageLanguage,
+}
+
+fn japanese() -> MessageLanguage {
+    MessageLanguage::Ja
+}
+
+impl ChannelRequest {
+    fn check(&self) -> Result<(), InvalidInput> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(InvalidInput::new("name", "must be 1 to 100 characters"));
+        }
+        let target = self.target.trim();
+        match self.kind {
+            ChannelKind::Webhook | ChannelKind::Slack => {
+                let url = reqwest::Url::parse(target)
+                    .map_err(|_| InvalidInput::new("target", "must be an http(s) URL"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(InvalidInput::new("target", "must be an http(s) URL"));
+                }
+            }
+            ChannelKind::Email => {
+                target
+                    .parse::<lettre::Address>()
+                    .map_err(|_| InvalidInput::new("target", "must be an email address"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A channel just created; a webhook's secret is shown this once.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CreatedChannel {
+    #[serde(flatten)]
+    pub channel: ChannelView,
+    pub secret: Option<String>,
+}
+
+pub async fn create_channel(
+    pool: &PgPool,
+    actor: &Actor,
+    request: &ChannelRequest,
+) -> Result<CreatedChannel, AlertError> {
+    request.check()?;
+    let secret = (request.kind == ChannelKind::Webhook).then(new_secret);
+    let mut tx = pool.begin().await?;
+    let row: Option<ChannelRow> = sqlx::query_as(
+        "INSERT INTO alert_channels (name, kind, target, secret, language, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING
+         RETURNING id, name, kind, target, language, created_at",
+    )
+    .bind(request.name.trim())
+    .bind(request.kind)
+    .bind(request.target.trim())
+    .bind(&secret)
+    .bind(request.language)
+    .bind(&actor.label)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let row = row.ok_or_else(|| {
+        AlertError::Conflict(format!("a channel named {:?} exists", request.name.trim()))
+    })?;
+    let target = row.id.to_string();
+    let event = Event {
+        action: "createAlertChannel",
+        target: Some(&target),
+        details: json!({ "name": row.name, "kind": row.kind, "language": row.language }),
+        outcome: Outcome::Success,
+    };
+    audit::record(&mut tx, actor, event).await?;
+    tx.commit().await?;
+    Ok(CreatedChannel {
+        channel: row.into(),
+        secret,
+    })
+}
+
+pub async fn delete_channel(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AlertError> {
+    let mut tx = pool.begin().await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM alert_channels WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let name = name.ok_or(AlertError::NotFound("channel", id))?;
+    let target = id.to_string();
+    let event = Event {
+        action: "deleteAlertChannel",
+        target: Some(&target),
+        details: json!({ "name": name }),
+        outcome: Outcome::Success,
+    };
+    audit::record(&mut tx, actor, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(FromRow)]
+struct ChannelRow {
+    id: Uuid,
+    name: String,
+    kind: ChannelKind,
+    target: String,
+    language: MessageLanguage,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ChannelRow> for ChannelView {
+    fn from(row: ChannelRow) -> Self {
+        ChannelView {
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            // A Slack URL is its own secret: the page shows where it goes, not the key.
+            target: match row.kind {
+                ChannelKind::Slack => redact(&row.target),
+                _ => row.target,
+            },
+            language: row.language,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| format!("{}://{h}/…", u.scheme())))
+        .unwrap_or_else(|| "…".into())
+}
+
+pub async fn list_channels(pool: &PgPool) -> Result<Vec<ChannelView>, sqlx::Error> {
+    let rows: Vec<ChannelRow> = sqlx::query_as(
+        "SELECT id, name, kind, target, language, created_at FROM alert_channels ORDER BY name LIMIT 500",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(ChannelView::from).collect())
+}
+
+pub async fn load_channel(pool: &PgPool, id: Uuid) -> Result<Channel, AlertError> {
+    sqlx::query_as(
+        "SELECT id, name, kind, target, secret, language FROM alert_channels WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(AlertError::NotFound("channel", id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_matches_the_standard_webhooks_example() {
+        // The example of the Standard Webhooks specification's reference libraries.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+}
