@@ -1,0 +1,808 @@
+//! Alerts (issue 25): each kind fires and resolves at the right moment on the test's clock,
+//! pending_for / min_runs / repeat / acknowledge / snooze / silence, the start signal, the
+//! signed webhook checked by Python's `hmac`, email to a real SMTP conversation, and the
+//! outbox across a SIGKILL and across two portal processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use jobdeck::server::alerts::actions::{self, AlertRef};
+use jobdeck::server::alerts::channels::{self, ChannelRequest};
+use jobdeck::server::alerts::rules::{self, RuleRequest};
+use jobdeck::server::alerts::schedule::{self, ScheduleRequest};
+use jobdeck::server::alerts::{evaluate_due, SmtpSettings, SmtpTls};
+use jobdeck::server::audit::Actor;
+use jobdeck::server::job_report::NewReport;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A report as the webhook takes it, dated on the test's clock.
+async fn report_at(app: &TestApp, key: &str, status: &str, finished: DateTime<Utc>, ms: i64) {
+    let body = json!({
+        "job_key": key, "title": format!("Job {key}"), "status": status,
+        "finished_at": finished.to_rfc3339(), "duration_ms": ms,
+        "message": (status == "error").then_some("disk full on /var"),
+    });
+    let report = NewReport::from_json(body.to_string().as_bytes(), finished).expect("valid report");
+    app.state.job_reports.submit(report).await.expect("stored");
+}
+
+async fn rule(pool: &PgPool, body: Value) -> Uuid {
+    let request: RuleRequest = serde_json::from_value(body).expect("a rule request");
+    rules::save_rule(pool, &Actor::cli(), None, &request)
+        .await
+        .expect("saved")
+        .id
+}
+
+async fn judge(pool: &PgPool, now: DateTime<Utc>) {
+    evaluate_due(pool, now, StdDuration::from_secs(5))
+        .await
+        .expect("evaluated");
+}
+
+async fn state(pool: &PgPool, rule: Uuid, subject: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT state FROM alert_states WHERE rule_id = $1 AND subject = $2")
+        .bind(rule)
+        .bind(subject)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+/// The rule's history: (from, to, reminder, silenced).
+async fn history(pool: &PgPool, rule: Uuid) -> Vec<(String, String, bool, bool)> {
+    sqlx::query_as(
+        "SELECT from_state, to_state, reminder, silenced FROM alert_events WHERE rule_id = $1 ORDER BY id",
+    )
+    .bind(rule)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn changes(rows: &[(String, String, bool, bool)]) -> Vec<String> {
+    rows.iter()
+        .map(|(from, to, reminder, _)| format!("{from}>{to}{}", if *reminder { "!" } else { "" }))
+        .collect()
+}
+
+fn by_key(key: &str) -> Value {
+    json!({ "kind": "job_key", "value": key })
+}
+
+#[sqlx::test]
+async fn a_missed_run_fires_at_its_cron_deadline_across_daylight_saving_and_resolves_on_report(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = "berlin-nightly";
+    // 09:00 in Berlin: 08:00 UTC before 2026-03-29's change to summer time, 07:00 after.
+    let request = ScheduleRequest {
+        job_key: key.into(),
+        cron: Some("0 9 * * *".into()),
+        timezone: Some("Europe/Berlin".into()),
+        period_seconds: None,
+        grace_seconds: Some(600),
+    };
+    schedule::set_schedule(&pool, &Actor::cli(), &request, at("2026-03-27T12:00:00Z"))
+        .await
+        .unwrap();
+    report_at(&app, key, "success", at("2026-03-28T08:01:00Z"), 1000).await;
+    let missed = rule(
+        &pool,
+        json!({"name": "missed", "scope": by_key(key), "kind": "missed_run"}),
+    )
+    .await;
+    let subject = format!("script:{key}");
+
+    judge(&pool, at("2026-03-29T07:09:00Z")).await;
+    assert_eq!(
+        state(&pool, missed, &subject).await,
+        None,
+        "before the deadline"
+    );
+    // A clock that ignored the change would wait until 08:10 UTC.
+    judge(&pool, at("2026-03-29T07:10:30Z")).await;
+    assert_eq!(
+        state(&pool, missed, &subject).await.as_deref(),
+        Some("firing")
+    );
+    // The built-in missed-run rule covers every scheduled script too.
+    let built_in: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alert_states a JOIN alert_rules r ON r.id = a.rule_id
+         WHERE r.built_in AND r.kind = 'missed_run' AND a.subject = $1 AND a.state = 'firing'",
+    )
+    .bind(&subject)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(built_in, 1);
+
+    report_at(&app, key, "success", at("2026-03-29T07:12:00Z"), 1000).await;
+    judge(&pool, at("2026-03-29T07:13:00Z")).await;
+    assert_eq!(state(&pool, missed, &subject).await, None);
+    assert_eq!(
+        changes(&history(&pool, missed).await),
+        ["ok>firing", "firing>resolved"]
+    );
+
+    // The page says when the next run is due: 2026-03-30 09:00 CEST.
+    let page = app
+        .client
+        .get(app.url(&format!("/incidents/{key}")))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("2026-03-30 07:00:00 UTC"),
+        "next expected run on the page"
+    );
+    assert!(
+        html.contains("firing → resolved"),
+        "alert history on the page"
+    );
+}
+
+#[sqlx::test]
+async fn a_start_signal_without_a_report_is_stuck_after_its_grace(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = "export-orders";
+    report_at(&app, key, "success", at("2026-05-01T00:10:00Z"), 1000).await;
+    let stuck = rule(&pool, json!({"name": "stuck", "scope": by_key(key), "kind": "stuck", "params": {"grace_seconds": 600}})).await;
+    let subject = format!("script:{key}");
+
+    // Through the HTTP route, with the webhook's secret.
+    let started = app
+        .anonymous
+        .post(app.url("/api/monitor/job-start"))
+        .header(SECRET_HEADER, SECRET)
+        .json(&json!({"job_key": key, "started_at": "2026-05-01T01:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let refused = app
+        .anonymous
+        .post(app.url("/api/monitor/job-start"))
+        .json(&json!({"job_key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let bad = app
+        .anonymous
+        .post(app.url("/api/monitor/job-start"))
+        .header(SECRET_HEADER, SECRET)
+        .json(&json!({"job_key": key, "started_at": "yesterday"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(body_json(bad).await["field"], "started_at");
+
+    judge(&pool, at("2026-05-01T01:09:50Z")).await;
+    assert_eq!(state(&pool, stuck, &subject).await, None);
+    judge(&pool, at("2026-05-01T01:10:01Z")).await;
+    assert_eq!(
+        state(&pool, stuck, &subject).await.as_deref(),
+        Some("firing")
+    );
+    report_at(&app, key, "success", at("2026-05-01T01:11:00Z"), 660_000).await;
+    judge(&pool, at("2026-05-01T01:11:30Z")).await;
+    assert_eq!(state(&pool, stuck, &subject).await, None);
+    assert_eq!(
+        changes(&history(&pool, stuck).await),
+        ["ok>firing", "firing>resolved"]
+    );
+}
+
+#[sqlx::test]
+async fn a_failure_rate_waits_for_min_runs_and_resolves_when_the_window_empties(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = "sync-stock";
+    let rate = rule(
+        &pool,
+        json!({"name": "rate", "scope": by_key(key), "kind": "failure_rate", "min_runs": 3,
+               "params": {"threshold_percent": 50, "window_seconds": 3600}}),
+    )
+    .await;
+    let subject = format!("script:{key}");
+    let t = at("2026-06-01T12:00:00Z");
+    report_at(&app, key, "error", t - Duration::minutes(50), 1000).await;
+    judge(&pool, t).await;
+    assert_eq!(
+        state(&pool, rate, &subject).await,
+        None,
+        "one run is fewer than min_runs"
+    );
+    report_at(&app, key, "success", t - Duration::minutes(40), 1000).await;
+    report_at(&app, key, "error", t - Duration::minutes(30), 1000).await;
+    judge(&pool, t + Duration::seconds(10)).await;
+    assert_eq!(
+        state(&pool, rate, &subject).await.as_deref(),
+        Some("firing"),
+        "2 of 3 failed"
+    );
+    judge(&pool, t + Duration::hours(2)).await;
+    assert_eq!(
+        state(&pool, rate, &subject).await,
+        None,
+        "no run left in the window"
+    );
+    assert_eq!(
+        changes(&history(&pool, rate).await),
+        ["ok>firing", "firing>resolved"]
+    );
+}
+
+#[sqlx::test]
+async fn a_run_far_slower_than_its_usual_p95_is_a_duration_anomaly(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = "build-report";
+    let slow = rule(
+        &pool,
+        json!({"name": "slow", "scope": by_key(key), "kind": "duration_anomaly", "min_runs": 3,
+               "params": {"factor": 3, "last_runs": 5}}),
+    )
+    .await;
+    let subject = format!("script:{key}");
+    let t = at("2026-06-02T00:00:00Z");
+    for minute in 0..4 {
+        report_at(&app, key, "success", t + Duration::minutes(minute), 10_000).await;
+    }
+    judge(&pool, t + Duration::minutes(5)).await;
+    assert_eq!(state(&pool, slow, &subject).await, None);
+    // 3 × 10 s is the limit: 29 s is fine, 100 s is not.
+    report_at(&app, key, "success", t + Duration::minutes(6), 29_000).await;
+    judge(&pool, t + Duration::minutes(7)).await;
+    assert_eq!(state(&pool, slow, &subject).await, None);
+    report_at(&app, key, "success", t + Duration::minutes(8), 100_000).await;
+    judge(&pool, t + Duration::minutes(9)).await;
+    assert_eq!(
+        state(&pool, slow, &subject).await.as_deref(),
+        Some("firing")
+    );
+    report_at(&app, key, "success", t + Duration::minutes(10), 10_000).await;
+    judge(&pool, t + Duration::minutes(11)).await;
+    assert_eq!(state(&pool, slow, &subject).await, None);
+}
+
+#[sqlx::test]
+async fn one_error_fingerprint_over_its_count_in_the_window_is_a_spike(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = "mail-digest";
+    let spike = rule(
+        &pool,
+        json!({"name": "spike", "scope": by_key(key), "kind": "error_spike",
+               "params": {"count": 2, "window_seconds": 3600}}),
+    )
+    .await;
+    let t = at("2026-06-03T00:00:00Z");
+    for minute in [1, 2] {
+        report_at(&app, key, "error", t + Duration::minutes(minute), 1000).await;
+    }
+    judge(&pool, t + Duration::minutes(5)).await;
+    assert!(
+        history(&pool, spike).await.is_empty(),
+        "2 is not more than 2"
+    );
+    report_at(&app, key, "error", t + Duration::minutes(3), 1000).await;
+    judge(&pool, t + Duration::minutes(6)).await;
+    let fingerprint: String = sqlx::query_scalar("SELECT DISTINCT fingerprint FROM error_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let subject = format!("fingerprint:{fingerprint}");
+    assert_eq!(
+        state(&pool, spike, &subject).await.as_deref(),
+        Some("firing")
+    );
+    judge(&pool, t + Duration::hours(2)).await;
+    assert_eq!(state(&pool, spike, &subject).await, None);
+}
+
+#[sqlx::test]
+async fn pending_for_delays_firing_and_reminders_repeat_until_acknowledged_or_snoozed(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let t = at("2026-07-01T00:00:00Z");
+    let noisy = rule(
+        &pool,
+        json!({"name": "noisy", "scope": {"kind": "job_kind", "value": "script"}, "kind": "failure_rate",
+               "pending_for": 60, "repeat_interval": 600, "params": {"consecutive": 1}}),
+    )
+    .await;
+    report_at(&app, "a", "error", t, 1000).await;
+    report_at(&app, "b", "error", t, 1000).await;
+    judge(&pool, t + Duration::seconds(1)).await;
+    assert_eq!(
+        state(&pool, noisy, "script:a").await.as_deref(),
+        Some("pending")
+    );
+    judge(&pool, t + Duration::seconds(31)).await;
+    assert_eq!(
+        state(&pool, noisy, "script:a").await.as_deref(),
+        Some("pending")
+    );
+    judge(&pool, t + Duration::seconds(62)).await;
+    assert_eq!(
+        state(&pool, noisy, "script:a").await.as_deref(),
+        Some("firing")
+    );
+    judge(&pool, t + Duration::seconds(62 + 300)).await;
+    judge(&pool, t + Duration::seconds(62 + 601)).await;
+
+    let actor = Actor::cli();
+    let a = AlertRef {
+        rule_id: noisy,
+        subject: "script:a".into(),
+    };
+    let b = AlertRef {
+        rule_id: noisy,
+        subject: "script:b".into(),
+    };
+    actions::acknowledge(&pool, &actor, &a, t + Duration::seconds(700))
+        .await
+        .unwrap();
+    let later = t + Duration::seconds(800);
+    actions::snooze(&pool, &actor, &b, later + Duration::hours(1), later)
+        .await
+        .unwrap();
+    // Neither repeats while acknowledged / snoozed …
+    judge(&pool, t + Duration::seconds(62 + 1300)).await;
+    judge(&pool, t + Duration::seconds(62 + 2000)).await;
+    // … and the snoozed one does again once its snooze is over.
+    judge(&pool, later + Duration::hours(1) + Duration::seconds(10)).await;
+
+    let events: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT subject, to_state, reminder FROM alert_events WHERE rule_id = $1 ORDER BY id",
+    )
+    .bind(noisy)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let of = |subject: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.0 == subject)
+            .map(|e| format!("{}{}", e.1, if e.2 { "!" } else { "" }))
+            .collect()
+    };
+    assert_eq!(of("script:a"), ["pending", "firing", "firing!"]);
+    assert_eq!(of("script:b"), ["pending", "firing", "firing!", "firing!"]);
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE action IN ('acknowledgeAlert', 'snoozeAlert') ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, ["acknowledgeAlert", "snoozeAlert"]);
+    // A viewer may not acknowledge; acknowledging an alert that is not firing is a conflict.
+    let viewer = Actor {
+        role: jobdeck::model::Role::Viewer,
+        ..Actor::cli()
+    };
+    assert!(actions::acknowledge(&pool, &viewer, &b, later)
+        .await
+        .is_err());
+    let nothing = AlertRef {
+        rule_id: noisy,
+        subject: "script:none".into(),
+    };
+    assert!(actions::acknowledge(&pool, &actor, &nothing, later)
+        .await
+        .is_err());
+}
+
+/// Requests a receiver got: (webhook-id, timestamp, signature, body).
+type Received = Arc<Mutex<Vec<(String, String, String, String)>>>;
+
+/// An HTTP receiver on a free port; the first `hang` requests are never answered.
+async fn receiver(hang: usize) -> (String, Received) {
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = received.clone();
+    let handler = move |headers: axum::http::HeaderMap, body: String| {
+        let seen = seen.clone();
+        async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            let count = {
+                let mut seen = seen.lock().unwrap();
+                seen.push((
+                    header("webhook-id"),
+                    header("webhook-timestamp"),
+                    header("webhook-signature"),
+                    body,
+                ));
+                seen.len()
+            };
+            if count <= hang {
+                std::future::pending::<()>().await;
+            }
+            "ok"
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(handler));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+async fn channel(
+    pool: &PgPool,
+    kind: &str,
+    target: &str,
+    language: &str,
+) -> (Uuid, Option<String>) {
+    let request: ChannelRequest = serde_json::from_value(
+        json!({"name": format!("{kind}-{}", unique()), "kind": kind, "target": target, "language": language}),
+    )
+    .unwrap();
+    let created = channels::create_channel(pool, &Actor::cli(), &request)
+        .await
+        .unwrap();
+    (created.channel.id, created.secret)
+}
+
+async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+}
+
+fn python_verifies(secret: &str, id: &str, timestamp: &str, body: &str, signature: &str) -> bool {
+    let script = r#"
+import base64, hashlib, hmac, sys
+secret, msg_id, timestamp, body, signature = sys.argv[1:6]
+key = base64.b64decode(secret.removeprefix("whsec_"))
+mac = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+expected = "v1," + base64.b64encode(mac).decode()
+sys.exit(0 if hmac.compare_digest(expected, signature) else 1)
+"#;
+    std::process::Command::new("python3")
+        .args(["-c", script, secret, id, timestamp, body, signature])
+        .status()
+        .expect("python3")
+        .success()
+}
+
+#[sqlx::test]
+async fn the_webhook_is_signed_as_standard_webhooks_says_and_python_verifies_it(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (url, received) = receiver(0).await;
+    let (id, secret) = channel(&pool, "webhook", &url, "en").await;
+    let secret = secret.expect("a webhook has a secret");
+    rule(
+        &pool,
+        json!({"name": "first failure", "scope": by_key("signed"), "kind": "failure_rate",
+               "params": {"consecutive": 1}, "channel_ids": [id], "severity": "critical"}),
+    )
+    .await;
+    report_at(&app, "signed", "error", at("2026-08-01T00:00:00Z"), 1000).await;
+    judge(&pool, at("2026-08-01T00:00:05Z")).await;
+    wait_for(|| received.lock().unwrap().len() == 1, "the webhook").await;
+    let (msg_id, timestamp, signature, body) = received.lock().unwrap()[0].clone();
+    assert!(python_verifies(
+        &secret, &msg_id, &timestamp, &body, &signature
+    ));
+    let other = channels::new_secret();
+    assert!(
+        !python_verifies(&other, &msg_id, &timestamp, &body, &signature),
+        "a wrong secret"
+    );
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["type"], "alert.firing");
+    assert_eq!(payload["data"]["rule"], "first failure");
+    assert_eq!(payload["data"]["summary"], "the latest run failed");
+    assert_eq!(payload["data"]["link"], "/incidents/signed");
+    // Sent once, its attempt logged.
+    let attempts: Vec<(bool, Option<i32>)> =
+        sqlx::query_as("SELECT ok, status_code FROM alert_delivery_attempts")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, [(true, Some(200))]);
+}
+
+/// A real SMTP conversation on a free port; each message's DATA lands in the list.
+async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let mails: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let store = mails.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 test\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go on\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                if line == "." {
+                                    break;
+                                }
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            store.lock().unwrap().push(data);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+#[sqlx::test]
+async fn email_reaches_an_smtp_server_in_the_channels_language(pool: PgPool) {
+    let (port, mails) = smtp_server().await;
+    let mut config = test_config();
+    config.smtp = Some(SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        username: None,
+        password: None,
+        from: "jobdeck@example.com".into(),
+        tls: SmtpTls::None,
+    });
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let (ja, _) = channel(&pool, "email", "ops@example.com", "ja").await;
+    let (en, _) = channel(&pool, "email", "oncall@example.com", "en").await;
+    rule(
+        &pool,
+        json!({"name": "夜間バッチ", "scope": by_key("nightly"), "kind": "failure_rate",
+               "params": {"consecutive": 1}, "channel_ids": [ja, en]}),
+    )
+    .await;
+    report_at(&app, "nightly", "error", at("2026-08-02T00:00:00Z"), 1000).await;
+    judge(&pool, at("2026-08-02T00:00:05Z")).await;
+    wait_for(|| mails.lock().unwrap().len() == 2, "two emails").await;
+    let mails = mails.lock().unwrap().clone();
+    let decoded: Vec<String> = mails.iter().map(|m| decode_mail(m)).collect();
+    let japanese = decoded
+        .iter()
+        .find(|m| m.contains("To: ops@example.com"))
+        .expect("ja mail");
+    let english = decoded
+        .iter()
+        .find(|m| m.contains("To: oncall@example.com"))
+        .expect("en mail");
+    assert!(
+        japanese.contains("[Jobdeck] 発生: 夜間バッチ — Job nightly"),
+        "{japanese}"
+    );
+    assert!(japanese.contains("1 回連続で失敗しました"), "{japanese}");
+    assert!(japanese.contains("詳細: /incidents/nightly"), "{japanese}");
+    assert!(
+        english.contains("[Jobdeck] FIRING: 夜間バッチ — Job nightly"),
+        "{english}"
+    );
+    assert!(english.contains("the latest run failed"), "{english}");
+}
+
+/// Undoes the encodings lettre may use for non-ASCII headers and bodies (RFC 2047 base64
+/// words, base64 or quoted-printable bodies), enough to read the text back.
+fn decode_mail(raw: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = String::new();
+    let mut body_base64 = false;
+    let (head, body) = raw.split_once("\n\n").unwrap_or((raw, ""));
+    for line in head.lines() {
+        if line
+            .to_ascii_lowercase()
+            .starts_with("content-transfer-encoding: base64")
+        {
+            body_base64 = true;
+        }
+        let mut decoded = line.to_string();
+        while let Some(start) = decoded
+            .find("=?utf-8?b?")
+            .or_else(|| decoded.find("=?UTF-8?B?"))
+        {
+            let rest = &decoded[start + 10..];
+            let Some(end) = rest.find("?=") else { break };
+            let text = b64
+                .decode(&rest[..end])
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            decoded = format!("{}{}{}", &decoded[..start], text, &rest[end + 2..]);
+        }
+        out.push_str(&decoded);
+        out.push('\n');
+    }
+    let joined: String = body.lines().map(str::trim).collect();
+    match b64.decode(&joined) {
+        Ok(bytes) if body_base64 => out.push_str(&String::from_utf8_lossy(&bytes)),
+        _ => out.push_str(body),
+    }
+    out.replace("\n ", " ").replace("?= ", "")
+}
+
+/// Silenced alerts owe nothing; others with a channel owe one delivery per change.
+#[sqlx::test]
+async fn a_silence_records_the_change_but_sends_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (id, _) = channel(&pool, "slack", "http://127.0.0.1:9/never", "ja").await;
+    let failing = rule(
+        &pool,
+        json!({"name": "f", "scope": {"kind": "job_kind", "value": "script"}, "kind": "failure_rate",
+               "params": {"consecutive": 1}, "channel_ids": [id]}),
+    )
+    .await;
+    let scope: rules::ScopeRequest = serde_json::from_value(by_key("quiet")).unwrap();
+    let now = at("2026-08-03T00:00:00Z");
+    actions::create_silence(
+        &pool,
+        &Actor::cli(),
+        &scope,
+        now + Duration::hours(1),
+        "maintenance",
+        now,
+    )
+    .await
+    .unwrap();
+    report_at(&app, "quiet", "error", now, 1000).await;
+    report_at(&app, "loud", "error", now, 1000).await;
+    judge(&pool, now + Duration::seconds(5)).await;
+    let owed: Vec<(String, bool, i64)> = sqlx::query_as(
+        "SELECT e.subject, e.silenced, (SELECT count(*) FROM alert_deliveries d WHERE d.event_id = e.id)
+         FROM alert_events e WHERE e.rule_id = $1 ORDER BY e.subject",
+    )
+    .bind(failing)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        owed,
+        [
+            ("script:loud".into(), false, 1),
+            ("script:quiet".into(), true, 0)
+        ]
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'createSilence'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+/// Failing scripts written straight to `job_status`, as the webhook would leave them.
+async fn failing_scripts(pool: &PgPool, keys: &[String]) {
+    sqlx::query(
+        "INSERT INTO job_status (job_key, title, last_status, last_finished_at)
+         SELECT k, k, 'error', '2026-08-05T00:00:00Z' FROM unnest($1::text[]) AS k",
+    )
+    .bind(keys)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn outbox_rule(pool: &PgPool, channel: Uuid) {
+    rule(
+        pool,
+        json!({"name": "outbox", "scope": {"kind": "job_kind", "value": "script"}, "kind": "failure_rate",
+               "params": {"consecutive": 1}, "channel_ids": [channel]}),
+    )
+    .await;
+}
+
+/// The portal processes deliver; this test process has no outbox of its own (no TestApp).
+const PROCESS_SETTINGS: [(&str, &str); 2] = [
+    ("JOBDECK_ALERT_EVALUATE_SECS", "0"),
+    ("JOBDECK_ALERT_DELIVERY_CLAIM_SECS", "4"),
+];
+
+#[sqlx::test]
+async fn a_portal_killed_mid_send_delivers_once_after_restart(pool: PgPool) {
+    let db = pool.connect_options();
+    let first = crate::process::start_server(&db, &PROCESS_SETTINGS).await;
+    let (url, received) = receiver(1).await;
+    let (id, _) = channel(&pool, "webhook", &url, "ja").await;
+    outbox_rule(&pool, id).await;
+    failing_scripts(&pool, &["killed".to_string()]).await;
+    judge(&pool, at("2026-08-05T00:00:05Z")).await;
+    // The first process claimed it and is sending: the receiver holds the request.
+    wait_for(|| received.lock().unwrap().len() == 1, "the first send").await;
+    drop(first); // SIGKILL
+    let _second = crate::process::start_server(&db, &PROCESS_SETTINGS).await;
+    wait_for(
+        || received.lock().unwrap().len() == 2,
+        "the retry once the claim lapsed",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM alert_deliveries")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if status == "sent" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never marked sent");
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    let ids: std::collections::HashSet<&str> = received.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "both sends carried one webhook-id: the receiver keeps one"
+    );
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM alert_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2, "claimed twice");
+}
+
+#[sqlx::test]
+async fn two_portals_on_one_database_send_each_notification_once(pool: PgPool) {
+    let db = pool.connect_options();
+    let _a = crate::process::start_server(&db, &PROCESS_SETTINGS).await;
+    let _b = crate::process::start_server(&db, &PROCESS_SETTINGS).await;
+    let (url, received) = receiver(0).await;
+    let (id, _) = channel(&pool, "webhook", &url, "en").await;
+    outbox_rule(&pool, id).await;
+    let keys: Vec<String> = (0..40).map(|i| format!("pair-{i}")).collect();
+    failing_scripts(&pool, &keys).await;
+    judge(&pool, at("2026-08-05T00:00:05Z")).await;
+    wait_for(|| received.lock().unwrap().len() >= 40, "40 notifications").await;
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    let received = received.lock().unwrap().clone();
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for r in &received {
+        *per_id.entry(r.0.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 40);
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "each sent once: {per_id:?}"
+    );
+}
