@@ -99,11 +99,13 @@ pub async fn open_alerts(
     Ok((rows.into_iter().map(|r| line(r, language)).collect(), total))
 }
 
-/// Firing alerts nobody has acknowledged, on subjects other than a failing script (which the
-/// badge already counts), each subject once.
+/// Firing alerts nobody has acknowledged, each subject once, leaving out what the badge
+/// counts already: a script's failure alerts (its own status says it is failing) and any
+/// alert on a script that is failing.
 pub const UNSEEN_FIRING_SQL: &str = "
-    SELECT count(DISTINCT a.subject) FROM alert_states a
+    SELECT count(DISTINCT a.subject) FROM alert_states a JOIN alert_rules r ON r.id = a.rule_id
     WHERE a.state = 'firing' AND a.acknowledged_at IS NULL
+      AND NOT (a.job_kind = 'script' AND r.kind = 'failure_rate')
       AND NOT EXISTS (SELECT 1 FROM job_status s
                       WHERE a.job_kind = 'script' AND s.job_key = a.job_key AND s.last_status = ANY($1))";
 
