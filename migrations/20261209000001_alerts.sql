@@ -171,6 +171,10 @@ CREATE TABLE alert_notes (
 );
 CREATE INDEX alert_notes_alert_idx ON alert_notes (rule_id, subject, id);
 
+-- An error_spike rule on one script reads that script's records in its window.
+CREATE INDEX error_records_script_at_idx ON error_records (job_status_id, at)
+    WHERE job_status_id IS NOT NULL;
+
 -- The defaults every script gets, new ones included: its first failure, and a missed run
 -- once it has a schedule. They have no channel until an operator gives them one; they show
 -- on the incidents page regardless.

@@ -806,3 +806,132 @@ async fn two_portals_on_one_database_send_each_notification_once(pool: PgPool) {
         "each sent once: {per_id:?}"
     );
 }
+
+/// A controlled job written as the job service leaves it.
+async fn batch_job(
+    pool: &PgPool,
+    status: &str,
+    started: DateTime<Utc>,
+    finished: Option<DateTime<Utc>>,
+) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, status, product_id, sending_group_id, priority, max_parallel_tasks,
+                           max_attempts, retry_interval, created_by, created_at, started_at, finished_at, updated_at)
+         VALUES ('batch', $1, 'p', 'g', 5, 1, 1, 0, 'test', $2, $2, $3, coalesce($3, $2))
+         RETURNING id",
+    )
+    .bind(status)
+    .bind(started)
+    .bind(finished)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn controlled_jobs_are_judged_stuck_slow_and_failing_by_kind(pool: PgPool) {
+    let _app = TestApp::spawn(pool.clone()).await;
+    let t = at("2026-09-01T12:00:00Z");
+    let batch = json!({"kind": "job_kind", "value": "batch"});
+    let stuck = rule(
+        &pool,
+        json!({"name": "stuck", "scope": batch, "kind": "stuck", "params": {"grace_seconds": 600}}),
+    )
+    .await;
+    let slow = rule(
+        &pool,
+        json!({"name": "slow", "scope": batch, "kind": "duration_anomaly", "min_runs": 3,
+                                   "params": {"factor": 3, "last_runs": 5}}),
+    )
+    .await;
+    let rate = rule(
+        &pool,
+        json!({"name": "rate", "scope": batch, "kind": "failure_rate",
+                                   "params": {"threshold_percent": 50, "window_seconds": 3600}}),
+    )
+    .await;
+    for minute in [50, 40, 30] {
+        let started = t - Duration::minutes(minute);
+        batch_job(
+            &pool,
+            "completed",
+            started,
+            Some(started + Duration::seconds(10)),
+        )
+        .await;
+    }
+    let quiet = batch_job(&pool, "running", t - Duration::seconds(700), None).await;
+    judge(&pool, t).await;
+    let subject = format!("job:{quiet}");
+    assert_eq!(
+        state(&pool, stuck, &subject).await.as_deref(),
+        Some("firing"),
+        "no sign for 700 s"
+    );
+    assert_eq!(
+        state(&pool, slow, &subject).await.as_deref(),
+        Some("firing"),
+        "700 s against a 10 s p95"
+    );
+    assert_eq!(
+        state(&pool, rate, "kind:batch").await,
+        None,
+        "nothing failed yet"
+    );
+    for minute in [20, 10, 5] {
+        let started = t - Duration::minutes(minute);
+        batch_job(
+            &pool,
+            "failed",
+            started,
+            Some(started + Duration::seconds(10)),
+        )
+        .await;
+    }
+    // The job shows life: it is no longer stuck, though still slow.
+    sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1")
+        .bind(quiet)
+        .bind(t + Duration::seconds(5))
+        .execute(&pool)
+        .await
+        .unwrap();
+    judge(&pool, t + Duration::seconds(10)).await;
+    assert_eq!(state(&pool, stuck, &subject).await, None);
+    assert_eq!(
+        state(&pool, slow, &subject).await.as_deref(),
+        Some("firing")
+    );
+    assert_eq!(
+        state(&pool, rate, "kind:batch").await.as_deref(),
+        Some("firing"),
+        "3 of 6 failed"
+    );
+}
+
+#[sqlx::test]
+async fn send_test_reaches_the_channel_or_says_why_not(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (url, received) = receiver(0).await;
+    let (good, _) = channel(&pool, "webhook", &url, "ja").await;
+    let (bad, _) = channel(&pool, "slack", "http://127.0.0.1:9/closed", "en").await;
+    let good = channels::load_channel(&pool, good).await.unwrap();
+    let bad = channels::load_channel(&pool, bad).await.unwrap();
+    let senders = &app.state.senders;
+    assert_eq!(
+        jobdeck::server::alerts::outbox::send_test(senders, &good)
+            .await
+            .unwrap(),
+        Some(200)
+    );
+    let body: Value = serde_json::from_str(&received.lock().unwrap()[0].3).unwrap();
+    assert_eq!(body["type"], "alert.test");
+    assert_eq!(body["data"]["title"], "[Jobdeck] テスト通知");
+    let error = jobdeck::server::alerts::outbox::send_test(senders, &bad)
+        .await
+        .unwrap_err();
+    assert!(
+        !error.message.contains("127.0.0.1:9/closed"),
+        "a Slack URL is a secret: {}",
+        error.message
+    );
+}

@@ -102,8 +102,8 @@ const STUCK_JOBS_SQL: &str = with_jobs!(
      WHERE l.last_sign + make_interval(secs => coalesce((c.params->>'grace_seconds')::int, 3600)) <= $2"
 );
 
-/// K failures in a row: only a script whose latest report failed can qualify; its last K
-/// reports up to `now` are read.
+/// K (> 1) failures in a row: only a script whose latest report failed can qualify; its
+/// last K reports up to `now` are read.
 const CONSECUTIVE_SQL: &str = with_scripts!(
     "SELECT c.rule_id, c.job_key, c.title, k.errors, (c.params->>'consecutive')::int AS wanted
      FROM scripts c
@@ -114,7 +114,7 @@ const CONSECUTIVE_SQL: &str = with_scripts!(
              ORDER BY finished_at DESC LIMIT (c.params->>'consecutive')::int
          ) x
      ) k
-     WHERE c.params->>'consecutive' IS NOT NULL AND c.last_status = 'error'
+     WHERE (c.params->>'consecutive')::int > 1 AND c.last_status = 'error'
        AND k.errors = (c.params->>'consecutive')::int
        AND (c.min_runs <= 1 OR (SELECT count(*) FROM (
              SELECT 1 FROM job_reports WHERE job_status_id = c.status_id AND finished_at <= $2 LIMIT c.min_runs) m) >= c.min_runs)"
@@ -186,12 +186,12 @@ const DURATION_SQL: &str = with_scripts!(
 
 const DURATION_JOBS_SQL: &str = with_jobs!(
     "SELECT c.rule_id, c.id, c.kind, c.label,
-            extract(epoch FROM $2 - c.started_at) * 1000 AS duration_ms, p.p95, p.n,
+            (extract(epoch FROM $2 - c.started_at) * 1000)::float8 AS duration_ms, p.p95, p.n,
             (c.params->>'max_seconds')::float8 AS max_seconds, (c.params->>'factor')::float8 AS factor
      FROM scoped c
      CROSS JOIN LATERAL (
          SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY x.ms) AS p95, count(*) AS n FROM (
-             SELECT extract(epoch FROM finished_at - started_at) * 1000 AS ms FROM jobs
+             SELECT (extract(epoch FROM finished_at - started_at) * 1000)::float8 AS ms FROM jobs
              WHERE kind = c.kind AND status = 'completed' AND started_at IS NOT NULL
              ORDER BY created_at DESC LIMIT (c.params->>'last_runs')::int
          ) x
@@ -202,24 +202,42 @@ const DURATION_JOBS_SQL: &str = with_jobs!(
              CASE WHEN p.n >= greatest(c.min_runs, 1) THEN (c.params->>'factor')::float8 * p.p95 END)"
 );
 
-/// Error records of the rule's scope in the window, by fingerprint, read through
-/// `error_records_at_idx`.
+/// Error records of the rule's scope in the window, by fingerprint: a rule on one script or
+/// job reads that one's records by its index, a broad rule the window once
+/// (`error_records_at_idx`).
 const ERROR_SPIKE_SQL: &str = "
-    SELECT r.id AS rule_id, e.fingerprint, min(e.error_type) AS error_type, count(*) AS count,
+    WITH scoped AS (
+        SELECT r.id AS rule_id, e.fingerprint, e.error_type
+        FROM alert_rules r
+        JOIN job_status s ON s.job_key = r.scope_value
+        JOIN error_records e ON e.job_status_id = s.id
+        WHERE r.id = ANY($1) AND r.scope_kind = 'job_key'
+          AND e.at <= $2 AND e.at > $2 - make_interval(secs => (r.params->>'window_seconds')::int)
+          AND (r.params->>'fingerprint' IS NULL OR e.fingerprint = r.params->>'fingerprint')
+        UNION ALL
+        SELECT r.id, e.fingerprint, e.error_type
+        FROM alert_rules r
+        JOIN error_records e ON e.job_id = CASE WHEN r.scope_value ~ '^[0-9a-fA-F-]{36}$' THEN r.scope_value::uuid END
+        WHERE r.id = ANY($1) AND r.scope_kind = 'job_key'
+          AND e.at <= $2 AND e.at > $2 - make_interval(secs => (r.params->>'window_seconds')::int)
+          AND (r.params->>'fingerprint' IS NULL OR e.fingerprint = r.params->>'fingerprint')
+        UNION ALL
+        SELECT r.id, e.fingerprint, e.error_type
+        FROM alert_rules r
+        JOIN error_records e
+          ON e.at <= $2 AND e.at > $2 - make_interval(secs => (r.params->>'window_seconds')::int)
+        LEFT JOIN jobs j ON j.id = e.job_id
+        WHERE r.id = ANY($1) AND r.scope_kind <> 'job_key'
+          AND (r.params->>'fingerprint' IS NULL OR e.fingerprint = r.params->>'fingerprint')
+          AND (r.scope_kind = 'all'
+               OR (r.scope_value = 'script' AND e.job_status_id IS NOT NULL)
+               OR j.kind = r.scope_value)
+    )
+    SELECT c.rule_id, c.fingerprint, min(c.error_type) AS error_type, count(*) AS count,
            (r.params->>'window_seconds')::int AS window_seconds,
            CASE WHEN r.scope_kind = 'job_key' THEN r.scope_value END AS job_key
-    FROM alert_rules r
-    JOIN error_records e
-      ON e.at <= $2 AND e.at > $2 - make_interval(secs => (r.params->>'window_seconds')::int)
-     AND (r.params->>'fingerprint' IS NULL OR e.fingerprint = r.params->>'fingerprint')
-    LEFT JOIN job_status s ON s.id = e.job_status_id
-    LEFT JOIN jobs j ON j.id = e.job_id
-    WHERE r.id = ANY($1)
-      AND (r.scope_kind = 'all'
-           OR (r.scope_kind = 'job_kind' AND r.scope_value = 'script' AND e.job_status_id IS NOT NULL)
-           OR (r.scope_kind = 'job_kind' AND j.kind = r.scope_value)
-           OR (r.scope_kind = 'job_key' AND (s.job_key = r.scope_value OR e.job_id::text = r.scope_value)))
-    GROUP BY r.id, r.scope_kind, r.scope_value, r.params, e.fingerprint
+    FROM scoped c JOIN alert_rules r ON r.id = c.rule_id
+    GROUP BY c.rule_id, r.scope_kind, r.scope_value, r.params, c.fingerprint
     HAVING count(*) > (r.params->>'count')::int";
 
 fn script(rule_id: Uuid, job_key: String, label: String, facts: Value) -> Finding {
@@ -374,11 +392,8 @@ async fn failure_rates(
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
-    for (rule, key, title, errors, wanted) in streaks {
-        // The query above answered the single-failure rules already.
-        if wanted > 1 {
-            found.push(script(rule, key, title, json!({ "consecutive": errors })));
-        }
+    for (rule, key, title, errors, _) in streaks {
+        found.push(script(rule, key, title, json!({ "consecutive": errors })));
     }
     let rates: Vec<(Uuid, String, String, i64, i64, i32, f64)> = sqlx::query_as(RATE_SQL)
         .bind(rules)
