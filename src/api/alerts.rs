@@ -1,6 +1,7 @@
 //! Server functions of the alerts: the open ones on the incidents page and what operators
 //! do with them, a script's schedule, and the rules, channels and silences page. Each
-//! calls the service in `server::alerts`, which checks the role and audits.
+//! asks for the role it needs and calls the service in `server::alerts`, which checks the
+//! role again and audits.
 
 // The rule form posts its fields flat, one argument each (the macro's generated client
 // function carries them too, where an `#[allow]` on the function does not reach).
@@ -89,7 +90,7 @@ pub async fn acknowledge_alert(rule_id: Uuid, subject: String) -> Result<(), App
     use crate::server::alerts::actions::{self, AlertRef};
     crate::api::answer(
         async move {
-            let (state, principal) = crate::api::allowed(Permission::ReadJobs)?;
+            let (state, principal) = crate::api::allowed(Permission::ActOnJobs)?;
             let alert = AlertRef { rule_id, subject };
             actions::acknowledge(&state.pool, &principal.actor(), &alert, utc_now()).await?;
             Ok(())
@@ -103,7 +104,7 @@ pub async fn snooze_alert(rule_id: Uuid, subject: String, hours: i64) -> Result<
     use crate::server::alerts::actions::{self, AlertRef};
     crate::api::answer(
         async move {
-            let (state, principal) = crate::api::allowed(Permission::ReadJobs)?;
+            let (state, principal) = crate::api::allowed(Permission::ActOnJobs)?;
             if !(1..=24 * 14).contains(&hours) {
                 return Err(AppError::Invalid {
                     field: Some("hours".into()),
@@ -125,7 +126,7 @@ pub async fn note_alert(rule_id: Uuid, subject: String, body: String) -> Result<
     use crate::server::alerts::actions::{self, AlertRef};
     crate::api::answer(
         async move {
-            let (state, principal) = crate::api::allowed(Permission::ReadJobs)?;
+            let (state, principal) = crate::api::allowed(Permission::ActOnJobs)?;
             let alert = AlertRef { rule_id, subject };
             actions::add_note(&state.pool, &principal.actor(), &alert, &body).await?;
             Ok(())
@@ -224,7 +225,13 @@ pub async fn save_alert_rule(
                 "pending_for": pending_for,
                 "min_runs": min_runs,
                 "severity": severity,
-                "repeat_interval": repeat_minutes.trim().parse::<i64>().ok().map(|m| m * 60),
+                "repeat_interval": match repeat_minutes.trim() {
+                    "" => None,
+                    text => Some(text.parse::<i64>().ok().and_then(|m| m.checked_mul(60)).ok_or_else(|| AppError::Invalid {
+                        field: Some("repeat_minutes".into()),
+                        message: "a whole number of minutes".into(),
+                    })?),
+                },
                 "channel_ids": Some(channel_id).filter(|c| !c.is_empty()).into_iter().collect::<Vec<_>>(),
             });
             let request: rules::RuleRequest =

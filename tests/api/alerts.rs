@@ -12,7 +12,7 @@ use jobdeck::server::alerts::actions::{self, AlertRef};
 use jobdeck::server::alerts::channels::{self, ChannelRequest};
 use jobdeck::server::alerts::rules::{self, RuleRequest};
 use jobdeck::server::alerts::schedule::{self, ScheduleRequest};
-use jobdeck::server::alerts::{evaluate_due, SmtpSettings, SmtpTls};
+use jobdeck::server::alerts::{evaluate_due, AlertError, SmtpSettings, SmtpTls};
 use jobdeck::server::audit::Actor;
 use jobdeck::server::job_report::NewReport;
 use serde_json::{json, Value};
@@ -395,16 +395,30 @@ async fn pending_for_delays_firing_and_reminders_repeat_until_acknowledged_or_sn
         role: jobdeck::model::Role::Viewer,
         ..Actor::cli()
     };
-    assert!(actions::acknowledge(&pool, &viewer, &b, later)
-        .await
-        .is_err());
+    let refused = actions::acknowledge(&pool, &viewer, &b, later).await;
+    assert!(
+        matches!(refused, Err(AlertError::Forbidden(_))),
+        "{refused:?}"
+    );
     let nothing = AlertRef {
         rule_id: noisy,
         subject: "script:none".into(),
     };
-    assert!(actions::acknowledge(&pool, &actor, &nothing, later)
-        .await
-        .is_err());
+    let conflict = actions::acknowledge(&pool, &actor, &nothing, later).await;
+    assert!(
+        matches!(conflict, Err(AlertError::Conflict(_))),
+        "{conflict:?}"
+    );
+    // Replacing a rule that does not exist is a 404, not a new rule.
+    let request: RuleRequest = serde_json::from_value(
+        json!({"name": "x", "scope": {"kind": "all"}, "kind": "missed_run"}),
+    )
+    .unwrap();
+    let missing = rules::save_rule(&pool, &actor, Some(Uuid::nil()), &request).await;
+    assert!(
+        matches!(missing, Err(AlertError::NotFound(..))),
+        "{missing:?}"
+    );
 }
 
 /// Requests a receiver got: (webhook-id, timestamp, signature, body).
@@ -518,12 +532,19 @@ async fn the_webhook_is_signed_as_standard_webhooks_says_and_python_verifies_it(
     assert_eq!(payload["data"]["rule"], "first failure");
     assert_eq!(payload["data"]["summary"], "the latest run failed");
     assert_eq!(payload["data"]["link"], "/incidents/signed");
-    // Sent once, its attempt logged.
-    let attempts: Vec<(bool, Option<i32>)> =
-        sqlx::query_as("SELECT ok, status_code FROM alert_delivery_attempts")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    // Sent once, its attempt logged (written just after the receiver answered).
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    let attempts = loop {
+        let attempts: Vec<(bool, Option<i32>)> =
+            sqlx::query_as("SELECT ok, status_code FROM alert_delivery_attempts")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        if !attempts.is_empty() || std::time::Instant::now() > deadline {
+            break attempts;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    };
     assert_eq!(attempts, [(true, Some(200))]);
 }
 
@@ -703,6 +724,18 @@ async fn a_silence_records_the_change_but_sends_nothing(pool: PgPool) {
             ("script:quiet".into(), true, 0)
         ]
     );
+    // Once the silence is over, the alert it hid is announced (once); the other is not again.
+    judge(&pool, now + Duration::hours(1) + Duration::seconds(10)).await;
+    judge(&pool, now + Duration::hours(1) + Duration::seconds(20)).await;
+    let announced: Vec<(String, bool, bool, i64)> = sqlx::query_as(
+        "SELECT e.subject, e.reminder, e.silenced, (SELECT count(*) FROM alert_deliveries d WHERE d.event_id = e.id)
+         FROM alert_events e WHERE e.rule_id = $1 ORDER BY e.id OFFSET 2",
+    )
+    .bind(failing)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(announced, [("script:quiet".into(), true, false, 1)]);
     let audited: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'createSilence'")
             .fetch_one(&pool)
@@ -780,6 +813,14 @@ async fn a_portal_killed_mid_send_delivers_once_after_restart(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(attempts, 2, "claimed twice");
+    // The killed process logged nothing: the second send came from its claim lapsing, not
+    // from a failure it had recorded.
+    let logged: Vec<(i32, bool)> =
+        sqlx::query_as("SELECT attempt, ok FROM alert_delivery_attempts ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, [(2, true)]);
 }
 
 #[sqlx::test]

@@ -20,7 +20,8 @@ pub struct AlertRef {
     pub subject: String,
 }
 
-fn may_act(actor: &Actor) -> Result<(), AlertError> {
+/// Every change to alerts, rules, channels and schedules is an operator's.
+pub fn may_act(actor: &Actor) -> Result<(), AlertError> {
     if actor.may(Permission::ActOnJobs) {
         Ok(())
     } else {

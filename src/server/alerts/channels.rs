@@ -23,7 +23,7 @@ use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::input::InvalidInput;
 
 /// How the portal reaches an SMTP server (`JOBDECK_SMTP_*`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -31,6 +31,18 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     pub from: String,
     pub tls: SmtpTls,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("from", &self.from)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +97,8 @@ impl Senders {
     }
 }
 
-/// A channel with what sending needs.
-#[derive(Clone, Debug, FromRow)]
+/// A channel with what sending needs (its `Debug` leaves out the target and the secret).
+#[derive(Clone, FromRow)]
 pub struct Channel {
     pub id: Uuid,
     pub name: String,
@@ -94,6 +106,16 @@ pub struct Channel {
     pub target: String,
     pub secret: Option<String>,
     pub language: MessageLanguage,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One message to one channel.
@@ -139,8 +161,20 @@ pub fn new_secret() -> String {
     format!("whsec_{}", BASE64.encode(bytes))
 }
 
-/// Sends one message; returns the HTTP status for a webhook.
+/// Sends one message within the senders' timeout (the whole of it, an SMTP conversation
+/// included, so a send never outlasts its claim); returns the HTTP status for a webhook.
 pub async fn send(
+    senders: &Senders,
+    channel: &Channel,
+    outgoing: &Outgoing<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<u16>, SendError> {
+    tokio::time::timeout(senders.timeout, send_now(senders, channel, outgoing, now))
+        .await
+        .unwrap_or_else(|_| Err(SendError::new("timed out")))
+}
+
+async fn send_now(
     senders: &Senders,
     channel: &Channel,
     outgoing: &Outgoing<'_>,
@@ -284,6 +318,7 @@ pub async fn create_channel(
     actor: &Actor,
     request: &ChannelRequest,
 ) -> Result<CreatedChannel, AlertError> {
+    super::actions::may_act(actor)?;
     request.check()?;
     let secret = (request.kind == ChannelKind::Webhook).then(new_secret);
     let mut tx = pool.begin().await?;
@@ -319,6 +354,7 @@ pub async fn create_channel(
 }
 
 pub async fn delete_channel(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AlertError> {
+    super::actions::may_act(actor)?;
     let mut tx = pool.begin().await?;
     let name: Option<String> =
         sqlx::query_scalar("DELETE FROM alert_channels WHERE id = $1 RETURNING name")
@@ -372,13 +408,31 @@ fn redact(url: &str) -> String {
         .unwrap_or_else(|| "…".into())
 }
 
-pub async fn list_channels(pool: &PgPool) -> Result<Vec<ChannelView>, sqlx::Error> {
+/// The channels; `full` shows where they go (to those who may edit them), else the host or
+/// the email's domain only: a webhook URL often carries its token.
+pub async fn list_channels(pool: &PgPool, full: bool) -> Result<Vec<ChannelView>, sqlx::Error> {
     let rows: Vec<ChannelRow> = sqlx::query_as(
         "SELECT id, name, kind, target, language, created_at FROM alert_channels ORDER BY name LIMIT 500",
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(ChannelView::from).collect())
+    Ok(rows
+        .into_iter()
+        .map(ChannelView::from)
+        .map(|mut view| {
+            if !full {
+                view.target = match view.kind {
+                    ChannelKind::Email => view
+                        .target
+                        .split_once('@')
+                        .map(|(_, domain)| format!("…@{domain}"))
+                        .unwrap_or_else(|| "…".into()),
+                    _ => redact(&view.target),
+                };
+            }
+            view
+        })
+        .collect())
 }
 
 pub async fn load_channel(pool: &PgPool, id: Uuid) -> Result<Channel, AlertError> {

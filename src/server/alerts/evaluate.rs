@@ -298,6 +298,23 @@ fn plan(
                 ..c
             }),
         };
+        // A silence is judged by what the alert is, or for one fine again, was about.
+        let covered = next.as_ref().or(previous.as_ref()).is_some_and(|about| {
+            silences
+                .iter()
+                .any(|s| s.covers(about.job_key.as_deref(), about.job_kind.as_deref()))
+        });
+        let mut step = step;
+        // Firing while silenced is recorded but not announced (`notified_at` stays empty), so
+        // it is announced once the silence is over, and only an announced alert's resolution is.
+        if step == Step::Stay
+            && !covered
+            && next
+                .as_ref()
+                .is_some_and(|n| n.state == AlertState::Firing && n.notified_at.is_none())
+        {
+            step = Step::Remind;
+        }
         let next = next.map(|mut n| {
             match step {
                 Step::Change {
@@ -306,19 +323,21 @@ fn plan(
                 } => {
                     n.state = AlertState::Firing;
                     n.fired_at = Some(now);
-                    n.notified_at = Some(now);
+                    n.notified_at = (!covered).then_some(now);
                 }
-                Step::Remind => n.notified_at = Some(now),
+                Step::Remind if !covered => n.notified_at = Some(now),
                 _ => {}
             }
             n
         });
-        // A silence is judged by what the alert is, or for one fine again, was about.
-        let silenced = next.as_ref().or(previous.as_ref()).is_some_and(|about| {
-            silences
-                .iter()
-                .any(|s| s.covers(about.job_key.as_deref(), about.job_kind.as_deref()))
-        });
+        let unannounced = matches!(
+            step,
+            Step::Change {
+                to: AlertState::Resolved,
+                ..
+            }
+        ) && previous.as_ref().is_some_and(|p| p.notified_at.is_none());
+        let silenced = covered || unannounced;
         Outcome {
             rule: rule.clone(),
             step,

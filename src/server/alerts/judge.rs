@@ -102,8 +102,8 @@ const STUCK_JOBS_SQL: &str = with_jobs!(
      WHERE l.last_sign + make_interval(secs => coalesce((c.params->>'grace_seconds')::int, 3600)) <= $2"
 );
 
-/// K (> 1) failures in a row: only a script whose latest report failed can qualify; its
-/// last K reports up to `now` are read.
+/// K failures in a row (K > 1, or any K with min_runs > 1): only a script whose latest
+/// report failed can qualify; its last K reports up to `now` are read.
 const CONSECUTIVE_SQL: &str = with_scripts!(
     "SELECT c.rule_id, c.job_key, c.title, k.errors, (c.params->>'consecutive')::int AS wanted
      FROM scripts c
@@ -114,7 +114,7 @@ const CONSECUTIVE_SQL: &str = with_scripts!(
              ORDER BY finished_at DESC LIMIT (c.params->>'consecutive')::int
          ) x
      ) k
-     WHERE (c.params->>'consecutive')::int > 1 AND c.last_status = 'error'
+     WHERE ((c.params->>'consecutive')::int > 1 OR c.min_runs > 1) AND c.last_status = 'error'
        AND k.errors = (c.params->>'consecutive')::int
        AND (c.min_runs <= 1 OR (SELECT count(*) FROM (
              SELECT 1 FROM job_reports WHERE job_status_id = c.status_id AND finished_at <= $2 LIMIT c.min_runs) m) >= c.min_runs)"
@@ -235,7 +235,12 @@ const ERROR_SPIKE_SQL: &str = "
     )
     SELECT c.rule_id, c.fingerprint, min(c.error_type) AS error_type, count(*) AS count,
            (r.params->>'window_seconds')::int AS window_seconds,
-           CASE WHEN r.scope_kind = 'job_key' THEN r.scope_value END AS job_key
+           CASE WHEN r.scope_kind = 'job_key' THEN r.scope_value END AS job_key,
+           CASE WHEN r.scope_kind = 'job_kind' THEN r.scope_value
+                WHEN r.scope_kind = 'job_key' THEN
+                    CASE WHEN EXISTS (SELECT 1 FROM job_status s WHERE s.job_key = r.scope_value) THEN 'script'
+                         ELSE (SELECT j.kind FROM jobs j WHERE j.id::text = r.scope_value) END
+           END AS job_kind
     FROM scoped c JOIN alert_rules r ON r.id = c.rule_id
     GROUP BY c.rule_id, r.scope_kind, r.scope_value, r.params, c.fingerprint
     HAVING count(*) > (r.params->>'count')::int";
@@ -506,20 +511,29 @@ async fn error_spikes(
     rules: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Vec<Finding>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, i64, i32, Option<String>)> =
-        sqlx::query_as(ERROR_SPIKE_SQL)
-            .bind(rules)
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await?;
+    type SpikeRow = (
+        Uuid,
+        String,
+        String,
+        i64,
+        i32,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<SpikeRow> = sqlx::query_as(ERROR_SPIKE_SQL)
+        .bind(rules)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(rule, fingerprint, error_type, count, window, job_key)| Finding {
+            |(rule, fingerprint, error_type, count, window, job_key, job_kind)| Finding {
                 rule_id: rule,
                 subject: format!("fingerprint:{fingerprint}"),
                 job_key,
-                job_kind: None,
+                // The rule's scope: a silence of that kind or job covers its spikes.
+                job_kind,
                 label: format!(
                     "{error_type} ({})",
                     &fingerprint[..fingerprint.len().min(12)]

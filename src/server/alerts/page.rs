@@ -100,12 +100,13 @@ pub async fn open_alerts(
 }
 
 /// Firing alerts nobody has acknowledged, each subject once, leaving out what the badge
-/// counts already: a script's failure alerts (its own status says it is failing) and any
-/// alert on a script that is failing.
+/// counts already: a script's failures-in-a-row alerts (its own status says it is failing;
+/// counted twice they would linger for a cycle after it recovers) and any alert on a script
+/// that is failing.
 pub const UNSEEN_FIRING_SQL: &str = "
     SELECT count(DISTINCT a.subject) FROM alert_states a JOIN alert_rules r ON r.id = a.rule_id
     WHERE a.state = 'firing' AND a.acknowledged_at IS NULL
-      AND NOT (a.job_kind = 'script' AND r.kind = 'failure_rate')
+      AND NOT (a.job_kind = 'script' AND r.kind = 'failure_rate' AND r.params->>'consecutive' IS NOT NULL)
       AND NOT EXISTS (SELECT 1 FROM job_status s
                       WHERE a.job_kind = 'script' AND s.job_key = a.job_key AND s.last_status = ANY($1))";
 
@@ -202,7 +203,7 @@ pub async fn settings(pool: &PgPool, may_edit: bool) -> Result<AlertSettingsView
     .await?;
     Ok(AlertSettingsView {
         rules: rules::list_rules(pool, 500).await?,
-        channels: channels::list_channels(pool).await?,
+        channels: channels::list_channels(pool, may_edit).await?,
         silences: silences
             .into_iter()
             .map(|s| SilenceView {

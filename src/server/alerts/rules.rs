@@ -214,10 +214,29 @@ impl RuleRequest {
         if self.channel_ids.len() > 20 {
             return Err(InvalidInput::new("channel_ids", "at most 20 channels"));
         }
+        let scope_value = self.scope.check("scope")?;
+        // Combinations no query judges would be rules that never fire.
+        let controlled_kind =
+            self.scope.kind == ScopeKind::JobKind && scope_value.as_deref() != Some("script");
+        if controlled_kind && self.kind == AlertKind::MissedRun {
+            return Err(InvalidInput::new(
+                "scope",
+                "missed_run watches scheduled scripts: scope it to all, job_kind script or a script's key",
+            ));
+        }
+        if controlled_kind
+            && self.kind == AlertKind::FailureRate
+            && self.params.get("consecutive").is_some_and(|c| !c.is_null())
+        {
+            return Err(InvalidInput::new(
+                "params.consecutive",
+                "controlled jobs are judged by threshold_percent over a window, not consecutive",
+            ));
+        }
         Ok(CheckedRule {
             name: name.to_string(),
             scope_kind: self.scope.kind,
-            scope_value: self.scope.check("scope")?,
+            scope_value,
             kind: self.kind,
             params: check_params(self.kind, &self.params)?,
             pending_for: seconds("pending_for", self.pending_for, 0)?,
@@ -298,6 +317,7 @@ pub async fn save_rule(
     id: Option<Uuid>,
     request: &RuleRequest,
 ) -> Result<RuleView, AlertError> {
+    super::actions::may_act(actor)?;
     let rule = request.check()?;
     let mut tx = pool.begin().await?;
     // KEY SHARE keeps the channels from being deleted before this transaction commits.
@@ -310,18 +330,23 @@ pub async fn save_rule(
     if known.len() != distinct.len() {
         return Err(InvalidInput::new("channel_ids", "names a channel that does not exist").into());
     }
-    // A changed rule is judged afresh at once: its next evaluation is due now.
-    let saved: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO alert_rules AS r (id, name, scope_kind, scope_value, kind, params, pending_for,
-             min_runs, severity, repeat_interval, enabled, created_by)
-         VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (id) DO UPDATE SET name = $2, scope_kind = $3, scope_value = $4, kind = $5,
-             params = $6, pending_for = $7, min_runs = $8, severity = $9, repeat_interval = $10,
-             enabled = $11, updated_at = now(), next_evaluation_at = '-infinity'
-         WHERE $1 IS NOT NULL
-         RETURNING r.id",
-    )
-    .bind(id)
+    // A changed rule is judged afresh at once: its next evaluation is due now. Its open
+    // alerts stay: the next judgement resolves (and announces) what no longer holds.
+    let saved = match id {
+        None => sqlx::query_scalar::<_, Uuid>(
+            "INSERT INTO alert_rules (name, scope_kind, scope_value, kind, params, pending_for,
+                 min_runs, severity, repeat_interval, enabled, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             RETURNING id",
+        ),
+        Some(_) => sqlx::query_scalar(
+            "UPDATE alert_rules SET name = $1, scope_kind = $2, scope_value = $3, kind = $4,
+                 params = $5, pending_for = $6, min_runs = $7, severity = $8, repeat_interval = $9,
+                 enabled = $10, updated_at = now(), next_evaluation_at = '-infinity'
+             WHERE id = $11::uuid
+             RETURNING id",
+        ),
+    }
     .bind(&rule.name)
     .bind(rule.scope_kind)
     .bind(&rule.scope_value)
@@ -331,18 +356,15 @@ pub async fn save_rule(
     .bind(rule.min_runs)
     .bind(rule.severity)
     .bind(rule.repeat_interval)
-    .bind(rule.enabled)
-    .bind(&actor.label)
+    .bind(rule.enabled);
+    // $11: who creates it, or which rule is replaced.
+    let saved: Option<Uuid> = match id {
+        None => saved.bind(actor.label.clone()),
+        Some(id) => saved.bind(id.to_string()),
+    }
     .fetch_optional(&mut *tx)
     .await?;
     let saved = saved.ok_or(AlertError::NotFound("rule", id.unwrap_or_default()))?;
-    if id.is_some() {
-        // What the rule judged before may no longer apply: it starts from nothing.
-        sqlx::query("DELETE FROM alert_states WHERE rule_id = $1")
-            .bind(saved)
-            .execute(&mut *tx)
-            .await?;
-    }
     sqlx::query("DELETE FROM alert_rule_channels WHERE rule_id = $1")
         .bind(saved)
         .execute(&mut *tx)
@@ -378,6 +400,7 @@ pub async fn save_rule(
 }
 
 pub async fn delete_rule(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AlertError> {
+    super::actions::may_act(actor)?;
     let mut tx = pool.begin().await?;
     let name: Option<String> =
         sqlx::query_scalar("DELETE FROM alert_rules WHERE id = $1 RETURNING name")

@@ -159,6 +159,7 @@ pub async fn set_schedule(
     request: &ScheduleRequest,
     now: DateTime<Utc>,
 ) -> Result<StoredSchedule, AlertError> {
+    super::actions::may_act(actor)?;
     check_job_key(&request.job_key)?;
     let schedule = Schedule::parse(
         request.cron.as_deref(),
@@ -211,6 +212,7 @@ pub async fn remove_schedule(
     actor: &Actor,
     job_key: &str,
 ) -> Result<bool, AlertError> {
+    super::actions::may_act(actor)?;
     let mut tx = pool.begin().await?;
     let removed = sqlx::query("DELETE FROM job_schedules WHERE job_key = $1")
         .bind(job_key)
@@ -253,14 +255,17 @@ pub async fn record_start(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, AlertError> {
     check_job_key(job_key)?;
-    let started_at = started_at.unwrap_or(now);
-    if started_at > now + Duration::seconds(REPORT_LIMITS.future_skew_secs) {
+    let given = started_at.unwrap_or(now);
+    if given > now + Duration::seconds(REPORT_LIMITS.future_skew_secs) {
         return Err(InvalidInput::new(
             "started_at",
             "started_at is out of range: more than a day in the future",
         )
         .into());
     }
+    // A start ahead of the portal's clock (a skewed host) counts as now: kept as it was, it
+    // would outlive the report that ends the run and hold the missed-run deadline off.
+    let started_at = given.min(now);
     sqlx::query(
         "INSERT INTO job_starts (job_key, started_at, received_at) VALUES ($1, $2, $3)
          ON CONFLICT (job_key) DO UPDATE
