@@ -47,7 +47,7 @@ pub use job_report::{ReportLimits, ReportStatus, REPORT_LIMITS};
 pub use monitoring::{
     HistorySort, MetricInterval, MetricName, MonitoringLimits, SortOrder, MONITORING_LIMITS,
 };
-pub use operations::{Call, ErrorCall, JobCall, TaskCall};
+pub use operations::{AlertCall, Call, ErrorCall, JobCall, TaskCall};
 pub use recovery::{
     ConditionField, ConditionOperator, ErrorRetryConfig, RecoveryLimits, RecoveryStatus,
     RerunReason, RetryCondition, SuggestionKind, Trend, RECOVERY_LIMITS,

@@ -44,24 +44,48 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// An action on `POST /alert-operations` (issue 25).
+    pub enum AlertCall ("alert operation") {
+        ListAlerts = "listAlerts",
+        AcknowledgeAlert = "acknowledgeAlert",
+        SnoozeAlert = "snoozeAlert",
+        NoteAlert = "noteAlert",
+        SetSchedule = "setSchedule",
+        RemoveSchedule = "removeSchedule",
+        ListAlertSettings = "listAlertSettings",
+        CreateAlertRule = "createAlertRule",
+        UpdateAlertRule = "updateAlertRule",
+        DeleteAlertRule = "deleteAlertRule",
+        CreateAlertChannel = "createAlertChannel",
+        DeleteAlertChannel = "deleteAlertChannel",
+        TestAlertChannel = "testAlertChannel",
+        CreateSilence = "createSilence",
+        EndSilence = "endSilence",
+    }
+}
+
 /// Any route's action, with the path it is sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
     Job(JobCall),
     Task(TaskCall),
     Error(ErrorCall),
+    Alert(AlertCall),
 }
 
 impl Call {
     pub const JOB_ROUTE: &'static str = "/job-operations";
     pub const TASK_ROUTE: &'static str = "/task-operations";
     pub const ERROR_ROUTE: &'static str = "/error-operations";
+    pub const ALERT_ROUTE: &'static str = "/alert-operations";
 
     pub fn route(self) -> &'static str {
         match self {
             Call::Job(_) => Self::JOB_ROUTE,
             Call::Task(_) => Self::TASK_ROUTE,
             Call::Error(_) => Self::ERROR_ROUTE,
+            Call::Alert(_) => Self::ALERT_ROUTE,
         }
     }
 
@@ -70,6 +94,7 @@ impl Call {
             Call::Job(call) => call.as_str(),
             Call::Task(call) => call.as_str(),
             Call::Error(call) => call.as_str(),
+            Call::Alert(call) => call.as_str(),
         }
     }
 }
@@ -89,5 +114,11 @@ impl From<TaskCall> for Call {
 impl From<ErrorCall> for Call {
     fn from(call: ErrorCall) -> Self {
         Call::Error(call)
+    }
+}
+
+impl From<AlertCall> for Call {
+    fn from(call: AlertCall) -> Self {
+        Call::Alert(call)
     }
 }

@@ -77,6 +77,14 @@ fn changes(rows: &[(String, String, bool, bool)]) -> Vec<String> {
         .collect()
 }
 
+async fn stored_deadline(pool: &PgPool, key: &str) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT deadline_at FROM job_schedules WHERE job_key = $1")
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 fn by_key(key: &str) -> Value {
     json!({ "kind": "job_key", "value": key })
 }
@@ -112,6 +120,11 @@ async fn a_missed_run_fires_at_its_cron_deadline_across_daylight_saving_and_reso
         None,
         "before the deadline"
     );
+    assert_eq!(
+        stored_deadline(&pool, key).await,
+        Some(at("2026-03-29T07:10:00Z")),
+        "the deadline counted is kept, so later cycles skip the schedule until then"
+    );
     // A clock that ignored the change would wait until 08:10 UTC.
     judge(&pool, at("2026-03-29T07:10:30Z")).await;
     assert_eq!(
@@ -136,6 +149,30 @@ async fn a_missed_run_fires_at_its_cron_deadline_across_daylight_saving_and_reso
         changes(&history(&pool, missed).await),
         ["ok>firing", "firing>resolved"]
     );
+    assert_eq!(
+        stored_deadline(&pool, key).await,
+        Some(at("2026-03-30T07:10:00Z"))
+    );
+
+    // An hourly schedule set at 07:20 is due at 08:10, long before the deadline kept for
+    // the daily one: changing a schedule forgets what was counted for the old one.
+    let hourly = ScheduleRequest {
+        cron: Some("0 * * * *".into()),
+        ..request.clone()
+    };
+    schedule::set_schedule(&pool, &Actor::cli(), &hourly, at("2026-03-29T07:20:00Z"))
+        .await
+        .unwrap();
+    judge(&pool, at("2026-03-29T08:09:00Z")).await;
+    assert_eq!(state(&pool, missed, &subject).await, None);
+    judge(&pool, at("2026-03-29T08:10:30Z")).await;
+    assert_eq!(
+        state(&pool, missed, &subject).await.as_deref(),
+        Some("firing")
+    );
+    schedule::set_schedule(&pool, &Actor::cli(), &request, at("2026-03-29T08:11:00Z"))
+        .await
+        .unwrap();
 
     // The page says when the next run is due: 2026-03-30 09:00 CEST.
     let page = app

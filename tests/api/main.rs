@@ -2,6 +2,7 @@
 //! One binary (zero-to-production style) so the app and its helpers compile once.
 
 mod accounts;
+mod alert_operations;
 mod alerts;
 mod batching;
 mod cli;

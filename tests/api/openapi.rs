@@ -3,7 +3,7 @@
 //! refused with 400 without any one of the fields its schema calls required (or with a field
 //! it does not name), and accepted without any one it leaves optional.
 
-use jobdeck::model::{Call, ErrorCall, JobCall, TaskCall};
+use jobdeck::model::{AlertCall, Call, ErrorCall, JobCall, TaskCall};
 use jobdeck::server::http::json_routes;
 use jobdeck::server::http::openapi::action_doc;
 use serde_json::Value;
@@ -17,6 +17,7 @@ fn every_call() -> Vec<Call> {
         .map(Call::Job)
         .chain(TaskCall::ALL.into_iter().map(Call::Task))
         .chain(ErrorCall::ALL.into_iter().map(Call::Error))
+        .chain(AlertCall::ALL.into_iter().map(Call::Alert))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! reminders until it resolves), snooze until a time, add a note, silence a scope until a
 //! time (no notifications at all while it lasts).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,8 +13,13 @@ use crate::model::Permission;
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::input::InvalidInput;
 
+/// The longest snooze and silence: past them, an alert nobody looks at should speak again.
+pub const MAX_SNOOZE_DAYS: i64 = 14;
+pub const MAX_SILENCE_DAYS: i64 = 90;
+
 /// One alert: a rule and the subject it judged.
 #[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertRef {
     pub rule_id: Uuid,
     pub subject: String,
@@ -92,8 +97,12 @@ pub async fn snooze(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), AlertError> {
-    if until <= now {
-        return Err(InvalidInput::new("until", "must be in the future").into());
+    if until <= now || until > now + Duration::days(MAX_SNOOZE_DAYS) {
+        return Err(InvalidInput::new(
+            "until",
+            format!("must be in the future, at most {MAX_SNOOZE_DAYS} days ahead"),
+        )
+        .into());
     }
     audited(
         pool,
@@ -159,8 +168,12 @@ pub async fn create_silence(
 ) -> Result<Uuid, AlertError> {
     may_act(actor)?;
     let value = scope.check("scope")?;
-    if ends_at <= now {
-        return Err(InvalidInput::new("ends_at", "must be in the future").into());
+    if ends_at <= now || ends_at > now + Duration::days(MAX_SILENCE_DAYS) {
+        return Err(InvalidInput::new(
+            "ends_at",
+            format!("must be in the future, at most {MAX_SILENCE_DAYS} days ahead"),
+        )
+        .into());
     }
     if reason.chars().count() > 500 {
         return Err(InvalidInput::new("reason", "at most 500 characters").into());
@@ -207,6 +220,35 @@ pub async fn end_silence(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), A
         action: "endSilence",
         target: Some(&target),
         details: json!({}),
+        outcome: Outcome::Success,
+    };
+    audit::record(&mut tx, actor, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes one rule or channel by id (`sql` returns its name) and audits it; 404 when there
+/// is none.
+pub(super) async fn delete_named(
+    pool: &PgPool,
+    actor: &Actor,
+    sql: &str,
+    action: &'static str,
+    what: &'static str,
+    id: Uuid,
+) -> Result<(), AlertError> {
+    may_act(actor)?;
+    let mut tx = pool.begin().await?;
+    let name: Option<String> = sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let name = name.ok_or(AlertError::NotFound(what, id))?;
+    let target = id.to_string();
+    let event = Event {
+        action,
+        target: Some(&target),
+        details: json!({ "name": name }),
         outcome: Outcome::Success,
     };
     audit::record(&mut tx, actor, event).await?;

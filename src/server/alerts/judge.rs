@@ -60,19 +60,44 @@ macro_rules! with_jobs {
     };
 }
 
+/// Only schedules whose stored deadline has passed (or was never counted) are read: a stored
+/// deadline is never later than the true one (see the migration that added it).
 const MISSED_RUN_SQL: &str = "
     WITH scheduled AS (
         SELECT r.id AS rule_id, sch.* FROM alert_rules r JOIN job_schedules sch ON sch.job_key = r.scope_value
         WHERE r.id = ANY($1) AND r.scope_kind = 'job_key'
+          AND (sch.deadline_at IS NULL OR sch.deadline_at <= $2)
         UNION ALL
         SELECT r.id, sch.* FROM alert_rules r CROSS JOIN job_schedules sch
         WHERE r.id = ANY($1) AND (r.scope_kind = 'all' OR (r.scope_kind = 'job_kind' AND r.scope_value = 'script'))
+          AND (sch.deadline_at IS NULL OR sch.deadline_at <= $2)
     )
     SELECT c.rule_id, c.job_key, c.cron, c.timezone, c.period_seconds, c.grace_seconds, c.updated_at,
-           coalesce(s.title, c.job_key) AS title, s.last_finished_at, st.started_at
+           c.deadline_at AS stored_deadline, coalesce(s.title, c.job_key) AS title, s.last_finished_at,
+           st.started_at
     FROM scheduled c
     LEFT JOIN job_status s ON s.job_key = c.job_key
     LEFT JOIN job_starts st ON st.job_key = c.job_key";
+
+fn never() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
+        .expect("a valid date")
+        .to_utc()
+}
+
+/// Stores the deadlines just counted, for schedules not changed meanwhile; rows another
+/// process holds are left for a later cycle rather than waited for.
+const STORE_DEADLINES_SQL: &str = "
+    WITH counted AS (
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS c(job_key, updated_at, deadline_at)
+    ), mine AS (
+        SELECT sch.job_key FROM job_schedules sch JOIN counted c USING (job_key)
+        WHERE sch.updated_at = c.updated_at
+        FOR UPDATE OF sch SKIP LOCKED
+    )
+    UPDATE job_schedules sch SET deadline_at = c.deadline_at
+    FROM counted c JOIN mine USING (job_key)
+    WHERE sch.job_key = c.job_key";
 
 const STUCK_SCRIPTS_SQL: &str = "
     WITH started AS (
@@ -289,11 +314,13 @@ struct ScheduledRow {
     title: String,
     last_finished_at: Option<DateTime<Utc>>,
     started_at: Option<DateTime<Utc>>,
+    stored_deadline: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     schedule: StoredSchedule,
 }
 
 /// The deadlines are counted here: the schedule is a cron expression Postgres cannot read.
+/// Each one counted is stored, so the next cycles skip the schedule until it falls due.
 async fn missed_runs(
     conn: &mut PgConnection,
     rules: &[Uuid],
@@ -301,31 +328,51 @@ async fn missed_runs(
 ) -> Result<Vec<Finding>, sqlx::Error> {
     let rows: Vec<ScheduledRow> = sqlx::query_as(MISSED_RUN_SQL)
         .bind(rules)
+        .bind(now)
         .fetch_all(&mut *conn)
         .await?;
-    // One parse per script, however many rules cover it.
-    let mut parsed = HashMap::new();
+    // One count per script, however many rules cover it: (last seen, expected, deadline).
+    type Count = Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>;
+    let mut counted: HashMap<String, Count> = HashMap::new();
+    let mut moved = (Vec::new(), Vec::new(), Vec::new());
     let mut found = Vec::new();
     for row in rows {
-        let schedule = parsed
-            .entry(row.schedule.job_key.clone())
-            .or_insert_with(|| row.schedule.schedule().ok());
-        let Some(schedule) = schedule else {
-            continue;
+        let key = &row.schedule.job_key;
+        let count = match counted.get(key) {
+            Some(count) => *count,
+            None => {
+                let anchor = [row.last_finished_at, row.started_at]
+                    .into_iter()
+                    .flatten()
+                    .fold(row.schedule.updated_at, DateTime::max);
+                let count =
+                    row.schedule.schedule().ok().and_then(|s| {
+                        Some((anchor, s.next_after(anchor)?, s.deadline_after(anchor)?))
+                    });
+                // A schedule with no run left (or unreadable) is not due until it is changed.
+                let deadline = count.map_or_else(never, |(_, _, deadline)| deadline);
+                if row.stored_deadline != Some(deadline) {
+                    moved.0.push(key.clone());
+                    moved.1.push(row.schedule.updated_at);
+                    moved.2.push(deadline);
+                }
+                counted.insert(key.clone(), count);
+                count
+            }
         };
-        let anchor = [row.last_finished_at, row.started_at]
-            .into_iter()
-            .flatten()
-            .fold(row.schedule.updated_at, DateTime::max);
-        let Some(deadline) = schedule.deadline_after(anchor) else {
-            continue;
-        };
-        if now >= deadline {
-            let expected = schedule.next_after(anchor);
+        if let Some((last_seen, expected, deadline)) = count.filter(|c| now >= c.2) {
             let facts =
-                json!({ "expected_at": expected, "deadline": deadline, "last_seen": anchor });
+                json!({ "expected_at": expected, "deadline": deadline, "last_seen": last_seen });
             found.push(script(row.rule_id, row.schedule.job_key, row.title, facts));
         }
+    }
+    if !moved.0.is_empty() {
+        sqlx::query(STORE_DEADLINES_SQL)
+            .bind(&moved.0)
+            .bind(&moved.1)
+            .bind(&moved.2)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(found)
 }

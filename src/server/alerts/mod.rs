@@ -12,6 +12,7 @@ pub mod channels;
 pub mod evaluate;
 mod judge;
 pub mod message;
+pub mod operations;
 pub mod outbox;
 pub mod page;
 pub mod rules;

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::channels::{self, Channel, Outgoing, Senders};
 use super::message::{self, NoticeFacts};
+use super::AlertError;
 use crate::model::{incident_path, AlertKind, AlertState, MessageLanguage};
+use crate::server::audit::{self, Actor, Event, Outcome};
 
 /// Attempts before a delivery is given up (about 4 h of backoff in all).
 pub const MAX_ATTEMPTS: i32 = 10;
@@ -253,4 +255,30 @@ pub async fn send_test(
         payload: &payload,
     };
     channels::send(senders, channel, &outgoing, now).await
+}
+
+/// "Send test" for an operator: one message now, audited with its outcome; a failure is
+/// the answer (422, saying why).
+pub async fn test_channel(
+    pool: &PgPool,
+    senders: &Senders,
+    actor: &Actor,
+    channel_id: Uuid,
+) -> Result<Option<u16>, AlertError> {
+    super::actions::may_act(actor)?;
+    let channel = channels::load_channel(pool, channel_id).await?;
+    let result = send_test(senders, &channel).await;
+    let target = channel_id.to_string();
+    let event = Event {
+        action: "testAlertChannel",
+        target: Some(&target),
+        details: json!({ "error": result.as_ref().err().map(|e| e.message.clone()) }),
+        outcome: match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        },
+    };
+    let mut conn = pool.acquire().await?;
+    audit::record(&mut conn, actor, event).await?;
+    result.map_err(|error| AlertError::NotDelivered(error.message))
 }

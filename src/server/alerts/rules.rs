@@ -400,24 +400,15 @@ pub async fn save_rule(
 }
 
 pub async fn delete_rule(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AlertError> {
-    super::actions::may_act(actor)?;
-    let mut tx = pool.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM alert_rules WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or(AlertError::NotFound("rule", id))?;
-    let target = id.to_string();
-    let event = Event {
-        action: "deleteAlertRule",
-        target: Some(&target),
-        details: json!({ "name": name }),
-        outcome: Outcome::Success,
-    };
-    audit::record(&mut tx, actor, event).await?;
-    tx.commit().await?;
-    Ok(())
+    super::actions::delete_named(
+        pool,
+        actor,
+        "DELETE FROM alert_rules WHERE id = $1 RETURNING name",
+        "deleteAlertRule",
+        "rule",
+        id,
+    )
+    .await
 }
 
 #[cfg(test)]

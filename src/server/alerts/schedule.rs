@@ -109,7 +109,7 @@ impl Schedule {
 }
 
 /// A stored schedule row.
-#[derive(Clone, Debug, FromRow)]
+#[derive(Clone, Debug, FromRow, serde::Serialize)]
 pub struct StoredSchedule {
     pub job_key: String,
     pub cron: Option<String>,
@@ -130,8 +130,9 @@ impl StoredSchedule {
     }
 }
 
-/// What `setSchedule` stores for a script: `None` removes its schedule.
-#[derive(Clone, Debug)]
+/// What `setSchedule` stores for a script (its page's form, or `POST /alert-operations`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     pub job_key: String,
     pub cron: Option<String>,
@@ -180,7 +181,7 @@ pub async fn set_schedule(
         "INSERT INTO job_schedules (job_key, cron, timezone, period_seconds, grace_seconds, updated_by, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (job_key) DO UPDATE SET cron = $2, timezone = $3, period_seconds = $4,
-             grace_seconds = $5, updated_by = $6, updated_at = $7
+             grace_seconds = $5, updated_by = $6, updated_at = $7, deadline_at = NULL
          RETURNING job_key, cron, timezone, period_seconds, grace_seconds, updated_at",
     )
     .bind(&request.job_key)

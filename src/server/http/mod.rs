@@ -3,6 +3,7 @@
 //! `serve`.
 
 pub mod accounts;
+mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod client_addr;
@@ -90,6 +91,12 @@ pub fn json_routes() -> JsonRoutes {
             Method::POST,
             "/error-operations",
             post(recovery::error_operations),
+        )
+        .route(
+            Identified,
+            Method::POST,
+            "/alert-operations",
+            post(alerts::alert_operations),
         )
         .route(
             Identified,

@@ -29,6 +29,7 @@ pub(super) fn answer(call: Call) -> (u16, Value) {
         Call::Error(ErrorCall::ConfigureRetry) => (200, configured_retry()),
         Call::Error(ErrorCall::ManualRecover) => (200, recovery_answer()),
         Call::Error(ErrorCall::AnalyzeErrors) => (200, analysis_answer()),
+        Call::Alert(call) => alert_answer(call),
         Call::Task(TaskCall::ReportMetrics) => (
             200,
             shape(&[], vec![("job_id", uuid()), ("stored", integer())]),

@@ -18,15 +18,16 @@ use super::routes::{Access, RouteInfo};
 use crate::model::dispatch::codes::LEASE_EXPIRED;
 use crate::model::dispatch::{Finished, LeaseAnswer};
 use crate::model::{
-    Call, ConditionField, ConditionOperator, DashboardFilter, ErrorCall, ErrorClass, HistorySort,
-    JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName, RecoveryStatus,
-    ReportStatus, RerunReason, Role, SortOrder, StageState, SuggestionKind, TaskCall, TaskStatus,
-    Trend, TriggerSource, JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES, RECOVERY_LIMITS,
-    REPORT_LIMITS,
+    AlertCall, Call, ConditionField, ConditionOperator, DashboardFilter, ErrorCall, ErrorClass,
+    HistorySort, JobCall, JobDriver, JobKind, JobStatus, LogLevel, MetricInterval, MetricName,
+    RecoveryStatus, ReportStatus, RerunReason, Role, SortOrder, StageState, SuggestionKind,
+    TaskCall, TaskStatus, Trend, TriggerSource, JOB_LIMITS, MONITORING_LIMITS, RECAP_STAGES,
+    RECOVERY_LIMITS, REPORT_LIMITS,
 };
 use crate::server::dispatch::input::{MAX_BATCH, MAX_LOG_LINES, MAX_QUEUES, MAX_WAIT_MS};
 use crate::server::monitoring::live::REPLAY_MAX;
 
+mod alert_actions;
 mod answers;
 mod components;
 mod error_actions;
@@ -35,6 +36,7 @@ mod route_docs;
 mod schema;
 mod task_actions;
 
+use alert_actions::*;
 use answers::*;
 use components::*;
 use error_actions::*;
@@ -88,6 +90,7 @@ pub fn action_doc(call: Call) -> ActionDoc {
         Call::Error(ErrorCall::ConfigureRetry) => configure_retry(),
         Call::Error(ErrorCall::ManualRecover) => manual_recover(),
         Call::Error(ErrorCall::AnalyzeErrors) => analyze_errors(),
+        Call::Alert(call) => alert_action(call),
     }
 }
 
@@ -237,6 +240,15 @@ fn route_doc(method: &Method, path: &str) -> Option<RouteDoc> {
              error shape of /job-operations. Needs an operator; every change is audited, and so \
              is a refused (403, 409) one.",
             error_operations,
+        ),
+        ("POST", "/alert-operations") => route(
+            "Alert actions ({action, data})",
+            "Issue 25's alerts: the open alerts and what operators do with them (acknowledge, \
+             snooze, note), scripts' schedules, rules, channels and silences, in the envelope \
+             and error shape of /job-operations. The lists need a viewer, the changes an \
+             operator; every change is audited by the service the pages call, and so is a \
+             refused one.",
+            alert_operations,
         ),
         ("GET", "/v1/jobs/{job_id}/events") => route(
             "One job's live events (Server-Sent Events)",
