@@ -46,3 +46,67 @@ test("a scheduled script misses its run: the alert shows and counts, and an oper
   await page.screenshot({ path: "test-results/screens/alert-settings.png", fullPage: true });
   expect(problems).toEqual([]);
 });
+
+test("an operator manages a channel (its secret shown once), a rule and a silence on /alerts", async ({ page }) => {
+  const problems = watchConsole(page);
+  const stamp = Date.now();
+  const channel = `e2e-hook-${stamp}`;
+  await page.goto("/alerts");
+  await waitForHydration(page);
+
+  // The channel form is the SecretForm island: the signing secret appears once, in place.
+  const newChannel = page.getByTestId("new-channel");
+  await newChannel.locator('input[name="name"]').fill(channel);
+  await newChannel.locator('select[name="kind"]').selectOption("webhook");
+  await newChannel.locator('input[name="target"]').fill("http://127.0.0.1:9/closed");
+  await newChannel.locator('select[name="language"]').selectOption("en");
+  await newChannel.locator('button[type="submit"]').click();
+  await expect(page.getByTestId("channel-secret")).toContainText("whsec_");
+  await page.screenshot({ path: "test-results/screens/alert-channel-secret.png", fullPage: true });
+  await page.reload();
+  await expect(page.locator(`[data-channel="${channel}"]`)).toBeVisible();
+  await expect(page.getByTestId("channel-secret")).toHaveCount(0);
+  expect(await page.content()).not.toContain("whsec_");
+
+  // Send test to a closed port: not delivered, and the page says why.
+  await page.locator(`[data-channel="${channel}"]`).getByTestId("send-test").click();
+  await expect(page.getByTestId("form-error")).toContainText("not delivered");
+
+  // A rule on that channel; a rule whose params are not JSON is refused by name.
+  const rule = `e2e-rule-${stamp}`;
+  const form = page.getByTestId("new-rule");
+  await form.locator('input[name="name"]').fill(rule);
+  await form.locator('select[name="kind"]').selectOption("failure_rate");
+  await form.locator('select[name="scope_kind"]').selectOption("job_kind");
+  await form.locator('input[name="scope_value"]').fill("script");
+  await form.locator('input[name="params"]').fill("{not json");
+  await form.locator('button[type="submit"]').click();
+  await expect(page.getByTestId("form-error")).toContainText("params");
+  await expect(page.locator(`[data-rule="${rule}"]`)).toHaveCount(0);
+  await form.locator('input[name="name"]').fill(rule);
+  await form.locator('select[name="kind"]').selectOption("failure_rate");
+  await form.locator('select[name="scope_kind"]').selectOption("job_kind");
+  await form.locator('input[name="scope_value"]').fill("script");
+  await form.locator('input[name="params"]').fill('{"consecutive": 3}');
+  await form.locator('select[name="channel_id"]').selectOption({ label: channel });
+  await form.locator('button[type="submit"]').click();
+  const row = page.locator(`[data-rule="${rule}"]`);
+  await expect(row).toContainText('"consecutive":3');
+  await expect(row).toContainText(channel);
+
+  // A silence, listed with its reason, then ended.
+  const silence = page.getByTestId("new-silence");
+  await silence.locator('select[name="scope_kind"]').selectOption("job_key");
+  await silence.locator('input[name="scope_value"]').fill(`e2e-silenced-${stamp}`);
+  await silence.locator('input[name="reason"]').fill(`maintenance ${stamp}`);
+  await silence.locator('button[type="submit"]').click();
+  const silenced = page.getByTestId("alert-silences").locator("tr", { hasText: `maintenance ${stamp}` });
+  await expect(silenced).toBeVisible();
+  await page.screenshot({ path: "test-results/screens/alert-settings-filled.png", fullPage: true });
+  await silenced.locator('button[type="submit"]').click();
+  await expect(page.getByTestId("alert-silences").locator("tr", { hasText: `maintenance ${stamp}` })).toHaveCount(0);
+
+  await row.locator('button[type="submit"]').click();
+  await expect(page.locator(`[data-rule="${rule}"]`)).toHaveCount(0);
+  expect(problems).toEqual([]);
+});

@@ -31,13 +31,23 @@ pub(crate) fn allowed(
 }
 
 /// Gives a failed server function the status code its error means (401, 403, 409, ...),
-/// as the JSON routes have, instead of a blanket 500.
+/// as the JSON routes have, instead of a blanket 500. Not for a plain form post: server_fn
+/// answers that with a redirect back to the page carrying the error (`ui::form_error`), and
+/// a status set here would replace the redirect's 302, leaving the browser on a JSON body.
 #[cfg(feature = "ssr")]
 pub(crate) fn answer<T>(
     result: Result<T, crate::model::AppError>,
 ) -> Result<T, crate::model::AppError> {
-    if let Err(error) = &result {
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+    use leptos::prelude::use_context;
+    let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    });
+    if let (Err(error), false) = (&result, form_post) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             if let Ok(status) = axum::http::StatusCode::from_u16(error.status_code()) {
                 response.set_status(status);
             }

@@ -9,7 +9,7 @@ use crate::api::alerts::{job_alerts, JobAlertsView, SetSchedule};
 use crate::api::incidents::get_incident_detail;
 use crate::i18n::*;
 use crate::model::IncidentDetailView;
-use crate::ui::alert_list::AlertList;
+use crate::ui::alert_list::JobAlertHistory;
 use crate::ui::form_error::FormError;
 use crate::ui::status_badge::StatusBadge;
 use crate::ui::time::{duration_text, exact_text, RelativeTime};
@@ -112,31 +112,7 @@ fn JobAlerts(view: JobAlertsView, job_key: String) -> impl IntoView {
                 </form>
             })}
         </section>
-        <section class="panel">
-            <h2>{t!(i18n, open_alerts)}</h2>
-            <AlertList alerts=open now may_act />
-        </section>
-        <section class="panel">
-            <h2>{t!(i18n, alert_history)}</h2>
-            {if history.is_empty() {
-                view! { <p class="muted">{t!(i18n, no_alert_history)}</p> }.into_any()
-            } else {
-                view! {
-                    <table class="table" data-testid="alert-history">
-                        <tbody>
-                            {history.into_iter().map(|e| view! {
-                                <tr data-to=e.to_state.as_str()>
-                                    <td><RelativeTime at=e.at now /></td>
-                                    <td>{e.rule_name}</td>
-                                    <td>{format!("{} → {}{}", e.from_state.as_str(), e.to_state.as_str(), if e.reminder { " (reminder)" } else { "" })}</td>
-                                    <td>{e.summary}{e.silenced.then_some(" 🔇")}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-        </section>
+        <JobAlertHistory open history now may_act />
     }
 }
 

@@ -1,5 +1,6 @@
 //! `/jobs/:id`: one job: status, detailed status, its stages as a timeline, tasks, the event
-//! trail, errors and log as a live region (`ui::live`), and the operators' buttons. A
+//! trail, errors and log as a live region (`ui::live`), the operators' buttons, and its
+//! open alerts and alert history. A
 //! `/jobs/<job_key>` link from before the rename goes to `/incidents/<job_key>`.
 
 use leptos::prelude::*;
@@ -8,6 +9,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
+use crate::api::alerts::job_alerts;
 use crate::api::jobs::{job_detail, ActOnJob};
 use crate::i18n::*;
 use crate::model::{
@@ -15,6 +17,7 @@ use crate::model::{
     StageProgress,
 };
 use crate::pages::jobs::job_name;
+use crate::ui::alert_list::JobAlertHistory;
 use crate::ui::form_error::FormError;
 use crate::ui::progress_bar::ProgressBar;
 use crate::ui::signed_in::signed_in;
@@ -40,6 +43,13 @@ fn JobView(job_id: Uuid) -> impl IntoView {
     let log = Memo::new(move |_| query.with(|q| q.get("log").filter(|c| !c.is_empty())));
     let detail = Resource::new(move || log.get(), move |log| job_detail(job_id, log));
     let may_act = signed_in().is_some_and(|user| user.may(Permission::ActOnJobs));
+    let lang = i18n.get_locale_untracked().as_str().to_string();
+    // Its own resource and boundary: one resource read in two boundaries can hold the
+    // response open (leptos-rs/leptos#4851).
+    let alerts = Resource::new(
+        move || lang.clone(),
+        move |lang| job_alerts(job_id.to_string(), lang),
+    );
     view! {
         <p class="back"><a href="/jobs">"← "{t!(i18n, back_to_jobs)}</a></p>
         <FormError />
@@ -57,6 +67,15 @@ fn JobView(job_id: Uuid) -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
+        <div data-live="job-alerts">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    alerts.await.ok().map(|view| view! {
+                        <JobAlertHistory open=view.open history=view.history now=view.now may_act=view.may_act />
+                    })
+                })}
+            </Transition>
         </div>
     }
 }

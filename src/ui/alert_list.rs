@@ -1,5 +1,6 @@
-//! Open alerts as the incidents page and a script's page list them, with what an operator
-//! can do about each: plain forms posting to the server functions, so they work unhydrated.
+//! Open alerts as the incidents page and the job pages list them, with what an operator
+//! can do about each: plain forms posting to the server functions, so they work unhydrated;
+//! and a job's alert history.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -7,7 +8,7 @@ use leptos::server_fn::ServerFn;
 
 use crate::api::alerts::{AcknowledgeAlert, NoteAlert, SnoozeAlert};
 use crate::i18n::*;
-use crate::model::{AlertLine, AlertState};
+use crate::model::{AlertEventView, AlertLine, AlertState};
 use crate::ui::time::{exact_text, RelativeTime};
 
 #[component]
@@ -108,5 +109,43 @@ fn AlertItem(alert: AlertLine, now: DateTime<Utc>, may_act: bool) -> impl IntoVi
                 </div>
             })}
         </li>
+    }
+}
+
+/// A job's open alerts and the latest changes of its alerts, newest first.
+#[component]
+pub fn JobAlertHistory(
+    open: Vec<AlertLine>,
+    history: Vec<AlertEventView>,
+    now: DateTime<Utc>,
+    may_act: bool,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <section class="panel">
+            <h2>{t!(i18n, open_alerts)}</h2>
+            <AlertList alerts=open now may_act />
+        </section>
+        <section class="panel">
+            <h2>{t!(i18n, alert_history)}</h2>
+            {if history.is_empty() {
+                view! { <p class="muted">{t!(i18n, no_alert_history)}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table" data-testid="alert-history">
+                        <tbody>
+                            {history.into_iter().map(|e| view! {
+                                <tr data-to=e.to_state.as_str()>
+                                    <td><RelativeTime at=e.at now /></td>
+                                    <td>{e.rule_name}</td>
+                                    <td>{format!("{} → {}{}", e.from_state.as_str(), e.to_state.as_str(), if e.reminder { " (reminder)" } else { "" })}</td>
+                                    <td>{e.summary}{e.silenced.then_some(" 🔇")}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
     }
 }

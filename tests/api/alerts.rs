@@ -908,7 +908,7 @@ async fn batch_job(
 
 #[sqlx::test]
 async fn controlled_jobs_are_judged_stuck_slow_and_failing_by_kind(pool: PgPool) {
-    let _app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::spawn(pool.clone()).await;
     let t = at("2026-09-01T12:00:00Z");
     let batch = json!({"kind": "job_kind", "value": "batch"});
     let stuck = rule(
@@ -983,6 +983,32 @@ async fn controlled_jobs_are_judged_stuck_slow_and_failing_by_kind(pool: PgPool)
         state(&pool, rate, "kind:batch").await.as_deref(),
         Some("firing"),
         "3 of 6 failed"
+    );
+
+    // The job's page lists its open alert and the history of its alerts.
+    let page = app
+        .client
+        .get(app.url(&format!("/jobs/{quiet}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let history = &html[html
+        .find("data-testid=\"alert-history\"")
+        .expect("a history table")..];
+    assert!(history.contains("firing → resolved"), "stuck, resolved");
+    assert_eq!(
+        history.matches("ok → firing").count(),
+        2,
+        "stuck and slow fired"
+    );
+    let open = &html[html
+        .find("data-testid=\"open-alerts\"")
+        .expect("open alerts")..];
+    assert!(
+        open[..open.find("</ul>").unwrap()].contains("slow"),
+        "slow is open"
     );
 }
 

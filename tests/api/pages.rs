@@ -1,5 +1,6 @@
 //! Server-rendered pages, fetched as a browser without JavaScript would see them.
 
+use jobdeck::model::Role;
 use sqlx::PgPool;
 
 use crate::helpers::*;
@@ -512,4 +513,41 @@ async fn a_job_page_pages_its_log_by_cursor_and_charts_its_samples(pool: PgPool)
             "{chart} drawn"
         );
     }
+}
+
+/// A plain form whose server function fails sends the browser back to its page with the
+/// error in the URL, which the page shows; a caller that asks for JSON gets the status.
+#[sqlx::test]
+async fn a_failed_form_post_goes_back_to_its_page_with_the_error(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let operator = app.session_client(Role::Operator).await;
+    let missing = [("channel_id", "00000000-0000-4000-8000-000000000009")];
+    let posted = operator
+        .post(app.url("/api/alerts/channel/test"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", app.url("/alerts"))
+        .form(&missing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 302);
+    let location = posted.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&app.url("/alerts?")) && location.contains("__err="),
+        "{location}"
+    );
+    let page = operator.get(&location).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("data-testid=\"form-error\""),
+        "the page shows the error"
+    );
+
+    let called = operator
+        .post(app.url("/api/alerts/channel/test"))
+        .form(&missing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(called.status(), 404);
 }
