@@ -36,13 +36,29 @@ apt_install() {
     || die "apt-get install $* failed"
 }
 
-# Commands the scripts and tests call besides cargo: curl (health checks) and python3
-# (seed 003's reporter, run unchanged by the tests).
+# Commands the scripts and tests call besides cargo: curl (health checks), python3 (seed
+# 003's reporter, run unchanged by the tests) and openssl (the email test's certificates).
 ensure_commands() {
   have curl || apt_install curl
   have python3 || apt_install python3
+  have openssl || apt_install openssl
   have curl || die "curl is missing and could not be installed"
   have python3 || die "python3 is missing and could not be installed"
+  have openssl || die "openssl is missing and could not be installed"
+}
+
+# Python packages the tests use beyond the standard library: aiosmtpd, the SMTP server the
+# email test sends to. Installed into target/python (git-ignored, for the tests only) and
+# put on PYTHONPATH.
+ensure_python_packages() {
+  local dir="$ROOT/target/python"
+  if ! PYTHONPATH="$dir" python3 -c "import aiosmtpd" 2>/dev/null; then
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    step "installing aiosmtpd into target/python for the email test"
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$dir" "aiosmtpd==1.4.6" || die "pip install aiosmtpd failed"
+  fi
+  export PYTHONPATH="$dir${PYTHONPATH:+:$PYTHONPATH}"
 }
 
 # Dies unless nothing listens on 127.0.0.1:$1, so a script never talks to someone else's server.
@@ -140,6 +156,16 @@ ensure_postgres() {
   if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'jobdeck'" postgres | grep -q 1; then
     step "creating database jobdeck"
     "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres jobdeck || die "createdb jobdeck failed"
+  fi
+}
+
+# Stops the private cluster in .postgres/ if it is running.
+stop_private_postgres() {
+  local data="$PG_DIR/data"
+  [ -f "$data/PG_VERSION" ] || return 0
+  if as_pg "$(pg_bin)/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    step "stopping the private PostgreSQL cluster"
+    as_pg "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null || true
   fi
 }
 

@@ -70,7 +70,7 @@ pub struct Config {
     /// `JOBDECK_ALERT_EVALUATE_SECS` (default 5; 0 leaves evaluation to other processes) and
     /// `JOBDECK_ALERT_DELIVERY_CLAIM_SECS` (default 60).
     pub alerts: crate::server::alerts::AlertTiming,
-    /// `JOBDECK_SMTP_HOST`, `_PORT` (587), `_USERNAME`, `_PASSWORD`, `_FROM`, `_TLS`
+    /// `JOBDECK_SMTP_HOST`, `_PORT` (587), `_USERNAME`, `_PASSWORD`, `_FROM`, `_TLS`, `_CA_FILE`
     /// (`starttls`, the default; `tls`; `none`): where email channels send from.
     pub smtp: Option<crate::server::alerts::SmtpSettings>,
 }
@@ -295,6 +295,17 @@ impl Config {
                                 problem: format!("expected starttls, tls or none, got {text:?}"),
                             })?,
                     },
+                    ca_pem: match var("JOBDECK_SMTP_CA_FILE").filter(|p| !p.trim().is_empty()) {
+                        None => None,
+                        Some(path) => {
+                            Some(crate::server::alerts::channels::read_ca(&path).map_err(
+                                |problem| ConfigError::Invalid {
+                                    name: "JOBDECK_SMTP_CA_FILE",
+                                    problem,
+                                },
+                            )?)
+                        }
+                    },
                 }),
             },
             retention: {
@@ -311,6 +322,7 @@ impl Config {
                         "JOBDECK_FAILED_JOB_RETENTION_DAYS",
                         kept.failed_job_days,
                     )?,
+                    alert_days: days("JOBDECK_ALERT_RETENTION_DAYS", kept.alert_days)?,
                 }
             },
             accounts: AccountSettings {

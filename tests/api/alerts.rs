@@ -17,7 +17,7 @@ use jobdeck::server::audit::Actor;
 use jobdeck::server::job_report::NewReport;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -585,67 +585,126 @@ async fn the_webhook_is_signed_as_standard_webhooks_says_and_python_verifies_it(
     assert_eq!(attempts, [(true, Some(200))]);
 }
 
-/// A real SMTP conversation on a free port; each message's DATA lands in the list.
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let mails: Arc<Mutex<Vec<String>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// aiosmtpd (`smtp_sink.py`) on a free port, requiring STARTTLS with a certificate for
+/// `localhost` from a CA made here by openssl (as an internal relay has); each message it
+/// accepts lands in the list. Returns the port, the CA (PEM), the messages and the process
+/// (killed on drop).
+async fn smtp_server() -> (u16, Vec<u8>, Arc<Mutex<Vec<Value>>>, tokio::process::Child) {
+    let dir = std::env::temp_dir().join(format!("jobdeck-smtp-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    let new_key = ["-newkey", "rsa:2048", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509", "-days", "1", "-subj", "/CN=Jobdeck test CA"][..],
+            &new_key,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=localhost"][..],
+            &new_key,
+            &["-keyout", "key.pem", "-out", "leaf.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("leaf.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/smtp_sink.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&cert)
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(StdDuration::from_secs(20), lines.next_line())
+        .await
+        .expect("the SMTP server starts in time")
+        .unwrap();
+    assert_eq!(
+        ready.as_deref(),
+        Some("ready"),
+        "aiosmtpd did not start (scripts/test installs it into target/python, on PYTHONPATH)"
+    );
+    let mails: Arc<Mutex<Vec<Value>>> = Arc::default();
     let store = mails.clone();
     tokio::spawn(async move {
-        loop {
-            let (socket, _) = listener.accept().await.unwrap();
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_ascii_uppercase();
-                    let answer: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250 test\r\n",
-                        "DATA" => {
-                            write.write_all(b"354 go on\r\n").await.unwrap();
-                            let mut data = String::new();
-                            while let Ok(Some(line)) = lines.next_line().await {
-                                if line == "." {
-                                    break;
-                                }
-                                data.push_str(&line);
-                                data.push('\n');
-                            }
-                            store.lock().unwrap().push(data);
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    write.write_all(answer).await.unwrap();
-                }
-            });
+        while let Ok(Some(line)) = lines.next_line().await {
+            store
+                .lock()
+                .unwrap()
+                .push(serde_json::from_str(&line).unwrap());
         }
     });
-    (port, mails)
+    (
+        port,
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        mails,
+        child,
+    )
 }
 
-#[sqlx::test]
-async fn email_reaches_an_smtp_server_in_the_channels_language(pool: PgPool) {
-    let (port, mails) = smtp_server().await;
-    let mut config = test_config();
-    config.smtp = Some(SmtpSettings {
-        host: "127.0.0.1".into(),
+fn smtp_settings(port: u16, ca_pem: Option<Vec<u8>>) -> SmtpSettings {
+    SmtpSettings {
+        host: "localhost".into(),
         port,
         username: None,
         password: None,
         from: "jobdeck@example.com".into(),
-        tls: SmtpTls::None,
-    });
+        tls: SmtpTls::StartTls,
+        ca_pem,
+    }
+}
+
+#[sqlx::test]
+async fn email_reaches_an_smtp_server_over_starttls_in_the_channels_language(pool: PgPool) {
+    let (port, ca, mails, _server) = smtp_server().await;
+    let mut config = test_config();
+    config.smtp = Some(smtp_settings(port, Some(ca)));
     let app = TestApp::spawn_with(pool.clone(), config).await;
     let (ja, _) = channel(&pool, "email", "ops@example.com", "ja").await;
     let (en, _) = channel(&pool, "email", "oncall@example.com", "en").await;
@@ -658,8 +717,15 @@ async fn email_reaches_an_smtp_server_in_the_channels_language(pool: PgPool) {
     report_at(&app, "nightly", "error", at("2026-08-02T00:00:00Z"), 1000).await;
     judge(&pool, at("2026-08-02T00:00:05Z")).await;
     wait_for(|| mails.lock().unwrap().len() == 2, "two emails").await;
-    let mails = mails.lock().unwrap().clone();
-    let decoded: Vec<String> = mails.iter().map(|m| decode_mail(m)).collect();
+    let received = mails.lock().unwrap().clone();
+    for mail in &received {
+        assert_eq!(mail["tls"], true, "sent after STARTTLS");
+        assert_eq!(mail["from"], "jobdeck@example.com");
+    }
+    let decoded: Vec<String> = received
+        .iter()
+        .map(|m| decode_mail(&m["data"].as_str().unwrap().replace("\r\n", "\n")))
+        .collect();
     let japanese = decoded
         .iter()
         .find(|m| m.contains("To: ops@example.com"))
@@ -679,6 +745,23 @@ async fn email_reaches_an_smtp_server_in_the_channels_language(pool: PgPool) {
         "{english}"
     );
     assert!(english.contains("the latest run failed"), "{english}");
+
+    // Without its CA among the trusted ones, nothing is sent.
+    let untrusting = jobdeck::server::alerts::Senders::new(
+        Some(smtp_settings(port, None)),
+        None,
+        StdDuration::from_secs(10),
+    );
+    let channel = channels::load_channel(&pool, en).await.unwrap();
+    let refused = jobdeck::server::alerts::outbox::send_test(&untrusting, &channel)
+        .await
+        .expect_err("an untrusted certificate");
+    assert!(
+        refused.message.to_ascii_lowercase().contains("certificate"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(mails.lock().unwrap().len(), 2);
 }
 
 /// Undoes the encodings lettre may use for non-ASCII headers and bodies (RFC 2047 base64
@@ -1038,4 +1121,22 @@ async fn send_test_reaches_the_channel_or_says_why_not(pool: PgPool) {
         "a Slack URL is a secret: {}",
         error.message
     );
+}
+
+/// Each rule is judged every `every`: not sooner, and at once when it falls due.
+#[sqlx::test]
+async fn a_rule_is_judged_again_exactly_when_its_interval_has_passed(pool: PgPool) {
+    let t = at("2026-05-01T00:00:00Z");
+    let every = StdDuration::from_secs(5);
+    let judged = |now| {
+        let pool = pool.clone();
+        async move { evaluate_due(&pool, now, every).await.unwrap().rules }
+    };
+    assert_eq!(
+        judged(t).await,
+        2,
+        "the two built-in rules, due from the start"
+    );
+    assert_eq!(judged(t + Duration::milliseconds(4_999)).await, 0);
+    assert_eq!(judged(t + Duration::seconds(5)).await, 2);
 }

@@ -696,3 +696,119 @@ async fn finished_jobs_are_kept_by_how_they_ended(pool: PgPool) {
         .unwrap();
     assert_eq!(left, vec!["running".to_string()]);
 }
+
+/// Alert history past its retention goes, except what is still owed or still open.
+#[sqlx::test]
+async fn old_alert_history_goes_but_not_an_owed_notification_or_an_open_alert(pool: PgPool) {
+    let _app = spawn_settled(pool.clone()).await;
+    let now = Utc::now();
+    let old = now - Duration::days(401);
+    let rule: Uuid = sqlx::query_scalar("SELECT id FROM alert_rules WHERE built_in LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let channel: Uuid = sqlx::query_scalar(
+        "INSERT INTO alert_channels (name, kind, target, created_by) VALUES ('ops', 'slack', 'https://hooks.example.com/x', 'ops')
+         RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let event = |at: DateTime<Utc>, subject: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO alert_events (rule_id, rule_name, kind, severity, subject, label, from_state, to_state, facts, at)
+                 VALUES ($1, 'r', 'failure_rate', 'warning', $2, 'l', 'ok', 'firing', '{}', $3) RETURNING id",
+            )
+            .bind(rule)
+            .bind(subject)
+            .bind(at)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let sent = event(old, "script:a").await;
+    let owed = event(old, "script:b").await;
+    event(now, "script:c").await;
+    for (event, status) in [(sent, "sent"), (owed, "queued")] {
+        let delivery: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_deliveries (event_id, channel_id, status, next_attempt_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(event)
+        .bind(channel)
+        .bind(status)
+        .bind(old)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO alert_delivery_attempts (delivery_id, attempt, at, ok, duration_ms)
+             VALUES ($1, 1, $2, $3, 5)",
+        )
+        .bind(delivery)
+        .bind(old)
+        .bind(status == "sent")
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO alert_states (rule_id, subject, label, state, pending_since, facts)
+         VALUES ($1, 'script:open', 'l', 'firing', $2, '{}')",
+    )
+    .bind(rule)
+    .bind(old)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for subject in ["script:open", "script:closed"] {
+        sqlx::query(
+            "INSERT INTO alert_notes (rule_id, subject, body, created_by, created_at)
+             VALUES ($1, $2, 'n', 'ops', $3)",
+        )
+        .bind(rule)
+        .bind(subject)
+        .bind(old)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for ends in [old, now + Duration::hours(1)] {
+        sqlx::query("INSERT INTO alert_silences (scope_kind, ends_at, created_by) VALUES ('all', $1, 'ops')")
+            .bind(ends)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    let done = maintain_at(&pool, Retention::default(), now).await;
+    assert_eq!(
+        done.alert_rows_deleted, 3,
+        "one event, one note, one silence"
+    );
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT subject FROM alert_events ORDER BY subject")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        events,
+        ["script:b", "script:c"],
+        "the owed one and the new one stay"
+    );
+    assert_eq!(count(&pool, "alert_deliveries").await, 1);
+    assert_eq!(
+        count(&pool, "alert_delivery_attempts").await,
+        1,
+        "the sent one's went with it"
+    );
+    let notes: Vec<String> = sqlx::query_scalar("SELECT subject FROM alert_notes")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, ["script:open"], "an open alert keeps its notes");
+    assert_eq!(count(&pool, "alert_silences").await, 1);
+}

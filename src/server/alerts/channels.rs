@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,6 +32,17 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     pub from: String,
     pub tls: SmtpTls,
+    /// A certificate (PEM) trusted besides the usual roots: an internal relay's own CA.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// Reads `JOBDECK_SMTP_CA_FILE` at startup, so a wrong path or a file that is no
+/// certificate stops the portal then rather than failing every email later.
+pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|error| format!("{path} is not a PEM certificate: {error}"))?;
+    Ok(pem)
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -245,15 +257,25 @@ async fn send_mail(
         .header(ContentType::TEXT_PLAIN)
         .body(notice.body.clone())
         .map_err(SendError::new)?;
-    let builder = match smtp.tls {
-        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
-        SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &smtp.host,
-        )),
-    }
-    .map_err(SendError::new)?;
-    let mut builder = builder.port(smtp.port).timeout(Some(timeout));
+    let tls = if smtp.tls == SmtpTls::None {
+        Tls::None
+    } else {
+        let mut parameters = TlsParameters::builder(smtp.host.clone());
+        if let Some(pem) = &smtp.ca_pem {
+            parameters = parameters
+                .add_root_certificate(Certificate::from_pem(pem).map_err(SendError::new)?);
+        }
+        let parameters = parameters.build().map_err(SendError::new)?;
+        match smtp.tls {
+            // Required: a server that cannot upgrade gets neither credentials nor mail.
+            SmtpTls::StartTls => Tls::Required(parameters),
+            _ => Tls::Wrapper(parameters),
+        }
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .tls(tls)
+        .port(smtp.port)
+        .timeout(Some(timeout));
     if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }

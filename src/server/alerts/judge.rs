@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::schedule::StoredSchedule;
+use super::schedule::{last_seen, StoredSchedule};
 use crate::model::AlertKind;
 
 /// A subject whose condition holds.
@@ -341,10 +341,11 @@ async fn missed_runs(
         let count = match counted.get(key) {
             Some(count) => *count,
             None => {
-                let anchor = [row.last_finished_at, row.started_at]
-                    .into_iter()
-                    .flatten()
-                    .fold(row.schedule.updated_at, DateTime::max);
+                let anchor = last_seen(
+                    row.schedule.updated_at,
+                    row.last_finished_at,
+                    row.started_at,
+                );
                 let count =
                     row.schedule.schedule().ok().and_then(|s| {
                         Some((anchor, s.next_after(anchor)?, s.deadline_after(anchor)?))

@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use super::outbox::link_path;
-use super::schedule::load_schedule;
+use super::schedule::{last_seen, load_schedule};
 use super::{channels, message, rules};
 use crate::model::{
     AlertEventView, AlertKind, AlertLine, AlertNoteView, AlertSettingsView, AlertState,
@@ -139,10 +139,7 @@ pub async fn job_alerts(
                 .bind(job_key)
                 .fetch_one(pool)
                 .await?;
-            let anchor = [last_report, last_start]
-                .into_iter()
-                .flatten()
-                .fold(stored.updated_at, DateTime::max);
+            let anchor = last_seen(stored.updated_at, last_report, last_start);
             let next_expected = match stored.schedule() {
                 Ok(schedule) => schedule
                     .next_after(anchor)

@@ -108,6 +108,19 @@ impl Schedule {
     }
 }
 
+/// What a schedule counts its next run from: the latest of when it was set, the script's
+/// last report and its last start signal. Each only moves forward.
+pub fn last_seen(
+    set_at: DateTime<Utc>,
+    last_report: Option<DateTime<Utc>>,
+    last_start: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    [last_report, last_start]
+        .into_iter()
+        .flatten()
+        .fold(set_at, DateTime::max)
+}
+
 /// A stored schedule row.
 #[derive(Clone, Debug, FromRow, serde::Serialize)]
 pub struct StoredSchedule {

@@ -1,7 +1,8 @@
 //! Keeps the history within its retention, in small steps that never hold a lock for long:
 //! raw samples (`task_metrics`) and seed 003's reports (`job_reports`) live in one partition
 //! per UTC day, made ahead of time and dropped whole once older than their retention;
-//! rollups (`rollups.rs`) and finished jobs (by how they ended) are deleted in batches.
+//! rollups (`rollups.rs`), finished jobs (by how they ended) and the alert history are
+//! deleted in batches.
 //!
 //! Every portal process runs this; a pass holds a session advisory lock, so while one process
 //! runs it the others skip theirs. Each step is its own transaction that waits at most a
@@ -33,6 +34,9 @@ pub struct Retention {
     pub succeeded_job_days: u64,
     /// Days a failed job is kept after it failed (`FAILED_JOB`, default 400).
     pub failed_job_days: u64,
+    /// Days of alert history kept (`ALERT`, default 400): events with their deliveries and
+    /// attempts (never one still owed), notes of alerts no longer open, ended silences.
+    pub alert_days: u64,
 }
 
 impl Retention {
@@ -48,6 +52,7 @@ impl Default for Retention {
             report_days: 90,
             succeeded_job_days: 90,
             failed_job_days: 400,
+            alert_days: 400,
         }
     }
 }
@@ -74,6 +79,8 @@ pub struct Maintained {
     pub rollups_deleted: u64,
     /// Finished jobs past their retention.
     pub jobs_deleted: u64,
+    /// Alert events, notes and silences past theirs.
+    pub alert_rows_deleted: u64,
     /// Steps left for the next pass (a busy lock, a deadlock; each logged).
     pub skipped: usize,
     /// Another process was running its pass.
@@ -229,6 +236,11 @@ async fn pass(
     for (table, oldest_kept) in &raw {
         keep_days(conn, table, *oldest_kept, today, &mut done).await?;
     }
+    let alert_cutoff = at_midnight(days_before(today, retention.alert_days));
+    for sql in OLD_ALERT_ROWS {
+        done.alert_rows_deleted +=
+            delete_in_batches(conn, sql, alert_cutoff, &mut done.skipped).await?;
+    }
     for status in JobStatus::ALL.into_iter().filter(|s| s.is_finished()) {
         let days = match status {
             JobStatus::Failed => retention.failed_job_days,
@@ -239,6 +251,24 @@ async fn pass(
     }
     Ok(done)
 }
+
+/// The alert history older than `$1`, `$2` rows a statement. An event goes with its
+/// deliveries and their attempts (cascade), but not while one of them is still owed.
+const OLD_ALERT_ROWS: [&str; 3] = [
+    "DELETE FROM alert_events WHERE id IN (
+         SELECT e.id FROM alert_events e
+         WHERE e.at < $1 AND NOT EXISTS (
+             SELECT 1 FROM alert_deliveries d
+             WHERE d.event_id = e.id AND d.status IN ('queued', 'sending'))
+         LIMIT $2)",
+    "DELETE FROM alert_notes WHERE id IN (
+         SELECT n.id FROM alert_notes n
+         WHERE n.created_at < $1 AND NOT EXISTS (
+             SELECT 1 FROM alert_states a WHERE a.rule_id = n.rule_id AND a.subject = n.subject)
+         LIMIT $2)",
+    "DELETE FROM alert_silences WHERE id IN (
+         SELECT id FROM alert_silences WHERE ends_at < $1 LIMIT $2)",
+];
 
 /// Makes `table`'s partitions from `oldest_kept` (or today) to a few days ahead and drops
 /// older ones.
