@@ -159,13 +159,16 @@ ensure_postgres() {
   fi
 }
 
+# Whether the private cluster in .postgres/ is running.
+private_postgres_running() {
+  [ -f "$PG_DIR/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1
+}
+
 # Stops the private cluster in .postgres/ if it is running.
 stop_private_postgres() {
-  local data="$PG_DIR/data"
-  [ -f "$data/PG_VERSION" ] || return 0
-  if as_pg "$(pg_bin)/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  if private_postgres_running; then
     step "stopping the private PostgreSQL cluster"
-    as_pg "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null || true
+    as_pg "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
   fi
 }
 

@@ -88,7 +88,7 @@ test("an operator manages a channel (its secret shown once), a rule and a silenc
   await form.locator('select[name="scope_kind"]').selectOption("job_kind");
   await form.locator('input[name="scope_value"]').fill("script");
   await form.locator('input[name="params"]').fill('{"consecutive": 3}');
-  await form.locator('select[name="channel_id"]').selectOption({ label: channel });
+  await form.getByLabel(channel).check();
   await form.locator('button[type="submit"]').click();
   const row = page.locator(`[data-rule="${rule}"]`);
   await expect(row).toContainText('"consecutive":3');

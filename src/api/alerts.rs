@@ -105,11 +105,10 @@ pub async fn snooze_alert(rule_id: Uuid, subject: String, hours: i64) -> Result<
     crate::api::answer(
         async move {
             let (state, principal) = crate::api::allowed(Permission::ActOnJobs)?;
-            let now = utc_now();
             // Clamped only so no number overflows; the service says how long is allowed.
-            let until = now + chrono::Duration::hours(hours.clamp(-1, 24 * 366));
+            let lasting = chrono::Duration::hours(hours.clamp(-1, 24 * 400));
             let alert = AlertRef { rule_id, subject };
-            actions::snooze(&state.pool, &principal.actor(), &alert, until, now).await?;
+            actions::snooze(&state.pool, &principal.actor(), &alert, lasting, utc_now()).await?;
             Ok(())
         }
         .await,
@@ -188,8 +187,7 @@ pub async fn alert_settings() -> Result<AlertSettingsView, AppError> {
     )
 }
 
-/// The rule form: the parameters as JSON text, at most one channel (the JSON API... the
-/// service takes several).
+/// The rule form: the parameters as JSON text, the channels as ticked boxes.
 #[server(endpoint = "alerts/rule")]
 pub async fn save_alert_rule(
     rule_id: Option<Uuid>,
@@ -202,7 +200,8 @@ pub async fn save_alert_rule(
     min_runs: i64,
     severity: String,
     repeat_minutes: String,
-    channel_id: String,
+    // The ticked channels (`channel_ids[]`); none ticked sends none.
+    #[server(default)] channel_ids: Vec<Uuid>,
 ) -> Result<(), AppError> {
     use crate::server::alerts::rules;
     crate::api::answer(
@@ -227,7 +226,7 @@ pub async fn save_alert_rule(
                         message: "a whole number of minutes".into(),
                     })?),
                 },
-                "channel_ids": Some(channel_id).filter(|c| !c.is_empty()).into_iter().collect::<Vec<_>>(),
+                "channel_ids": channel_ids,
             });
             let request: rules::RuleRequest =
                 serde_json::from_value(body).map_err(|error| AppError::Invalid {
@@ -337,10 +336,10 @@ pub async fn create_silence(
                 field: Some("scope_kind".into()),
                 message: error.to_string(),
             })?;
-            let now = utc_now();
             // Clamped only so no number overflows; the service says how long is allowed.
-            let ends = now + chrono::Duration::hours(hours.clamp(-1, 24 * 366));
-            actions::create_silence(&state.pool, &principal.actor(), &scope, ends, &reason, now)
+            let lasting = chrono::Duration::hours(hours.clamp(-1, 24 * 400));
+            let actor = principal.actor();
+            actions::create_silence(&state.pool, &actor, &scope, lasting, &reason, utc_now())
                 .await?;
             Ok(())
         }

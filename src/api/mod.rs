@@ -39,12 +39,16 @@ pub(crate) fn answer<T>(
     result: Result<T, crate::model::AppError>,
 ) -> Result<T, crate::model::AppError> {
     use leptos::prelude::use_context;
+    // The call itself, not a page rendering on the server: a page's own request asks for
+    // HTML too, and its server functions' statuses are the page's.
     let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|accept| accept.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"))
+        parts.method == axum::http::Method::POST
+            && parts.uri.path().starts_with("/api/")
+            && parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|accept| accept.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
     });
     if let (Err(error), false) = (&result, form_post) {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {

@@ -65,7 +65,9 @@ fn Settings(view: AlertSettingsView) -> impl IntoView {
     };
     let channel_options = channels
         .iter()
-        .map(|c| view! { <option value=c.id.to_string()>{c.name.clone()}</option> })
+        .map(|c| view! {
+            <label><input type="checkbox" name="channel_ids[]" value=c.id.to_string() />" "{c.name.clone()}</label>
+        })
         .collect_view();
     view! {
         <section class="panel">
@@ -121,10 +123,10 @@ fn Settings(view: AlertSettingsView) -> impl IntoView {
                         {Severity::ALL.map(|s| view! { <option value=s.as_str() selected=s == Severity::Warning>{s.as_str()}</option> }).collect_view()}
                     </select></label>
                     <label>{t!(i18n, repeat_minutes)}" "<input type="number" name="repeat_minutes" min="1" /></label>
-                    <label>{t!(i18n, channel)}" "<select name="channel_id">
-                        <option value="">{t!(i18n, none)}</option>
+                    <fieldset class="channel-picks">
+                        <legend>{t!(i18n, alert_channels)}</legend>
                         {channel_options}
-                    </select></label>
+                    </fieldset>
                     <button type="submit">{t!(i18n, save)}</button>
                 </form>
             })}

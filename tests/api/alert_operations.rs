@@ -275,6 +275,26 @@ async fn rules_channels_and_silences_are_managed_through_the_api(pool: PgPool) {
     .await;
     assert_eq!(status, 403);
 
+    // Send test to a receiver that is not there: 422 saying why, audited once as a failure.
+    let closed =
+        json!({ "name": "closed", "kind": "webhook", "target": "http://127.0.0.1:9/hook" });
+    let (status, body) = op(&app, &app.client, "createAlertChannel", closed).await;
+    assert_eq!(status, 201, "{body}");
+    let closed_id = body["data"]["id"].clone();
+    let (status, body) = op(
+        &app,
+        &app.client,
+        "testAlertChannel",
+        json!({ "channel_id": closed_id }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not delivered"),
+        "{body}"
+    );
+    assert_eq!(audited(&pool, "testAlertChannel", "failure").await, 1);
+
     // A silence by kind, then ended; too long a silence is refused.
     let (status, body) = op(
         &app,
@@ -358,4 +378,54 @@ async fn rules_channels_and_silences_are_managed_through_the_api(pool: PgPool) {
         1,
         "the viewer's refusal"
     );
+}
+
+/// The rule form on `/alerts` ticks channels as `channel_ids[]`: several, or none.
+#[sqlx::test]
+async fn the_rule_form_takes_several_channels_or_none(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let mut ids = Vec::new();
+    for name in ["ops", "oncall"] {
+        let channel =
+            json!({ "name": name, "kind": "slack", "target": "https://hooks.example.com/x" });
+        let (status, body) = op(&app, &app.client, "createAlertChannel", channel).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["data"]["id"].as_str().unwrap().to_string());
+    }
+    let operator = app.session_client(Role::Operator).await;
+    let post = |name: &'static str, channels: Vec<String>| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("name", name.into()),
+            ("scope_kind", "job_kind".into()),
+            ("scope_value", "script".into()),
+            ("kind", "failure_rate".into()),
+            ("params", r#"{"consecutive": 2}"#.into()),
+            ("pending_for", "0".into()),
+            ("min_runs", "0".into()),
+            ("severity", "warning".into()),
+            ("repeat_minutes", "".into()),
+        ];
+        form.extend(channels.into_iter().map(|id| ("channel_ids[]", id)));
+        operator
+            .post(app.url("/api/alerts/rule"))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(post("both", ids.clone()).await.unwrap().status(), 200);
+    assert_eq!(post("neither", vec![]).await.unwrap().status(), 200);
+    let channels = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM alert_rule_channels c JOIN alert_rules r ON r.id = c.rule_id
+                 WHERE r.name = $1",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(channels("both").await, 2);
+    assert_eq!(channels("neither").await, 0);
 }

@@ -395,7 +395,7 @@ async fn pending_for_delays_firing_and_reminders_repeat_until_acknowledged_or_sn
         .await
         .unwrap();
     let later = t + Duration::seconds(800);
-    actions::snooze(&pool, &actor, &b, later + Duration::hours(1), later)
+    actions::snooze(&pool, &actor, &b, Duration::hours(1), later)
         .await
         .unwrap();
     // Neither repeats while acknowledged / snoozed …
@@ -585,11 +585,9 @@ async fn the_webhook_is_signed_as_standard_webhooks_says_and_python_verifies_it(
     assert_eq!(attempts, [(true, Some(200))]);
 }
 
-/// aiosmtpd (`smtp_sink.py`) on a free port, requiring STARTTLS with a certificate for
-/// `localhost` from a CA made here by openssl (as an internal relay has); each message it
-/// accepts lands in the list. Returns the port, the CA (PEM), the messages and the process
-/// (killed on drop).
-async fn smtp_server() -> (u16, Vec<u8>, Arc<Mutex<Vec<Value>>>, tokio::process::Child) {
+/// A CA and a certificate for `localhost` signed by it, made by openssl in a new folder (as
+/// an internal relay has): the folder holds `ca.pem`, `cert.pem` and `key.pem`.
+fn certificates() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("jobdeck-smtp-{}", unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let openssl = |args: &[&str]| {
@@ -643,18 +641,28 @@ async fn smtp_server() -> (u16, Vec<u8>, Arc<Mutex<Vec<Value>>>, tokio::process:
         "-out",
         "cert.pem",
     ]);
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    dir
+}
+
+/// aiosmtpd (`smtp_sink.py`) on a free port, requiring STARTTLS with the certificates of
+/// `tls` (or offering no STARTTLS when `None`); each message it accepts lands in the list.
+/// Returns the port, the messages and the process (killed on drop).
+async fn smtp_server(
+    tls: Option<&std::path::Path>,
+) -> (u16, Arc<Mutex<Vec<Value>>>, tokio::process::Child) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/smtp_sink.py");
-    let mut child = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(&cert)
-        .arg(&key)
+    let mut command = tokio::process::Command::new("python3");
+    command.arg(script).arg(port.to_string());
+    match tls {
+        Some(dir) => command.arg(dir.join("cert.pem")).arg(dir.join("key.pem")),
+        None => command.arg("plain"),
+    };
+    let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -680,12 +688,7 @@ async fn smtp_server() -> (u16, Vec<u8>, Arc<Mutex<Vec<Value>>>, tokio::process:
                 .push(serde_json::from_str(&line).unwrap());
         }
     });
-    (
-        port,
-        std::fs::read(dir.join("ca.pem")).unwrap(),
-        mails,
-        child,
-    )
+    (port, mails, child)
 }
 
 fn smtp_settings(port: u16, ca_pem: Option<Vec<u8>>) -> SmtpSettings {
@@ -702,9 +705,12 @@ fn smtp_settings(port: u16, ca_pem: Option<Vec<u8>>) -> SmtpSettings {
 
 #[sqlx::test]
 async fn email_reaches_an_smtp_server_over_starttls_in_the_channels_language(pool: PgPool) {
-    let (port, ca, mails, _server) = smtp_server().await;
+    let dir = certificates();
+    let (port, mails, _server) = smtp_server(Some(&dir)).await;
+    // As JOBDECK_SMTP_CA_FILE is read.
+    let ca = channels::read_ca(dir.join("ca.pem").to_str().unwrap()).expect("a CA file");
     let mut config = test_config();
-    config.smtp = Some(smtp_settings(port, Some(ca)));
+    config.smtp = Some(smtp_settings(port, Some(ca.clone())));
     let app = TestApp::spawn_with(pool.clone(), config).await;
     let (ja, _) = channel(&pool, "email", "ops@example.com", "ja").await;
     let (en, _) = channel(&pool, "email", "oncall@example.com", "en").await;
@@ -762,6 +768,18 @@ async fn email_reaches_an_smtp_server_over_starttls_in_the_channels_language(poo
         refused.message
     );
     assert_eq!(mails.lock().unwrap().len(), 2);
+
+    // A server that offers no STARTTLS gets no mail in plain text instead.
+    let (plain_port, plain_mails, _plain) = smtp_server(None).await;
+    let downgraded = jobdeck::server::alerts::Senders::new(
+        Some(smtp_settings(plain_port, Some(ca))),
+        None,
+        StdDuration::from_secs(10),
+    );
+    jobdeck::server::alerts::outbox::send_test(&downgraded, &channel)
+        .await
+        .expect_err("no STARTTLS, no mail");
+    assert!(plain_mails.lock().unwrap().is_empty());
 }
 
 /// Undoes the encodings lettre may use for non-ASCII headers and bodies (RFC 2047 base64
@@ -820,7 +838,7 @@ async fn a_silence_records_the_change_but_sends_nothing(pool: PgPool) {
         &pool,
         &Actor::cli(),
         &scope,
-        now + Duration::hours(1),
+        Duration::hours(1),
         "maintenance",
         now,
     )

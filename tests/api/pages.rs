@@ -516,7 +516,8 @@ async fn a_job_page_pages_its_log_by_cursor_and_charts_its_samples(pool: PgPool)
 }
 
 /// A plain form whose server function fails sends the browser back to its page with the
-/// error in the URL, which the page shows; a caller that asks for JSON gets the status.
+/// error in the URL, which the page shows; a caller that does not ask for HTML gets the
+/// status.
 #[sqlx::test]
 async fn a_failed_form_post_goes_back_to_its_page_with_the_error(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -542,6 +543,16 @@ async fn a_failed_form_post_goes_back_to_its_page_with_the_error(pool: PgPool) {
         html.contains("data-testid=\"form-error\""),
         "the page shows the error"
     );
+
+    // A page rendering on the server asks for HTML too: its own server functions' refusals
+    // are still its status.
+    let refused_page = operator
+        .get(app.url("/incidents?after=zzz"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_page.status(), 400);
 
     let called = operator
         .post(app.url("/api/alerts/channel/test"))

@@ -1,7 +1,7 @@
 """An SMTP server for the email test: aiosmtpd on 127.0.0.1:<port>, requiring STARTTLS with
-the certificate and key given, printing each message it accepts as one JSON line (sender,
-recipients, whether the session was encrypted, the message as received). Prints "ready"
-first. Usage: smtp_sink.py PORT CERT KEY"""
+the certificate and key given (or, with `plain`, offering no STARTTLS at all), printing each
+message it accepts as one JSON line (sender, recipients, whether the session was encrypted,
+the message as received). Prints "ready" first. Usage: smtp_sink.py PORT (CERT KEY | plain)"""
 
 import asyncio
 import json
@@ -28,16 +28,14 @@ class Sink:
 
 
 def main():
-    port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    port = int(sys.argv[1])
+    tls = {}
+    if sys.argv[2] != "plain":
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        tls = {"tls_context": context, "require_starttls": True}
     controller = Controller(
-        Sink(),
-        hostname="127.0.0.1",
-        port=port,
-        server_hostname="localhost",
-        tls_context=context,
-        require_starttls=True,
+        Sink(), hostname="127.0.0.1", port=port, server_hostname="localhost", **tls
     )
     controller.start()
     print("ready", flush=True)

@@ -13,7 +13,7 @@ use crate::model::Permission;
 use crate::server::audit::{self, Actor, Event, Outcome};
 use crate::server::input::InvalidInput;
 
-/// The longest snooze and silence: past them, an alert nobody looks at should speak again.
+/// The longest snooze and silence.
 pub const MAX_SNOOZE_DAYS: i64 = 14;
 pub const MAX_SILENCE_DAYS: i64 = 90;
 
@@ -23,6 +23,13 @@ pub const MAX_SILENCE_DAYS: i64 = 90;
 pub struct AlertRef {
     pub rule_id: Uuid,
     pub subject: String,
+}
+
+impl AlertRef {
+    /// How the audit log names it.
+    pub fn target(&self) -> String {
+        format!("{}/{}", self.rule_id, self.subject)
+    }
 }
 
 /// Every change to alerts, rules, channels and schedules is an operator's.
@@ -59,7 +66,7 @@ async fn audited(
             alert.rule_id, alert.subject
         )));
     }
-    let target = format!("{}/{}", alert.rule_id, alert.subject);
+    let target = alert.target();
     let event = Event {
         action,
         target: Some(&target),
@@ -90,20 +97,15 @@ pub async fn acknowledge(
     .await
 }
 
+/// No reminders for `lasting` from `now`; answers until when.
 pub async fn snooze(
     pool: &PgPool,
     actor: &Actor,
     alert: &AlertRef,
-    until: DateTime<Utc>,
+    lasting: Duration,
     now: DateTime<Utc>,
-) -> Result<(), AlertError> {
-    if until <= now || until > now + Duration::days(MAX_SNOOZE_DAYS) {
-        return Err(InvalidInput::new(
-            "until",
-            format!("must be in the future, at most {MAX_SNOOZE_DAYS} days ahead"),
-        )
-        .into());
-    }
+) -> Result<DateTime<Utc>, AlertError> {
+    let until = now + within(lasting, MAX_SNOOZE_DAYS)?;
     audited(
         pool,
         actor,
@@ -114,7 +116,23 @@ pub async fn snooze(
         until,
         json!({ "until": until }),
     )
-    .await
+    .await?;
+    Ok(until)
+}
+
+/// 1 s to `max_days`: past that, an alert nobody looks at should speak again.
+fn within(lasting: Duration, max_days: i64) -> Result<Duration, InvalidInput> {
+    if lasting >= Duration::seconds(1) && lasting <= Duration::days(max_days) {
+        Ok(lasting)
+    } else {
+        Err(InvalidInput::new(
+            "duration_seconds",
+            format!(
+                "must be 1 to {} seconds ({max_days} days)",
+                max_days * 86_400
+            ),
+        ))
+    }
 }
 
 pub async fn add_note(
@@ -146,7 +164,7 @@ pub async fn add_note(
             alert.rule_id, alert.subject
         )));
     }
-    let target = format!("{}/{}", alert.rule_id, alert.subject);
+    let target = alert.target();
     let event = Event {
         action: "noteAlert",
         target: Some(&target),
@@ -158,23 +176,18 @@ pub async fn add_note(
     Ok(())
 }
 
+/// Silences `scope` for `lasting` from `now`; answers the silence and when it ends.
 pub async fn create_silence(
     pool: &PgPool,
     actor: &Actor,
     scope: &ScopeRequest,
-    ends_at: DateTime<Utc>,
+    lasting: Duration,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Uuid, AlertError> {
+) -> Result<(Uuid, DateTime<Utc>), AlertError> {
     may_act(actor)?;
     let value = scope.check("scope")?;
-    if ends_at <= now || ends_at > now + Duration::days(MAX_SILENCE_DAYS) {
-        return Err(InvalidInput::new(
-            "ends_at",
-            format!("must be in the future, at most {MAX_SILENCE_DAYS} days ahead"),
-        )
-        .into());
-    }
+    let ends_at = now + within(lasting, MAX_SILENCE_DAYS)?;
     if reason.chars().count() > 500 {
         return Err(InvalidInput::new("reason", "at most 500 characters").into());
     }
@@ -199,7 +212,7 @@ pub async fn create_silence(
     };
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
-    Ok(id)
+    Ok((id, ends_at))
 }
 
 /// Ends a silence now.

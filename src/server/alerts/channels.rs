@@ -40,6 +40,13 @@ pub struct SmtpSettings {
 /// certificate stops the portal then rather than failing every email later.
 pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
     let pem = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    // lettre's parser takes a file with no certificate in it (a key, DER, text) as empty.
+    let has_certificate = pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----");
+    if !has_certificate {
+        return Err(format!("{path} holds no PEM certificate"));
+    }
     lettre::transport::smtp::client::Certificate::from_pem(&pem)
         .map_err(|error| format!("{path} is not a PEM certificate: {error}"))?;
     Ok(pem)
@@ -471,5 +478,25 @@ mod tests {
             sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("jobdeck-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let text = dir.join("notes.txt");
+        std::fs::write(&text, "not a certificate").unwrap();
+        for path in [&key, &text] {
+            let error = read_ca(path.to_str().unwrap()).unwrap_err();
+            assert!(error.contains("no PEM certificate"), "{error}");
+        }
+        let missing = read_ca("/nonexistent/ca.pem").unwrap_err();
+        assert!(missing.contains("cannot read"), "{missing}");
     }
 }

@@ -66,18 +66,17 @@ const MISSED_RUN_SQL: &str = "
     WITH scheduled AS (
         SELECT r.id AS rule_id, sch.* FROM alert_rules r JOIN job_schedules sch ON sch.job_key = r.scope_value
         WHERE r.id = ANY($1) AND r.scope_kind = 'job_key'
-          AND (sch.deadline_at IS NULL OR sch.deadline_at <= $2)
         UNION ALL
         SELECT r.id, sch.* FROM alert_rules r CROSS JOIN job_schedules sch
         WHERE r.id = ANY($1) AND (r.scope_kind = 'all' OR (r.scope_kind = 'job_kind' AND r.scope_value = 'script'))
-          AND (sch.deadline_at IS NULL OR sch.deadline_at <= $2)
     )
     SELECT c.rule_id, c.job_key, c.cron, c.timezone, c.period_seconds, c.grace_seconds, c.updated_at,
            c.deadline_at AS stored_deadline, coalesce(s.title, c.job_key) AS title, s.last_finished_at,
            st.started_at
     FROM scheduled c
     LEFT JOIN job_status s ON s.job_key = c.job_key
-    LEFT JOIN job_starts st ON st.job_key = c.job_key";
+    LEFT JOIN job_starts st ON st.job_key = c.job_key
+    WHERE c.deadline_at IS NULL OR c.deadline_at <= $2";
 
 fn never() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")

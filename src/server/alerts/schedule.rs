@@ -17,6 +17,8 @@ use crate::server::input::InvalidInput;
 
 /// The longest period and grace a schedule may have: 366 days.
 pub const MAX_SECONDS: i32 = 366 * 24 * 3600;
+/// The period of a schedule given neither a cron expression nor a period.
+pub const DEFAULT_PERIOD: i64 = 24 * 3600;
 
 #[derive(Clone, Debug)]
 pub enum Expected {
@@ -175,10 +177,15 @@ pub async fn set_schedule(
 ) -> Result<StoredSchedule, AlertError> {
     super::actions::may_act(actor)?;
     check_job_key(&request.job_key)?;
+    // Neither a cron expression nor a period: a run a day, as Healthchecks.io does.
+    let period = match (&request.cron, request.period_seconds) {
+        (None, None) => Some(DEFAULT_PERIOD),
+        (_, period) => period,
+    };
     let schedule = Schedule::parse(
         request.cron.as_deref(),
         request.timezone.as_deref(),
-        request.period_seconds,
+        period,
         request.grace_seconds,
     )?;
     let (cron, timezone, period) = match &schedule.expected {
