@@ -16,6 +16,8 @@ use crate::server::input::InvalidInput;
 /// The longest snooze and silence.
 pub const MAX_SNOOZE_DAYS: i64 = 14;
 pub const MAX_SILENCE_DAYS: i64 = 90;
+pub const NOTE_CHARS: usize = 2000;
+pub const REASON_CHARS: usize = 500;
 
 /// One alert: a rule and the subject it judged.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -142,8 +144,10 @@ pub async fn add_note(
     body: &str,
 ) -> Result<(), AlertError> {
     let body = body.trim();
-    if body.is_empty() || body.chars().count() > 2000 {
-        return Err(InvalidInput::new("body", "a note is 1 to 2000 characters").into());
+    if body.is_empty() || body.chars().count() > NOTE_CHARS {
+        return Err(
+            InvalidInput::new("body", format!("a note is 1 to {NOTE_CHARS} characters")).into(),
+        );
     }
     may_act(actor)?;
     let mut tx = pool.begin().await?;
@@ -188,8 +192,10 @@ pub async fn create_silence(
     may_act(actor)?;
     let value = scope.check("scope")?;
     let ends_at = now + within(lasting, MAX_SILENCE_DAYS)?;
-    if reason.chars().count() > 500 {
-        return Err(InvalidInput::new("reason", "at most 500 characters").into());
+    if reason.chars().count() > REASON_CHARS {
+        return Err(
+            InvalidInput::new("reason", format!("at most {REASON_CHARS} characters")).into(),
+        );
     }
     let mut tx = pool.begin().await?;
     let id: Uuid = sqlx::query_scalar(

@@ -36,6 +36,9 @@ pub struct SmtpSettings {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+/// The longest channel name.
+pub const NAME_CHARS: usize = 100;
+
 /// Reads `JOBDECK_SMTP_CA_FILE` at startup, so a wrong path or a file that is no
 /// certificate stops the portal then rather than failing every email later.
 pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
@@ -312,8 +315,11 @@ fn japanese() -> MessageLanguage {
 impl ChannelRequest {
     fn check(&self) -> Result<(), InvalidInput> {
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(InvalidInput::new("name", "must be 1 to 100 characters"));
+        if name.is_empty() || name.chars().count() > NAME_CHARS {
+            return Err(InvalidInput::new(
+                "name",
+                format!("must be 1 to {NAME_CHARS} characters"),
+            ));
         }
         let target = self.target.trim();
         match self.kind {

@@ -13,7 +13,11 @@ use crate::server::input::InvalidInput;
 
 /// Longest window, pending time and repeat interval: 31 days.
 pub const MAX_SECONDS: i64 = 31 * 24 * 3600;
-const NAME_CHARS: usize = 200;
+pub const NAME_CHARS: usize = 200;
+/// Runs a rule may wait for before it judges a job.
+pub const MAX_MIN_RUNS: i64 = 10_000;
+/// Channels one rule may notify.
+pub const MAX_CHANNELS: usize = 20;
 
 /// A rule as a caller sends it (the page's form, or `createAlertRule`).
 #[derive(Clone, Debug, Deserialize)]
@@ -208,11 +212,17 @@ impl RuleRequest {
                 ))
             }
         };
-        if !(0..=10_000).contains(&self.min_runs) {
-            return Err(InvalidInput::new("min_runs", "must be 0 to 10000"));
+        if !(0..=MAX_MIN_RUNS).contains(&self.min_runs) {
+            return Err(InvalidInput::new(
+                "min_runs",
+                format!("must be 0 to {MAX_MIN_RUNS}"),
+            ));
         }
-        if self.channel_ids.len() > 20 {
-            return Err(InvalidInput::new("channel_ids", "at most 20 channels"));
+        if self.channel_ids.len() > MAX_CHANNELS {
+            return Err(InvalidInput::new(
+                "channel_ids",
+                format!("at most {MAX_CHANNELS} channels"),
+            ));
         }
         let scope_value = self.scope.check("scope")?;
         // Combinations no query judges would be rules that never fire.

@@ -2,8 +2,11 @@
 
 use super::*;
 use crate::model::{AlertKind, AlertState, ChannelKind, MessageLanguage, ScopeKind, Severity};
-use crate::server::alerts::actions::{MAX_SILENCE_DAYS, MAX_SNOOZE_DAYS};
-use crate::server::alerts::rules::MAX_SECONDS as RULE_MAX_SECONDS;
+use crate::server::alerts::actions::{MAX_SILENCE_DAYS, MAX_SNOOZE_DAYS, NOTE_CHARS, REASON_CHARS};
+use crate::server::alerts::channels::NAME_CHARS as CHANNEL_NAME_CHARS;
+use crate::server::alerts::rules::{
+    MAX_CHANNELS, MAX_MIN_RUNS, MAX_SECONDS as RULE_MAX_SECONDS, NAME_CHARS as RULE_NAME_CHARS,
+};
 use crate::server::alerts::schedule::MAX_SECONDS as SCHEDULE_MAX_SECONDS;
 
 const RULE_ID: &str = "7c1f2e3d-4b5a-4968-8776-5a4b3c2d1e0f";
@@ -53,7 +56,7 @@ fn rule() -> Value {
     strict(
         &["name", "scope", "kind"],
         vec![
-            ("name", line(200)),
+            ("name", line(RULE_NAME_CHARS)),
             ("scope", scope()),
             ("kind", one_of(&AlertKind::NAMES)),
             (
@@ -74,13 +77,16 @@ fn rule() -> Value {
             ),
             (
                 "min_runs",
-                about(int((0, 10_000)), "Runs seen before the rule judges a job."),
+                about(
+                    int((0, MAX_MIN_RUNS)),
+                    "Runs seen before the rule judges a job.",
+                ),
             ),
             (
                 "severity",
                 with(one_of(&Severity::NAMES), "default", json!("warning")),
             ),
-            ("channel_ids", array(uuid(), 0, 20)),
+            ("channel_ids", array(uuid(), 0, MAX_CHANNELS)),
             (
                 "repeat_interval",
                 about(
@@ -147,7 +153,7 @@ pub(super) fn alert_action(call: AlertCall) -> ActionDoc {
         ),
         AlertCall::NoteAlert => alert_ref(
             "Add a note to an open alert (operator).",
-            vec![("body", line(2000))],
+            vec![("body", line(NOTE_CHARS))],
             json!({ "rule_id": RULE_ID, "subject": "script:nightly-backup", "body": "disk replaced, rerun at 10:00" }),
         ),
         AlertCall::SetSchedule => ActionDoc {
@@ -233,7 +239,7 @@ pub(super) fn alert_action(call: AlertCall) -> ActionDoc {
             data: strict(
                 &["name", "kind", "target"],
                 vec![
-                    ("name", line(100)),
+                    ("name", line(CHANNEL_NAME_CHARS)),
                     ("kind", one_of(&ChannelKind::NAMES)),
                     (
                         "target",
@@ -273,7 +279,7 @@ pub(super) fn alert_action(call: AlertCall) -> ActionDoc {
                 vec![
                     ("scope", scope()),
                     ("duration_seconds", span(MAX_SILENCE_DAYS, "until it ends")),
-                    ("reason", text(500)),
+                    ("reason", text(REASON_CHARS)),
                 ],
             ),
             example: json!({
